@@ -1,0 +1,178 @@
+// A minimal protobuf wire-format reader and writer: just what the ext_proc messages we read and
+// write need. We decode only the fields authorization uses (headers, attributes, the oneof case)
+// and skip everything else without materialising it, which is most of what a general decoder
+// would spend per stream (see bench/ and README "Performance").
+
+export const WIRE_VARINT = 0
+export const WIRE_FIXED64 = 1
+export const WIRE_LEN = 2
+export const WIRE_FIXED32 = 5
+
+const SHIFTS = [1, 2 ** 7, 2 ** 14, 2 ** 21, 2 ** 28]
+
+export class WireError extends Error {
+  override readonly name = 'WireError'
+}
+
+/** Reads one protobuf message from `buf[start, end)`. */
+export class WireReader {
+  pos: number
+  readonly end: number
+
+  constructor(
+    readonly buf: Uint8Array,
+    start = 0,
+    end: number = buf.length,
+  ) {
+    this.pos = start
+    this.end = end
+  }
+
+  done(): boolean {
+    return this.pos >= this.end
+  }
+
+  /**
+   * Reads a varint as an unsigned 32-bit value (tags, lengths, enums, bools). Higher bits of a
+   * 64-bit varint are consumed and dropped, as protobuf does for uint32 fields.
+   */
+  uint32(): number {
+    let result = 0
+    for (let i = 0; i < 10; i++) {
+      if (this.pos >= this.end) throw new WireError('truncated varint')
+      const b = this.buf[this.pos++] as number
+      if (i < 5) result += (b & 0x7f) * (SHIFTS[i] as number)
+      if ((b & 0x80) === 0) return result % 0x100000000
+    }
+    throw new WireError('varint longer than 10 bytes')
+  }
+
+  /** Returns [start, end) of a length-delimited field's payload and advances past it. */
+  lenDelimited(): [number, number] {
+    const len = this.uint32()
+    const start = this.pos
+    const stop = start + len
+    if (stop > this.end) throw new WireError('length-delimited field overruns message')
+    this.pos = stop
+    return [start, stop]
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case WIRE_VARINT:
+        this.uint32()
+        return
+      case WIRE_FIXED64:
+        this.advance(8)
+        return
+      case WIRE_LEN:
+        this.lenDelimited()
+        return
+      case WIRE_FIXED32:
+        this.advance(4)
+        return
+      default:
+        // Groups (3, 4) are not used by any proto3 message; anything else is corrupt.
+        throw new WireError(`unsupported wire type ${wireType}`)
+    }
+  }
+
+  double(): number {
+    if (this.pos + 8 > this.end) throw new WireError('truncated double')
+    const view = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8)
+    this.pos += 8
+    return view.getFloat64(0, true)
+  }
+
+  private advance(n: number): void {
+    if (this.pos + n > this.end) throw new WireError('truncated fixed-width field')
+    this.pos += n
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: false })
+
+/** Header keys and values are bytes; latin1 keeps every byte as one code unit, losslessly. */
+export function latin1(buf: Uint8Array, start: number, end: number): string {
+  return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1')
+}
+
+export function utf8String(buf: Uint8Array, start: number, end: number): string {
+  return utf8.decode(buf.subarray(start, end))
+}
+
+/**
+ * Builds a message as a list of byte chunks. Nested messages are encoded into their own writer
+ * first so their length is known; responses are small (a few hundred bytes), so this is cheap.
+ */
+export class WireWriter {
+  private readonly chunks: Uint8Array[] = []
+  private size = 0
+
+  get length(): number {
+    return this.size
+  }
+
+  private push(bytes: Uint8Array): void {
+    this.chunks.push(bytes)
+    this.size += bytes.length
+  }
+
+  private varint(value: number): void {
+    const out: number[] = []
+    let v = value >>> 0
+    while (v > 0x7f) {
+      out.push((v & 0x7f) | 0x80)
+      v >>>= 7
+    }
+    out.push(v)
+    this.push(Uint8Array.from(out))
+  }
+
+  private tag(field: number, wireType: number): void {
+    this.varint((field << 3) | wireType)
+  }
+
+  uint32(field: number, value: number): this {
+    if (value === 0) return this // proto3 default: not written
+    this.tag(field, WIRE_VARINT)
+    this.varint(value)
+    return this
+  }
+
+  bool(field: number, value: boolean): this {
+    return this.uint32(field, value ? 1 : 0)
+  }
+
+  bytes(field: number, value: Uint8Array): this {
+    this.tag(field, WIRE_LEN)
+    this.varint(value.length)
+    this.push(value)
+    return this
+  }
+
+  string(field: number, value: string): this {
+    return this.bytes(field, Buffer.from(value, 'utf8'))
+  }
+
+  /** A string whose bytes are given as latin1 code units (header keys and values). */
+  latin1(field: number, value: string): this {
+    return this.bytes(field, Buffer.from(value, 'latin1'))
+  }
+
+  message(field: number, inner: WireWriter | Uint8Array): this {
+    this.tag(field, WIRE_LEN)
+    if (inner instanceof WireWriter) {
+      this.varint(inner.size)
+      for (const c of inner.chunks) this.push(c)
+    } else {
+      this.varint(inner.length)
+      this.push(inner)
+    }
+    return this
+  }
+
+  finish(): Buffer {
+    return Buffer.concat(this.chunks, this.size)
+  }
+}
