@@ -1,0 +1,120 @@
+import type { CompiledPolicy, CompiledRule } from './compile-policy.js'
+import type { ConditionOutcome, EvalContext } from './conditions.js'
+import { type Allow, type Decision, deny } from './decision.js'
+import { REASONS } from './reasons.js'
+import type { RequestFacts } from './request-facts.js'
+import type { RunnerCredential, RunnerCredentialResolver } from './runner-credential.js'
+
+export interface AuthorizeDeps {
+  /** Required when the policy has runner-token conditions. */
+  readonly runnerTokens?: RunnerCredentialResolver | undefined
+}
+
+const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null))
+
+interface RuleMatch {
+  readonly rule: CompiledRule
+  readonly params: Readonly<Record<string, string>>
+}
+
+/** First rule whose method, host and path fit. */
+export function matchRule(policy: CompiledPolicy, facts: RequestFacts): RuleMatch | undefined {
+  const segments = facts.segments
+  if (segments === undefined) return undefined
+  for (const rule of policy.rules) {
+    if (rule.methods !== undefined && !rule.methods.has(facts.method)) continue
+    if (rule.hosts !== undefined && !rule.hosts.matches(facts.host)) continue
+    const params = rule.path.match(segments)
+    if (params !== undefined) return { rule, params: params ?? EMPTY_PARAMS }
+  }
+  return undefined
+}
+
+/**
+ * The decision for one request: a pure function of the request facts and the policy snapshot,
+ * plus credential resolution for rules that need a runner token. Synchronous unless a token has
+ * to be decrypted, so cached and SPIFFE-only decisions cost no promise hop. Never throws for a
+ * request: the caller still wraps it, because any exception must become a deny.
+ */
+export function authorize(
+  facts: RequestFacts,
+  policy: CompiledPolicy,
+  deps: AuthorizeDeps = {},
+): Decision | Promise<Decision> {
+  if (facts.segments === undefined) {
+    return deny('path_invalid', 'path is not safe to match (dot segments, encoded slashes, …)')
+  }
+  const match = matchRule(policy, facts)
+  if (match === undefined) {
+    return deny('no_matching_rule', `no rule matches ${facts.method} ${facts.path}`)
+  }
+  const { rule, params } = match
+  switch (rule.effect.kind) {
+    case 'public':
+      return allow(rule, facts, { ok: true }, 'public')
+    case 'deny':
+      return deny('rule_denies', `rule ${rule.name} denies`, rule.name)
+    case 'any_of':
+      break
+  }
+  if (!rule.needsRunnerToken) return evaluate(rule, { facts, params, runner: undefined })
+  const resolver = deps.runnerTokens
+  if (resolver === undefined) {
+    return deny('internal_error', 'policy needs runner tokens but none are configured', rule.name)
+  }
+  const runner = resolver.resolve(facts)
+  if (runner instanceof Promise) {
+    return runner.then((r: RunnerCredential) => evaluate(rule, { facts, params, runner: r }))
+  }
+  return evaluate(rule, { facts, params, runner })
+}
+
+function evaluate(rule: CompiledRule, ctx: EvalContext): Decision {
+  if (rule.effect.kind !== 'any_of') throw new Error('unreachable')
+  let worst: Extract<ConditionOutcome, { ok: false }> | undefined
+  for (const alt of rule.effect.alternatives) {
+    let sessionId: string | undefined
+    let stripAuthorization = false
+    let failed: Extract<ConditionOutcome, { ok: false }> | undefined
+    for (const condition of alt.conditions) {
+      const outcome = condition.evaluate(ctx)
+      if (!outcome.ok) {
+        failed = outcome
+        break
+      }
+      sessionId = outcome.sessionId ?? sessionId
+      stripAuthorization ||= outcome.stripAuthorization === true
+    }
+    if (failed === undefined) {
+      return allow(rule, ctx.facts, { ok: true, sessionId, stripAuthorization }, 'allowed')
+    }
+    if (worst === undefined || precedence(failed) > precedence(worst)) worst = failed
+  }
+  // Every alternative failed. Report the most telling failure: a transient one (503: retry may
+  // succeed) over a refusal (403) over a missing credential (401); ties go to the first.
+  const w = worst ?? { reason: 'rule_denies' as const, detail: 'rule has no alternatives' }
+  return deny(w.reason, `rule ${rule.name}: ${w.detail}`, rule.name)
+}
+
+function precedence(o: Extract<ConditionOutcome, { ok: false }>): number {
+  const status = REASONS[o.reason].status
+  if (status >= 500) return 3
+  if (status === 403) return 2
+  return 1
+}
+
+function allow(
+  rule: CompiledRule,
+  facts: RequestFacts,
+  outcome: Extract<ConditionOutcome, { ok: true }>,
+  reason: Allow['reason'],
+): Allow {
+  return {
+    allow: true,
+    rule: rule.name,
+    reason,
+    spiffeId: facts.peer?.uri,
+    sessionId: outcome.sessionId,
+    stripAuthorization: outcome.stripAuthorization === true,
+  }
+}

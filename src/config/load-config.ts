@@ -1,0 +1,38 @@
+import { readFile } from 'node:fs/promises'
+import { parseDocument } from 'yaml'
+import { ConfigError, problemsFromZod } from './errors.js'
+import { type Config, ConfigSchema } from './schema.js'
+
+/** Bounds the file read before parsing: a config is a few KiB. */
+const MAX_CONFIG_BYTES = 1024 * 1024
+
+/** Parses and validates config text; `file` names the source in errors. */
+export function parseConfig(text: string, file: string): Config {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })),
+    )
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 100 })
+  const result = ConfigSchema.safeParse(raw ?? {}, { reportInput: true })
+  if (!result.success) throw new ConfigError(file, problemsFromZod(result.error))
+  return result.data
+}
+
+export async function loadConfigFile(file: string): Promise<Config> {
+  let buf: Buffer
+  try {
+    buf = await readFile(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error'
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file (${code})` }])
+  }
+  if (buf.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(file, [
+      { path: '', message: `file is ${buf.length} bytes, more than ${MAX_CONFIG_BYTES}` },
+    ])
+  }
+  return parseConfig(buf.toString('utf8'), file)
+}

@@ -1,0 +1,210 @@
+import { z } from 'zod'
+import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
+import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
+
+// The config file's one source of truth: runtime validation, the published JSON Schema
+// (schema/config.schema.json) and the config reference are all derived from these definitions.
+
+const HTTP_METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'PATCH',
+  'DELETE',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+] as const
+
+const spiffeIdString = z
+  .string()
+  .describe('A SPIFFE ID, e.g. spiffe://example.org/ns/prod/sa/api')
+  .superRefine((value, ctx) => {
+    const parsed = parseSpiffeId(value)
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `invalid SPIFFE ID: ${parsed.error}` })
+  })
+
+const trustDomainString = z
+  .string()
+  .describe('A SPIFFE trust domain name, e.g. example.org')
+  .refine(isValidTrustDomain, { message: 'invalid trust domain: expected lowercase [a-z0-9._-]' })
+
+const headerName = z
+  .string()
+  .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a lower-case HTTP header name')
+  .max(128)
+
+export const SpiffeConditionSchema = z
+  .strictObject({
+    ids: z.array(spiffeIdString).optional().describe('Exact SPIFFE IDs allowed.'),
+    prefixes: z
+      .array(spiffeIdString)
+      .optional()
+      .describe(
+        'SPIFFE ID prefixes, matched segment by segment: spiffe://td/ns/prod matches ' +
+          'spiffe://td/ns/prod/sa/x but not spiffe://td/ns/production.',
+      ),
+    trust_domains: z
+      .array(trustDomainString)
+      .optional()
+      .describe('Any SPIFFE ID in these trust domains.'),
+  })
+  .refine(
+    (c) => (c.ids?.length ?? 0) + (c.prefixes?.length ?? 0) + (c.trust_domains?.length ?? 0) > 0,
+    {
+      message: 'a spiffe condition needs at least one of ids, prefixes, trust_domains',
+    },
+  )
+  .describe('The peer SPIFFE ID (from Envoy or XFCC) must match one of these.')
+
+export const AlternativeSchema = z
+  .strictObject({
+    spiffe: SpiffeConditionSchema.optional(),
+  })
+  .refine((a) => Object.values(a).some((v) => v !== undefined), {
+    message: 'an alternative needs at least one condition',
+  })
+  .describe('All conditions of an alternative must hold (all-of).')
+
+export const RuleSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'expected 1-64 characters of [A-Za-z0-9_.-]')
+      .describe('Unique rule name: appears in decision logs and metrics.'),
+    methods: z
+      .array(z.enum(HTTP_METHODS))
+      .min(1)
+      .optional()
+      .describe('HTTP methods this rule matches; omitted means any method.'),
+    path: z
+      .string()
+      .describe(
+        'Path template: literal segments, {name} (one segment, captured), * (one segment), ' +
+          '** (any rest, last only). The query string is ignored.',
+      )
+      .superRefine((value, ctx) => {
+        try {
+          compilePathTemplate(value)
+        } catch (err) {
+          if (!(err instanceof PathTemplateError)) throw err
+          ctx.addIssue({ code: 'custom', message: err.message })
+        }
+      }),
+    hosts: z
+      .array(
+        z
+          .string()
+          .regex(/^(\*\.)?[a-z0-9.-]+$/, 'expected a lower-case host name, optionally *.suffix'),
+      )
+      .min(1)
+      .optional()
+      .describe('Hosts (:authority without port); "*.example.com" matches any subdomain.'),
+    public: z.literal(true).optional().describe('Allow without any credential.'),
+    deny: z.literal(true).optional().describe('Deny matching requests (carve-outs).'),
+    any_of: z
+      .array(AlternativeSchema)
+      .min(1)
+      .optional()
+      .describe('Alternatives: the request is allowed if any one of them holds.'),
+  })
+  .superRefine((rule, ctx) => {
+    const effects = [rule.public, rule.deny, rule.any_of].filter((e) => e !== undefined).length
+    if (effects !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'a rule needs exactly one of public: true, deny: true or any_of',
+      })
+    }
+  })
+  .describe('A policy rule. Rules are tried in order; the first whose match fits decides.')
+
+export const PolicySchema = z
+  .strictObject({
+    rules: z.array(RuleSchema).describe('Ordered rules. No matching rule means deny.'),
+  })
+  .superRefine((policy, ctx) => {
+    const seen = new Map<string, number>()
+    policy.rules.forEach((rule, i) => {
+      const first = seen.get(rule.name)
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['rules', i, 'name'],
+          message: `duplicate rule name "${rule.name}" (first used by rules[${first}])`,
+        })
+      } else seen.set(rule.name, i)
+    })
+  })
+
+export const ConfigSchema = z
+  .strictObject({
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
+      .default('127.0.0.1:50051')
+      .describe('gRPC listen address (host:port). Port 0 picks a free port.'),
+    identity: z
+      .strictObject({
+        xfcc: z
+          .strictObject({
+            enabled: z
+              .boolean()
+              .default(false)
+              .describe(
+                'Take the peer identity from x-forwarded-client-cert (last element URI). Only ' +
+                  'safe when Envoy sanitizes it (forward_client_cert_details: SANITIZE_SET).',
+              ),
+          })
+          .prefault({}),
+      })
+      .prefault({})
+      .describe('Where the peer SPIFFE ID comes from.'),
+    headers: z
+      .strictObject({
+        spiffe_id: headerName
+          .default('x-spiffe-id')
+          .describe('Set upstream to the verified peer SPIFFE ID.'),
+        session_id: headerName
+          .default('x-runner-session-id')
+          .describe('Set upstream to the verified runner session id.'),
+        strip: z
+          .array(headerName)
+          .default([])
+          .describe('More client-sent headers to remove on every allowed request.'),
+      })
+      .prefault({})
+      .describe('Identity headers the service owns: client-sent copies are always removed.'),
+    limits: z
+      .strictObject({
+        max_headers: z
+          .int()
+          .min(8)
+          .max(10_000)
+          .default(256)
+          .describe('Header fields read from one request (Envoy defaults to 100).'),
+        max_header_bytes: z
+          .int()
+          .min(1024)
+          .max(1_048_576)
+          .default(96 * 1024)
+          .describe('Bytes of header names and values read (Envoy defaults to 60 KiB).'),
+      })
+      .prefault({}),
+    logging: z
+      .strictObject({
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .prefault({}),
+    policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
+  })
+  .describe('extproc-authz configuration')
+
+export type Config = z.output<typeof ConfigSchema>
+export type ConfigInput = z.input<typeof ConfigSchema>
+export type RuleConfig = z.output<typeof RuleSchema>
+export type AlternativeConfig = z.output<typeof AlternativeSchema>
+export type PolicyConfig = z.output<typeof PolicySchema>
