@@ -1,0 +1,49 @@
+import { parseArgs } from 'node:util'
+import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
+import { loadConfigFile } from '../config/load-config.js'
+import { createLogger } from '../observe/logger.js'
+import { startServer } from '../server.js'
+import { type Command, EXIT_OK } from './command.js'
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'Serve the ext_proc authorizer (embedded default config without --config)',
+  usage: `Usage: extproc-authz serve [--config FILE] [--listen HOST:PORT]
+
+Serves envoy.service.ext_proc.v3.ExternalProcessor/Process.
+
+Options:
+  -c, --config FILE      YAML config file (default: the embedded development config:
+                         plaintext on 127.0.0.1:50051, GET /healthz public, /api/** for
+                         SPIFFE IDs in example.org, everything else denied)
+  -l, --listen HOST:PORT override the config's listen address
+  -h, --help             show this help`,
+  async run(args) {
+    const { values } = parseArgs({
+      args: [...args],
+      options: {
+        config: { type: 'string', short: 'c' },
+        listen: { type: 'string', short: 'l' },
+      },
+      strict: true,
+    })
+    const source = values.config ?? DEFAULT_CONFIG_SOURCE
+    const loaded = values.config ? await loadConfigFile(values.config) : defaultConfig()
+    const config = values.listen ? { ...loaded, listen: values.listen } : loaded
+    const logger = createLogger(config.logging.level)
+    const server = await startServer({ config, configSource: source, logger })
+    await new Promise<void>((resolve) => {
+      let stopping = false
+      const stop = (signal: string) => {
+        if (stopping) process.exit(1) // a second signal exits at once
+        stopping = true
+        logger.info({ signal }, 'shutting down')
+        server.close().then(resolve, resolve)
+      }
+      process.once('SIGTERM', () => stop('SIGTERM'))
+      process.once('SIGINT', () => stop('SIGINT'))
+    })
+    logger.flush()
+    return EXIT_OK
+  },
+}

@@ -1,0 +1,120 @@
+import { splitRequestPath } from '../authz/path-template.js'
+import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
+import { parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js'
+import { xfccPeerUri } from '../identity/xfcc.js'
+import type { AttributeValue, HeaderField } from './codec/processing-request.js'
+
+/** Envoy attribute holding the first URI SAN of the downstream peer certificate. */
+export const PEER_URI_SAN_ATTRIBUTE = 'connection.uri_san_peer_certificate'
+
+/** Longest x-request-id echoed back in a deny body (Envoy's own are 36-char UUIDs). */
+const MAX_REQUEST_ID_LENGTH = 128
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
+
+export interface IdentityOptions {
+  /** Read the peer from x-forwarded-client-cert instead of Envoy's connection attribute. */
+  readonly xfcc: boolean
+}
+
+/** Facts the headers yielded, or why the request cannot be judged at all. */
+export type FactsResult =
+  | { readonly ok: true; readonly facts: RequestFacts }
+  | { readonly ok: false; readonly detail: string }
+
+function hostOf(authority: string): string {
+  // "[::1]:8443" -> "[::1]"; "api.example.org:443" -> "api.example.org"
+  const end = authority.startsWith('[') ? authority.indexOf(']') + 1 : authority.lastIndexOf(':')
+  return (end > 0 ? authority.slice(0, end) : authority).toLowerCase()
+}
+
+function bearerFrom(value: string): string | undefined {
+  // RFC 9110: the auth-scheme is case-insensitive; one or more spaces follow it.
+  if (value.length < 7 || value.slice(0, 7).toLowerCase() !== 'bearer ') return undefined
+  const token = value.slice(7).trim()
+  return token === '' ? undefined : token
+}
+
+/**
+ * Extracts what authorization needs from a request_headers message, scanning the headers once.
+ * The attributes are those of the stream's first message: Envoy sends them only once.
+ */
+export function buildRequestFacts(
+  headers: readonly HeaderField[],
+  attributes: ReadonlyMap<string, AttributeValue> | undefined,
+  options: IdentityOptions,
+): FactsResult {
+  let method: string | undefined
+  let path: string | undefined
+  let authority = ''
+  let authorization: string | typeof AMBIGUOUS | undefined
+  let xfcc: string | typeof AMBIGUOUS | undefined
+  let requestId: string | undefined
+  let contentType = ''
+  for (const { name, value } of headers) {
+    switch (name) {
+      case ':method':
+        if (method !== undefined) return { ok: false, detail: 'duplicate :method' }
+        method = value
+        break
+      case ':path':
+        if (path !== undefined) return { ok: false, detail: 'duplicate :path' }
+        path = value
+        break
+      case ':authority':
+        authority = value
+        break
+      case 'authorization':
+        authorization = authorization === undefined ? value : AMBIGUOUS
+        break
+      case 'x-forwarded-client-cert':
+        if (options.xfcc) xfcc = xfcc === undefined ? value : AMBIGUOUS
+        break
+      case 'x-request-id':
+        requestId = value
+        break
+      case 'content-type':
+        contentType = value
+        break
+    }
+  }
+  if (method === undefined || path === undefined) {
+    return { ok: false, detail: 'request_headers without :method or :path' }
+  }
+
+  let peerUri: string | undefined
+  if (options.xfcc) {
+    // Envoy with SANITIZE_SET sends exactly one header; several mean it was not sanitized.
+    if (typeof xfcc === 'string') peerUri = xfccPeerUri(xfcc)
+  } else {
+    const attr = attributes?.get(PEER_URI_SAN_ATTRIBUTE)
+    if (typeof attr === 'string' && attr !== '') peerUri = attr
+  }
+  let peer: SpiffeId | undefined
+  if (peerUri !== undefined) {
+    const parsed = parseSpiffeId(peerUri)
+    if (parsed.ok) peer = parsed.id // An ID that fails the standard is no identity.
+  }
+
+  let bearer: string | typeof AMBIGUOUS | undefined
+  if (authorization === AMBIGUOUS) bearer = AMBIGUOUS
+  else if (authorization !== undefined) bearer = bearerFrom(authorization)
+
+  return {
+    ok: true,
+    facts: {
+      method,
+      path,
+      segments: splitRequestPath(path),
+      host: hostOf(authority),
+      peer,
+      bearer,
+      requestId:
+        requestId !== undefined &&
+        requestId.length <= MAX_REQUEST_ID_LENGTH &&
+        PRINTABLE_ASCII.test(requestId)
+          ? requestId
+          : undefined,
+      grpc: contentType.startsWith('application/grpc'),
+    },
+  }
+}

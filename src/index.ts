@@ -1,0 +1,17 @@
+// Public API for embedding and tooling. The CLI (`extproc-authz`) is the main entry point.
+
+export type { AuthorizeDeps } from './authz/authorize.js'
+export { authorize, matchRule } from './authz/authorize.js'
+export type { CompiledPolicy, CompiledRule } from './authz/compile-policy.js'
+export { compilePolicy } from './authz/compile-policy.js'
+export type { Allow, Decision, Deny } from './authz/decision.js'
+export type { DenyReason } from './authz/reasons.js'
+export { REASONS } from './authz/reasons.js'
+export type { RequestFacts } from './authz/request-facts.js'
+export { ConfigError } from './config/errors.js'
+export { loadConfigFile, parseConfig } from './config/load-config.js'
+export type { Config } from './config/schema.js'
+export type { SpiffeId } from './identity/spiffe-id.js'
+export { parseSpiffeId } from './identity/spiffe-id.js'
+export type { RunningServer, ServerOptions } from './server.js'
+export { startServer } from './server.js'

@@ -1,0 +1,32 @@
+import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
+import type { Logger } from './logger.js'
+
+/** One line per decision. Fields are chosen, never copied wholesale from the request. */
+export function decisionLogger(logger: Logger): StreamObserver {
+  return {
+    onDecision({ decision, facts, durationMs }: DecisionEvent) {
+      const level = decision.allow ? 'info' : 'warn'
+      if (!logger.isLevelEnabled(level)) return
+      logger[level](
+        {
+          decision: decision.allow ? 'allow' : 'deny',
+          reason: decision.reason,
+          rule: decision.rule,
+          detail: decision.allow ? undefined : decision.detail,
+          method: facts?.method,
+          // The query string may carry secrets (signed URLs, tokens): log the path only.
+          path: facts === undefined ? undefined : stripQuery(facts.path),
+          peer: facts?.peer?.uri,
+          request_id: facts?.requestId,
+          duration_ms: Math.round(durationMs * 1000) / 1000,
+        },
+        'decision',
+      )
+    },
+  }
+}
+
+function stripQuery(path: string): string {
+  const q = path.indexOf('?')
+  return q === -1 ? path : path.slice(0, q)
+}

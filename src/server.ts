@@ -1,0 +1,101 @@
+import * as grpc from '@grpc/grpc-js'
+import { buildSnapshot, type SnapshotExtensions } from './build-snapshot.js'
+import type { Config } from './config/schema.js'
+import type { StreamObserver } from './extproc/process-stream.js'
+import { SnapshotHolder } from './extproc/snapshot.js'
+import { decisionLogger } from './observe/decision-log.js'
+import type { Logger } from './observe/logger.js'
+import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
+
+export interface ServerOptions {
+  readonly config: Config
+  /** Where the config came from, for logs. */
+  readonly configSource: string
+  readonly logger: Logger
+  readonly extensions?: SnapshotExtensions
+  /** Extra observers beside the decision log (metrics, tests). */
+  readonly observers?: readonly StreamObserver[]
+}
+
+export interface RunningServer {
+  /** The bound port (useful with port 0). */
+  readonly port: number
+  readonly snapshots: SnapshotHolder
+  readonly grpcServer: grpc.Server
+  /** Process streams currently open (per-stream state must not outlive its stream). */
+  activeStreams(): number
+  /** Stops accepting streams and waits for open ones up to `graceMs`, then cancels them. */
+  close(graceMs?: number): Promise<void>
+}
+
+function fanOut(observers: readonly StreamObserver[]): StreamObserver {
+  if (observers.length === 1) return observers[0] as StreamObserver
+  return {
+    onDecision(e) {
+      for (const o of observers) o.onDecision(e)
+    },
+  }
+}
+
+/** The composition root: builds the snapshot, the gRPC server and binds it. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config, logger } = options
+  const snapshots = new SnapshotHolder(buildSnapshot(config, options.extensions))
+  const observer = fanOut([decisionLogger(logger), ...(options.observers ?? [])])
+
+  const server = new grpc.Server({
+    // Envoy multiplexes every stream of a worker over one connection; keep it open.
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+  })
+  let active = 0
+  server.addService(
+    externalProcessorService,
+    processHandler(snapshots, observer, {
+      onStreamStart: () => {
+        active++
+      },
+      onStreamEnd: () => {
+        active--
+      },
+    }),
+  )
+
+  const credentials = grpc.ServerCredentials.createInsecure()
+  logger.warn(
+    { listen: config.listen },
+    'serving plaintext gRPC: for local development only; configure TLS for anything else',
+  )
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
+  })
+  logger.info(
+    {
+      listen: config.listen,
+      port,
+      rules: config.policy.rules.length,
+      config: options.configSource,
+    },
+    'extproc-authz serving',
+  )
+
+  return {
+    port,
+    snapshots,
+    grpcServer: server,
+    activeStreams: () => active,
+    close(graceMs = 5000) {
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown()
+          resolve()
+        }, graceMs)
+        timer.unref()
+        server.tryShutdown(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    },
+  }
+}

@@ -1,0 +1,65 @@
+import type * as grpc from '@grpc/grpc-js'
+import { ProcessStream, type StreamObserver } from '../extproc/process-stream.js'
+import type { SnapshotSource } from '../extproc/snapshot.js'
+
+export const PROCESS_METHOD_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process'
+
+const passthrough = (b: Buffer): Buffer => b
+
+/**
+ * The ExternalProcessor service with raw-bytes (de)serialization: messages are decoded and
+ * encoded by our own codec (src/extproc/codec), which reads only the fields a decision uses.
+ */
+export const externalProcessorService: grpc.ServiceDefinition = {
+  Process: {
+    path: PROCESS_METHOD_PATH,
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: passthrough,
+    requestDeserialize: passthrough,
+    responseSerialize: passthrough,
+    responseDeserialize: passthrough,
+  },
+}
+
+export function processHandler(
+  snapshots: SnapshotSource,
+  observer: StreamObserver,
+  hooks: { onStreamStart?: () => void; onStreamEnd?: () => void } = {},
+): grpc.UntypedServiceImplementation {
+  return {
+    Process(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
+      hooks.onStreamStart?.()
+      let ended = false
+      const done = () => {
+        if (ended) return
+        ended = true
+        hooks.onStreamEnd?.()
+      }
+      const stream = new ProcessStream(
+        snapshots,
+        {
+          send: (m) => {
+            if (!call.writableEnded) call.write(m)
+          },
+          end: () => {
+            if (!call.writableEnded) call.end()
+          },
+        },
+        observer,
+      )
+      call.on('data', (m: Buffer) => stream.push(m))
+      call.on('end', () => stream.endOfInput())
+      call.on('cancelled', () => {
+        stream.cancel()
+        done()
+      })
+      call.on('error', () => {
+        stream.cancel()
+        done()
+      })
+      call.on('finish', done)
+      call.on('close', done)
+    },
+  }
+}
