@@ -10,7 +10,7 @@ XDS_DEPS := node_modules/@grpc/grpc-js-xds/deps
 DESCRIPTOR := dist/proto/extproc-authz.binpb
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -path 'dist/test/lab/*' | sort)
 
-.PHONY: help install proto build lint format test run clean
+.PHONY: help install proto build lint format test run clean fuzz
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,10 @@ format: install ## apply biome formatting and safe fixes
 
 test: build lint ## install, build, lint and run every test
 	$(NODE) --test --test-reporter=spec $(TEST_FILES)
+
+FUZZ_RUNS ?= 20000
+fuzz: build ## property-based tests with a long budget (FUZZ_RUNS=20000)
+	FUZZ_RUNS=$(FUZZ_RUNS) $(NODE) --test --test-reporter=spec dist/test/property/
 
 run: build ## serve on the embedded default config (plaintext 127.0.0.1:50051)
 	$(NODE) dist/src/cli/main.js serve
