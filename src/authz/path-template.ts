@@ -1,12 +1,21 @@
 // Path templates for policy rules (`/api/sessions/{session}/**`) and the request-path splitter
-// they match against. The processor must judge the same path the upstream will route on, so
-// paths that different parsers read differently (dot segments, encoded slashes, backslashes,
-// empty segments) are refused outright rather than normalised: Envoy's normalize_path and
-// merge_slashes may be off, and the upstream may decode %2F.
+// they match against.
+//
+// The processor must judge the same path the upstream will route on. Envoy's normalize_path and
+// merge_slashes may be off, and upstreams disagree on decoding, so every path that two parsers
+// could read differently is refused (the caller denies) rather than normalised here: dot segments
+// and empty segments, encoded or literal "\" and "/", path parameters (";"), non-canonical or
+// malformed percent-encoding, controls and raw non-ASCII bytes. Rules are first-match, so any of
+// these could otherwise steer a request past a strict rule into a lax one.
 
-/** Longer paths are refused before any matching work (Envoy's default header limit is 60 KiB). */
+/**
+ * Longer `:path` values are refused before any work. Generous for real routes and far below
+ * Envoy's 60 KiB default header limit. Header values reach us as latin1 (one code unit per
+ * byte), so the string length is the byte length.
+ */
 export const MAX_PATH_BYTES = 8192
 
+/** A template that does not follow the grammar; thrown at config load, never per request. */
 export class PathTemplateError extends Error {
   override readonly name = 'PathTemplateError'
   constructor(
@@ -17,71 +26,152 @@ export class PathTemplateError extends Error {
   }
 }
 
-type Segment =
-  | { readonly kind: 'literal'; readonly text: string }
-  | { readonly kind: 'param'; readonly name: string }
-  | { readonly kind: 'any' } // *
-  | { readonly kind: 'rest' } // **, last only
-
 export interface PathTemplate {
   readonly source: string
+  /** Parameter names in template order. */
   readonly params: readonly string[]
-  /** Captured parameters (a frozen null-prototype object) or undefined if it does not match. */
+  /**
+   * Matches segments from splitRequestPath. Returns the captured parameters (a frozen
+   * null-prototype object, raw segment text, `{}` when the template has none) or undefined.
+   */
   match(segments: readonly string[]): Readonly<Record<string, string>> | undefined
 }
 
-const LITERAL = /^[A-Za-z0-9._~!$&'()+,;=:@-]+$/
-const PARAM = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/
+type Segment =
+  | { readonly kind: 'literal'; readonly text: string }
+  | { readonly kind: 'param'; readonly name: string }
+  | { readonly kind: 'any' } // *: exactly one non-empty segment
+  | { readonly kind: 'rest' } // **: zero or more segments, last only
+
+const SLASH = 0x2f
+const PERCENT = 0x25
+const SEMI = 0x3b
+const BACKSLASH = 0x5c
+
+function isAlpha(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+}
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39
+}
+
+// RFC 3986 §3.3 pchar = unreserved / pct-encoded / sub-delims / ":" / "@", for template literals
+// less three things: "*" (the wildcards); pct-encoded (a literal is compared with the raw request
+// text, so an encoded literal would match only that one spelling); and ";" (requests containing
+// ";" are refused, so such a literal could never match).
+function isLiteralChar(c: number): boolean {
+  if (isAlpha(c) || isDigit(c)) return true
+  switch (c) {
+    case 0x2d: // -
+    case 0x2e: // .
+    case 0x5f: // _
+    case 0x7e: // ~
+    case 0x21: // !
+    case 0x24: // $
+    case 0x26: // &
+    case 0x27: // '
+    case 0x28: // (
+    case 0x29: // )
+    case 0x2b: // +
+    case 0x2c: // ,
+    case 0x3d: // =
+    case 0x3a: // :
+    case 0x40: // @
+      return true
+    default:
+      return false
+  }
+}
+
+function isParamName(s: string): boolean {
+  if (s.length === 0) return false
+  const first = s.charCodeAt(0)
+  if (!isAlpha(first) && first !== 0x5f) return false
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (!isAlpha(c) && !isDigit(c) && c !== 0x5f) return false
+  }
+  return true
+}
+
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null))
 
+/**
+ * Compiles `/`-separated segments, each a literal, `{name}` (one non-empty segment, captured),
+ * `*` (one non-empty segment) or, last only, `**` (zero or more segments). `/` alone matches
+ * only `/`. Throws PathTemplateError saying what is wrong and at which segment.
+ */
 export function compilePathTemplate(template: string): PathTemplate {
-  if (!template.startsWith('/')) throw new PathTemplateError(template, 'must start with "/"')
+  if (template.charCodeAt(0) !== SLASH) {
+    throw new PathTemplateError(template, 'must start with "/"')
+  }
   const segments: Segment[] = []
   const params: string[] = []
   if (template !== '/') {
     const parts = template.slice(1).split('/')
-    parts.forEach((part, i) => {
-      const where = `segment ${i + 1} (${JSON.stringify(part)})`
-      if (part === '') throw new PathTemplateError(template, `${where} is empty`)
+    let offset = 1
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i] as string
+      const where = `segment ${i + 1} (${JSON.stringify(part)} at offset ${offset})`
+      offset += part.length + 1
+      if (part === '') {
+        throw new PathTemplateError(
+          template,
+          i === parts.length - 1
+            ? `${where} is empty: a template may not end with "/" (use "/**" for "and below")`
+            : `${where} is empty ("//")`,
+        )
+      }
       if (part === '**') {
         if (i !== parts.length - 1) {
-          throw new PathTemplateError(template, '"**" is only allowed as the last segment')
+          throw new PathTemplateError(
+            template,
+            `${where}: "**" is only allowed as the last segment`,
+          )
         }
         segments.push({ kind: 'rest' })
       } else if (part === '*') {
         segments.push({ kind: 'any' })
-      } else if (part.startsWith('{') || part.endsWith('}')) {
-        const m = PARAM.exec(part)
-        if (!m) {
+      } else if (part.includes('{') || part.includes('}')) {
+        const name = part.slice(1, -1)
+        if (!part.startsWith('{') || !part.endsWith('}') || !isParamName(name)) {
           throw new PathTemplateError(
             template,
-            `${where}: expected {name} with name [A-Za-z_][A-Za-z0-9_]*`,
+            `${where}: a parameter is a whole segment "{name}" with name [A-Za-z_][A-Za-z0-9_]*`,
           )
         }
-        const name = m[1] as string
-        if (params.includes(name))
-          throw new PathTemplateError(template, `duplicate parameter {${name}}`)
+        if (params.includes(name)) {
+          throw new PathTemplateError(template, `${where}: duplicate parameter {${name}}`)
+        }
         params.push(name)
         segments.push({ kind: 'param', name })
       } else {
-        if (part === '.' || part === '..')
+        if (part === '.' || part === '..') {
           throw new PathTemplateError(template, `${where} is a dot segment`)
-        if (!LITERAL.test(part)) {
-          throw new PathTemplateError(
-            template,
-            `${where} has characters outside an RFC 3986 segment`,
-          )
+        }
+        if (part.includes('*')) {
+          throw new PathTemplateError(template, `${where}: "*" and "**" must be whole segments`)
+        }
+        for (let j = 0; j < part.length; j++) {
+          if (!isLiteralChar(part.charCodeAt(j))) {
+            throw new PathTemplateError(
+              template,
+              `${where}: character ${JSON.stringify(part[j])} is not allowed in a literal ` +
+                "(RFC 3986 segment characters [A-Za-z0-9._~!$&'()+,=:@-])",
+            )
+          }
         }
         segments.push({ kind: 'literal', text: part })
       }
-    })
+    }
   }
+  Object.freeze(params)
   const hasRest = segments.at(-1)?.kind === 'rest'
   const fixed = hasRest ? segments.length - 1 : segments.length
-  return {
+  return Object.freeze({
     source: template,
     params,
-    match(request) {
+    match(request: readonly string[]): Readonly<Record<string, string>> | undefined {
       if (hasRest ? request.length < fixed : request.length !== fixed) return undefined
       let captured: Record<string, string> | undefined
       for (let i = 0; i < fixed; i++) {
@@ -92,7 +182,7 @@ export function compilePathTemplate(template: string): PathTemplate {
             if (value !== seg.text) return undefined
             break
           case 'any':
-            if (value === '') return undefined
+            if (value === '') return undefined // a trailing slash is not a segment
             break
           case 'param':
             if (value === '') return undefined
@@ -100,40 +190,83 @@ export function compilePathTemplate(template: string): PathTemplate {
             captured[seg.name] = value
             break
           case 'rest':
-            break
+            break // never before `fixed`
         }
       }
       return captured === undefined ? NO_PARAMS : Object.freeze(captured)
     },
+  })
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30
+  const lower = c | 0x20
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10
+  return -1
+}
+
+// Percent-encoded octets refused in a path (RFC 3986 §2.1):
+// - unreserved characters (§2.3: equivalent to the plain character, "should not be created by URI
+//   producers"), so `%61dmin` cannot dodge a rule on `admin` (this includes %2E, encoded ".");
+// - "/" (%2F) and "\" (%5C), which split segments differently once an upstream decodes them;
+// - ";" (%3B), for the same reason as a plain ";";
+// - controls %00-%1F and %7F (a decoded NUL truncates paths in C upstreams);
+// - %C0 and %C1, which only begin overlong UTF-8 such as %C0%AE, an old encoding of ".".
+function isRefusedOctet(b: number): boolean {
+  if (isAlpha(b) || isDigit(b)) return true
+  switch (b) {
+    case 0x2d: // -
+    case 0x2e: // .
+    case 0x5f: // _
+    case 0x7e: // ~
+    case SLASH:
+    case BACKSLASH:
+    case SEMI:
+    case 0x7f:
+    case 0xc0:
+    case 0xc1:
+      return true
+    default:
+      return b < 0x20
   }
 }
 
 /**
  * Splits Envoy's `:path` into segments: `/a/b?q` -> ['a', 'b']; `/` -> []; a single trailing
- * slash yields a final '' segment (`/a/` -> ['a', '']). Undefined for anything unsafe to match.
+ * slash yields a final '' segment (`/a/` -> ['a', '']). The query and fragment are dropped
+ * unchecked. Undefined — the caller denies — for anything unsafe to match: not origin-form (`*`,
+ * `http://…`), longer than MAX_PATH_BYTES, `//`, `.` or `..` segments, `\`, `;`, controls, space,
+ * DEL or bytes >= 0x80, a `%` not followed by two hex digits, or a refused encoded octet (above).
+ * Captured values stay percent-encoded as sent.
  */
 export function splitRequestPath(rawPath: string): readonly string[] | undefined {
-  if (rawPath.length > MAX_PATH_BYTES || rawPath.charCodeAt(0) !== 0x2f) return undefined
+  if (rawPath.length > MAX_PATH_BYTES || rawPath.charCodeAt(0) !== SLASH) return undefined
   let end = rawPath.length
-  for (let i = 0; i < rawPath.length; i++) {
+  for (let i = 1; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i)
     if (c === 0x3f || c === 0x23) {
-      end = i // query or fragment
+      end = i // "?" query or "#" fragment (Envoy should strip the latter; be safe)
       break
     }
-    if (c < 0x21 || c === 0x7f || c === 0x5c) return undefined // controls, space, backslash
-    if (c === 0x25) {
-      // %2e ('.'), %2f ('/'), %5c ('\') change how the path splits once decoded.
-      const h = rawPath.slice(i + 1, i + 3).toLowerCase()
-      if (h === '2e' || h === '2f' || h === '5c') return undefined
+    // Controls, space, DEL and raw non-ASCII are not URI characters (RFC 3986 §2); upstreams
+    // differ on how they decode raw high bytes. "\" is "/" to some servers. ";" starts path
+    // parameters that Tomcat, Jetty and Spring strip from a segment (`/admin;x` routes as
+    // `/admin`, `..;` as `..`).
+    if (c < 0x21 || c >= 0x7f || c === BACKSLASH || c === SEMI) return undefined
+    if (c === PERCENT) {
+      const hi = hexValue(rawPath.charCodeAt(i + 1))
+      const lo = hexValue(rawPath.charCodeAt(i + 2))
+      if (hi < 0 || lo < 0 || isRefusedOctet(hi * 16 + lo)) return undefined
+      i += 2
     }
   }
   if (end === 1) return []
   const parts = rawPath.slice(1, end).split('/')
-  for (let i = 0; i < parts.length; i++) {
+  const last = parts.length - 1
+  for (let i = 0; i <= last; i++) {
     const p = parts[i] as string
-    if (p === '.' || p === '..') return undefined
-    if (p === '' && i !== parts.length - 1) return undefined // '//' inside the path
+    if (p === '.' || p === '..') return undefined // RFC 3986 §5.2.4 would remove them
+    if (p === '' && i !== last) return undefined // "//": merged or kept, depending on the server
   }
   return parts
 }

@@ -1,91 +1,139 @@
-// Envoy's x-forwarded-client-cert (config/http/conn_man/headers#x-forwarded-client-cert):
-// elements separated by ',' (APPEND_FORWARD appends: newest last), key=value pairs separated by
-// ';', keys case-insensitive, values optionally double-quoted with '\"' escapes; inside quotes
-// ',', ';' and '=' are literal. URI and DNS repeat once per SAN; a bare "URI=" means none.
+// Envoy's x-forwarded-client-cert (docs: config/http/http_conn_man/headers#x-forwarded-client-cert):
+// "a comma (",") separated string. Each substring is an XFCC element, which holds information
+// added by a single proxy" — APPEND_FORWARD appends, so the newest element is LAST. "Each XFCC
+// element is a semicolon (";") separated string. Each substring is a key-value pair, grouped
+// together by an equals ("=") sign. The keys are case-insensitive ... If ",", ";" or "=" appear
+// in a value, the value should be double-quoted. Double-quotes in the value should be replaced by
+// backslash-double-quote (\")." URI and DNS repeat once per SAN; Envoy writes a bare "URI=" when
+// the certificate has none.
+//
+// Strictness: anything outside that grammar makes the whole header invalid (no identity), because
+// a lenient reading of one part could shift where another element starts. Runs per request: no
+// exceptions, no regexes, and quoted values are copied only when they contain an escape.
 
-/** Envoy's default request header limit is 60 KiB; identity needs far less than Cert/Chain PEMs. */
+/**
+ * Longest header value parsed. Envoy's default max_request_headers_kb is 60 KiB for all headers
+ * together; identity needs only By/Hash/Subject/URI/DNS, a few hundred bytes per element, while
+ * Cert or Chain (URL-encoded PEM) run to kilobytes each. 16 KiB fits a few hops with Cert and
+ * bounds the work a hostile header can cause. Header values reach us as latin1 (one code unit per
+ * byte), so the string length is the byte length.
+ */
 export const MAX_XFCC_BYTES = 16_384
-/** One element per proxy hop; more than this is not a chain anyone runs. */
+/** One element per proxy hop; no real chain is anywhere near this long. */
 export const MAX_XFCC_ELEMENTS = 64
 
 export interface XfccElement {
-  /** Keys lower-cased, in order, duplicates kept. */
+  /** Keys lower-cased, in header order, duplicates kept; values unquoted and unescaped. */
   readonly pairs: ReadonlyArray<readonly [key: string, value: string]>
 }
 
+const TAB = 0x09
+const SPACE = 0x20
+const QUOTE = 0x22
 const COMMA = 0x2c
 const SEMI = 0x3b
 const EQ = 0x3d
-const QUOTE = 0x22
 const BACKSLASH = 0x5c
 
-/** Parses the whole header; undefined if any part is malformed (then it carries no identity). */
+// Keys are Envoy's fixed names (By, Hash, Cert, Chain, Subject, URI, DNS); accept token-like
+// names so an unknown future key does not void the header, but nothing that could hide a separator.
+function isKeyChar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x2d ||
+    c === 0x5f
+  )
+}
+
+// Envoy writes XFCC in printable ASCII: URI/DNS SANs are IA5String, Hash is hex, Cert/Chain are
+// URL-encoded, and the Subject is RFC 2253 text with non-ASCII and control bytes \XX-escaped.
+// Controls, DEL and bytes >= 0x80 therefore only come from someone else; refuse them.
+function isValueChar(c: number): boolean {
+  return (c >= SPACE && c < 0x7f) || c === TAB
+}
+
+function skipOws(s: string, i: number): number {
+  while (i < s.length) {
+    const c = s.charCodeAt(i)
+    if (c !== SPACE && c !== TAB) break
+    i++
+  }
+  return i
+}
+
+/**
+ * Parses the whole header into its elements, oldest first. Undefined if the value is empty, too
+ * long, has more than MAX_XFCC_ELEMENTS elements, or is malformed anywhere (unterminated quote,
+ * a pair without "=", an empty key or element, anything but ";" or "," after a value, a trailing
+ * separator, controls or non-ASCII bytes). Optional whitespace is allowed around "," and ";" only.
+ */
 export function parseXfcc(value: string): XfccElement[] | undefined {
-  if (value.length === 0 || value.length > MAX_XFCC_BYTES) return undefined
+  const n = value.length
+  if (n === 0 || n > MAX_XFCC_BYTES) return undefined
   const elements: XfccElement[] = []
   let pairs: Array<readonly [string, string]> = []
-  let i = 0
-  const n = value.length
+  let i = skipOws(value, 0)
   for (;;) {
-    // key
+    // key "="
     const keyStart = i
-    while (i < n) {
-      const c = value.charCodeAt(i)
-      if (c === EQ || c === SEMI || c === COMMA || c === QUOTE) break
-      i++
-    }
-    const key = value.slice(keyStart, i).trim().toLowerCase()
-    if (key === '' || i >= n || value.charCodeAt(i) !== EQ) return undefined
-    i++ // '='
-    // value
+    while (i < n && isKeyChar(value.charCodeAt(i))) i++
+    if (i === keyStart || i >= n || value.charCodeAt(i) !== EQ) return undefined
+    const key = value.slice(keyStart, i).toLowerCase()
+    i++
+
+    // value: quoted-string, or a run of characters other than , ; " and whitespace
     let v: string
     if (i < n && value.charCodeAt(i) === QUOTE) {
       i++
-      let out = ''
-      let closed = false
-      while (i < n) {
+      let runStart = i
+      let unescaped: string | undefined // built only once an escape is seen
+      for (;;) {
+        if (i >= n) return undefined // unterminated quote
         const c = value.charCodeAt(i)
-        if (c === BACKSLASH) {
-          if (i + 1 >= n) return undefined
+        if (c === QUOTE) break
+        if (!isValueChar(c)) return undefined
+        if (c === BACKSLASH && i + 1 < n) {
           const next = value.charCodeAt(i + 1)
-          if (next !== QUOTE && next !== BACKSLASH) return undefined
-          out += value[i + 1]
-          i += 2
-        } else if (c === QUOTE) {
-          closed = true
-          i++
-          break
-        } else {
-          out += value[i]
-          i++
+          if (next === QUOTE || next === BACKSLASH) {
+            // \" and \\ stand for the second character.
+            unescaped = (unescaped ?? '') + value.slice(runStart, i)
+            runStart = i + 1
+            i += 2
+            continue
+          }
+          // Any other backslash is kept as is: the Subject is RFC 2253 text whose own escapes
+          // (\, \+ \; \< \> \XX) Envoy passes through unchanged inside the quotes.
         }
+        i++
       }
-      if (!closed) return undefined
-      v = out
+      v = unescaped === undefined ? value.slice(runStart, i) : unescaped + value.slice(runStart, i)
+      i++ // closing quote
     } else {
       const start = i
       while (i < n) {
         const c = value.charCodeAt(i)
-        if (c === SEMI || c === COMMA) break
-        if (c === QUOTE) return undefined
+        if (c === SEMI || c === COMMA || c === SPACE || c === TAB) break
+        if (c === QUOTE || !isValueChar(c)) return undefined
         i++
       }
-      v = value.slice(start, i).trim()
+      v = value.slice(start, i) // may be '' ("URI=")
     }
     pairs.push([key, v])
-    // separator
-    while (i < n && value.charCodeAt(i) === 0x20) i++
+
+    // separator: only ";" or "," may follow a value (so nothing after a closing quote)
+    i = skipOws(value, i)
     if (i >= n) break
     const sep = value.charCodeAt(i)
-    i++
     if (sep === COMMA) {
       elements.push({ pairs })
-      if (elements.length >= MAX_XFCC_ELEMENTS) return undefined
+      if (elements.length >= MAX_XFCC_ELEMENTS) return undefined // another element follows
       pairs = []
     } else if (sep !== SEMI) {
-      return undefined // garbage after a closing quote
+      return undefined
     }
-    while (i < n && value.charCodeAt(i) === 0x20) i++
+    i = skipOws(value, i + 1)
     if (i >= n) return undefined // trailing separator
   }
   elements.push({ pairs })
@@ -93,12 +141,15 @@ export function parseXfcc(value: string): XfccElement[] | undefined {
 }
 
 /**
- * The peer URI SAN Envoy recorded in the newest (last) element. An X.509-SVID has exactly one
- * URI SAN, so none or several give undefined.
+ * The peer's URI SAN as recorded by the proxy that added the newest (last) element: with
+ * APPEND_FORWARD anything before it came from further downstream, possibly the client itself.
+ * An X.509-SVID has exactly one URI SAN (X509-SVID.md §2), so none or several give undefined, as
+ * does a malformed header. The caller must still parse the result as a SPIFFE ID.
  */
 export function xfccPeerUri(value: string): string | undefined {
   const elements = parseXfcc(value)
-  const last = elements?.[elements.length - 1]
+  if (elements === undefined) return undefined
+  const last = elements[elements.length - 1]
   if (last === undefined) return undefined
   let uri: string | undefined
   for (const [key, v] of last.pairs) {
