@@ -152,6 +152,16 @@ export const ConfigSchema = z
         'How the Process method is served. http2: a lean gRPC framing on node:http2 (about ' +
           'twice the streams per core, see README "Benchmarks"). grpc-js: @grpc/grpc-js.',
       ),
+    workers: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        'Processes serving on the shared listen socket (node:cluster, connections handed out ' +
+          'round-robin). Balancing is per connection: Envoy opens one per worker thread, so ' +
+          'more workers than Envoy connections stay idle. 1 = this process only.',
+      ),
     identity: z
       .strictObject({
         xfcc: z

@@ -111,6 +111,8 @@ export function utf8String(buf: Uint8Array, start: number, end: number): string 
   return utf8.decode(buf.subarray(start, end))
 }
 
+const ONE_BYTE_VARINTS = Array.from({ length: 0x80 }, (_, i) => Uint8Array.of(i))
+
 /**
  * Builds a message as a list of byte chunks. Nested messages are encoded into their own writer
  * first so their length is known; responses are small (a few hundred bytes), so this is cheap.
@@ -129,6 +131,11 @@ export class WireWriter {
   }
 
   private varint(value: number): void {
+    if (value >= 0 && value < 0x80) {
+      // Tags and most lengths: a shared one-byte chunk instead of a new array each time.
+      this.push(ONE_BYTE_VARINTS[value] as Uint8Array)
+      return
+    }
     const out: number[] = []
     let v = value >>> 0
     while (v > 0x7f) {
