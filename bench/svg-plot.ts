@@ -31,7 +31,8 @@ export function lineChartSvg(title: string, xLabel: string, yLabel: string, seri
   const px = (x: number) => L + (x / xMax) * (W - L - R)
   const py = (y: number) => H - B - (y / yMax) * (H - T - B)
   const out: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>${esc(title)}</title>`,
     `<rect width="${W}" height="${H}" fill="white"/>`,
     `<text x="${W / 2 - R / 2}" y="22" text-anchor="middle" font-size="15">${esc(title)}</text>`,
   ]
