@@ -1,10 +1,11 @@
-import type { LatencyRow, MaxRow } from './run.js'
+import type { LatencyRow, MaxRow, ScalingRow } from './run.js'
 
 interface Result {
   date: string
   machine: { nproc: number; cpu: string; node: string }
   settings: { connections: number; streamsPerConnection: number; durationS: number }
   max: MaxRow[]
+  scaling: ScalingRow[]
   latency: LatencyRow[]
 }
 
@@ -22,6 +23,18 @@ export function renderMarkdown(r: Result): string {
     const ratio = floor > 0 ? (m.rate / floor).toFixed(2) : '-'
     lines.push(
       `| ${m.target} | ${m.scenario} | ${m.client} | ${m.rate} | ${ratio} | ${m.errors} | ${m.p50 ?? '-'} | ${m.p99 ?? '-'} |`,
+    )
+  }
+  const one = r.scaling.find((x) => x.workers === 1)?.rate ?? 0
+  lines.push(
+    '',
+    '| authz workers (spiffe-allow) | CPUs | h2load connections | streams/s | x 1 worker | errors |',
+    '|---|---|---:|---:|---:|---:|',
+  )
+  for (const x of r.scaling) {
+    const ratio = one > 0 ? (x.rate / one).toFixed(2) : '-'
+    lines.push(
+      `| ${x.workers} | ${x.cpus} | ${x.connections} | ${x.rate} | ${ratio} | ${x.errors} |`,
     )
   }
   lines.push(
