@@ -54,6 +54,8 @@ Options:
       process.once('SIGINT', () => stop('SIGINT'))
     })
     logger.flush()
+    // A cluster worker's IPC channel would keep it alive: let go of it so the process exits.
+    if (cluster.isWorker) cluster.worker?.disconnect()
     return EXIT_OK
   },
 }
