@@ -8,6 +8,7 @@ import { renderMarkdown } from './report.js'
 import { SCENARIOS, scenarioByName } from './scenarios.js'
 import { lineChartSvg } from './svg-plot.js'
 import { startTarget } from './target-process.js'
+import { makeTlsFiles } from './tls-files.js'
 
 // `make bench`: the standard scenarios beside no-op processors in the same run, so results are
 // ratios. Server pinned to CPU 0, load generators to CPU 1 (2-core machine). Writes
@@ -80,15 +81,24 @@ async function h2loadMax(target: string, scenario: string): Promise<void> {
   }
 }
 
+const tlsFiles = makeTlsFiles()
+
 async function ourLoad(target: string, scenario: string, rate?: number): Promise<void> {
   const s = scenarioByName(scenario)
-  const t = await startTarget(target, scenario, { cpus: SERVER_CPU })
+  const mtls = target.endsWith('-mtls')
+  const t = await startTarget(target, scenario, {
+    cpus: SERVER_CPU,
+    env: { BENCH_TLS_DIR: tlsFiles.dir },
+  })
+  const scheme = mtls ? 'https://localhost' : 'http://127.0.0.1'
+  const tls = mtls ? { ca: tlsFiles.cert, cert: tlsFiles.cert, key: tlsFiles.key } : undefined
   try {
     if (rate !== undefined) {
       // A fresh process is cold: JIT it at a modest closed-loop load first, so the open-loop
       // run measures the steady state rather than a backlog built while compiling.
       await runLoad({
-        url: `http://127.0.0.1:${t.port}`,
+        url: `${scheme}:${t.port}`,
+        tls,
         frame: grpcFrame(s.request),
         expect: s.expect,
         connections: CONNS,
@@ -98,7 +108,8 @@ async function ourLoad(target: string, scenario: string, rate?: number): Promise
       })
     }
     const r = await runLoad({
-      url: `http://127.0.0.1:${t.port}`,
+      url: `${scheme}:${t.port}`,
+      tls,
       frame: grpcFrame(s.request),
       expect: s.expect,
       connections: CONNS,
@@ -155,6 +166,7 @@ for (const s of scenarios) {
 }
 await ourLoad('noop-http2', 'spiffe-allow')
 await ourLoad('authz-http2', 'spiffe-allow')
+await ourLoad('authz-http2-mtls', 'spiffe-allow')
 
 // 2. Multi-core: the product's workers mode, 1 vs 2 cores, h2load unpinned (it shares the
 // cores: only 2 here). One connection feeds only one worker: balancing is per connection.
@@ -191,6 +203,7 @@ for (const rate of rates) {
   await ourLoad('noop-http2', 'spiffe-allow', rate)
   await ourLoad('authz-http2', 'spiffe-allow', rate)
 }
+await ourLoad('authz-http2-mtls', 'spiffe-allow', 1000)
 
 const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]
 const result = {
