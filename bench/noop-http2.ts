@@ -18,12 +18,13 @@ export function startNoopHttp2(port = 0): Promise<number> {
   server.on('stream', (stream) => {
     let answered = false
     stream.on('data', () => {
-      if (answered) return
+      if (answered || stream.destroyed) return
       answered = true
       stream.respond(headers, { waitForTrailers: true })
       stream.write(frame)
     })
     stream.on('end', () => {
+      if (stream.destroyed) return // the client reset it (h2load does when it stops)
       if (!answered) stream.respond(headers, { waitForTrailers: true })
       stream.once('wantTrailers', () => stream.sendTrailers(trailers))
       stream.end()
