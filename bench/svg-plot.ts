@@ -27,9 +27,13 @@ export function lineChartSvg(title: string, xLabel: string, yLabel: string, seri
   const xs = series.flatMap((s) => s.points.map((p) => p.x))
   const ys = series.flatMap((s) => s.points.map((p) => p.y))
   const xMax = niceMax(Math.max(...xs, 1))
-  const yMax = niceMax(Math.max(...ys, 0.001))
+  // Log scale for latency: the interesting part (sub-millisecond to a few ms) and the overload
+  // tail (hundreds of ms) both stay readable.
+  const yLo = 10 ** Math.floor(Math.log10(Math.max(Math.min(...ys), 0.01)))
+  const yHi = 10 ** Math.ceil(Math.log10(Math.max(...ys, yLo * 10)))
+  const decades = Math.round(Math.log10(yHi / yLo))
   const px = (x: number) => L + (x / xMax) * (W - L - R)
-  const py = (y: number) => H - B - (y / yMax) * (H - T - B)
+  const py = (y: number) => H - B - (Math.log10(Math.max(y, yLo) / yLo) / decades) * (H - T - B)
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12" role="img">`,
     `<title>${esc(title)}</title>`,
@@ -38,10 +42,14 @@ export function lineChartSvg(title: string, xLabel: string, yLabel: string, seri
   ]
   for (let i = 0; i <= 5; i++) {
     const xv = (xMax * i) / 5
-    const yv = (yMax * i) / 5
     out.push(
       `<line x1="${px(xv)}" y1="${T}" x2="${px(xv)}" y2="${H - B}" stroke="#eee"/>`,
       `<text x="${px(xv)}" y="${H - B + 16}" text-anchor="middle">${Math.round(xv)}</text>`,
+    )
+  }
+  for (let d = 0; d <= decades; d++) {
+    const yv = yLo * 10 ** d
+    out.push(
       `<line x1="${L}" y1="${py(yv)}" x2="${W - R}" y2="${py(yv)}" stroke="#eee"/>`,
       `<text x="${L - 6}" y="${py(yv) + 4}" text-anchor="end">${Number(yv.toPrecision(3))}</text>`,
     )
