@@ -10,7 +10,7 @@ XDS_DEPS := node_modules/@grpc/grpc-js-xds/deps
 DESCRIPTOR := dist/proto/extproc-authz.binpb
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -path 'dist/test/lab/*' | sort)
 
-.PHONY: help install proto build lint format test run clean fuzz
+.PHONY: help install proto build lint format test run clean fuzz bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ fuzz: build ## property-based tests with a long budget (FUZZ_RUNS=20000)
 
 run: build ## serve on the embedded default config (plaintext 127.0.0.1:50051)
 	$(NODE) dist/src/cli/main.js serve
+
+bench: build ## standard benchmark scenarios (needs h2load, taskset); results in bench/results/
+	$$(command -v taskset >/dev/null && echo taskset -c 1) $(NODE) dist/bench/run.js $(BENCH_ARGS)
 
 clean: ## remove build output
 	rm -rf dist src/gen $(VENDOR)

@@ -6,6 +6,7 @@ import { SnapshotHolder } from './extproc/snapshot.js'
 import { decisionLogger } from './observe/decision-log.js'
 import type { Logger } from './observe/logger.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
+import { type Http2Transport, startHttp2Transport } from './transport/http2/serve-http2.js'
 
 export interface ServerOptions {
   readonly config: Config
@@ -21,7 +22,13 @@ export interface RunningServer {
   /** The bound port (useful with port 0). */
   readonly port: number
   readonly snapshots: SnapshotHolder
+  /**
+   * The grpc-js server. With `transport: http2` it serves nothing yet (it is not bound): other
+   * gRPC services need their own listen address there, see README "Transports".
+   */
   readonly grpcServer: grpc.Server
+  /** Which transport serves Process. */
+  readonly transport: 'http2' | 'grpc-js'
   /** Process streams currently open (per-stream state must not outlive its stream). */
   activeStreams(): number
   /** Stops accepting streams and waits for open ones up to `graceMs`, then cancels them. */
@@ -37,6 +44,8 @@ function fanOut(observers: readonly StreamObserver[]): StreamObserver {
   }
 }
 
+const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 /** The composition root: builds the snapshot, the gRPC server and binds it. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
@@ -46,33 +55,47 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const server = new grpc.Server({
     // Envoy multiplexes every stream of a worker over one connection; keep it open.
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   })
   let active = 0
+  const onStreamStart = () => {
+    active++
+  }
+  const onStreamEnd = () => {
+    active--
+  }
   server.addService(
     externalProcessorService,
-    processHandler(snapshots, observer, {
-      onStreamStart: () => {
-        active++
-      },
-      onStreamEnd: () => {
-        active--
-      },
-    }),
+    processHandler(snapshots, observer, { onStreamStart, onStreamEnd }),
   )
 
-  const credentials = grpc.ServerCredentials.createInsecure()
+  let lean: Http2Transport | undefined
+  let port: number
   logger.warn(
-    { listen: config.listen },
+    { listen: config.listen, transport: config.transport },
     'serving plaintext gRPC: for local development only; configure TLS for anything else',
   )
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
-  })
+  if (config.transport === 'http2') {
+    lean = await startHttp2Transport({
+      listen: config.listen,
+      snapshots,
+      observer,
+      maxMessageBytes: MAX_MESSAGE_BYTES,
+      onStreamStart,
+      onStreamEnd,
+    })
+    port = lean.port
+  } else {
+    const credentials = grpc.ServerCredentials.createInsecure()
+    port = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
+    })
+  }
   logger.info(
     {
       listen: config.listen,
       port,
+      transport: config.transport,
       rules: config.policy.rules.length,
       config: options.configSource,
     },
@@ -83,8 +106,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     snapshots,
     grpcServer: server,
+    transport: config.transport,
     activeStreams: () => active,
     close(graceMs = 5000) {
+      if (lean !== undefined) return lean.close(graceMs)
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown()

@@ -1,4 +1,6 @@
+import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
+import { runWorkers } from '../cluster/run-workers.js'
 import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
 import { loadConfigFile } from '../config/load-config.js'
 import { createLogger } from '../observe/logger.js'
@@ -17,6 +19,7 @@ Options:
                          plaintext on 127.0.0.1:50051, GET /healthz public, /api/** for
                          SPIFFE IDs in example.org, everything else denied)
   -l, --listen HOST:PORT override the config's listen address
+  -w, --workers N        override the config's workers (processes sharing the socket)
   -h, --help             show this help`,
   async run(args) {
     const { values } = parseArgs({
@@ -24,13 +27,20 @@ Options:
       options: {
         config: { type: 'string', short: 'c' },
         listen: { type: 'string', short: 'l' },
+        workers: { type: 'string', short: 'w' },
       },
       strict: true,
     })
     const source = values.config ?? DEFAULT_CONFIG_SOURCE
     const loaded = values.config ? await loadConfigFile(values.config) : defaultConfig()
-    const config = values.listen ? { ...loaded, listen: values.listen } : loaded
+    const withListen = values.listen ? { ...loaded, listen: values.listen } : loaded
+    const config =
+      values.workers === undefined ? withListen : { ...withListen, workers: Number(values.workers) }
+    if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) {
+      throw new Error('--workers: expected an integer from 1 to 64')
+    }
     const logger = createLogger(config.logging.level)
+    if (config.workers > 1 && cluster.isPrimary) return runWorkers(config.workers, logger)
     const server = await startServer({ config, configSource: source, logger })
     await new Promise<void>((resolve) => {
       let stopping = false
@@ -44,6 +54,8 @@ Options:
       process.once('SIGINT', () => stop('SIGINT'))
     })
     logger.flush()
+    // A cluster worker's IPC channel would keep it alive: let go of it so the process exits.
+    if (cluster.isWorker) cluster.worker?.disconnect()
     return EXIT_OK
   },
 }

@@ -145,6 +145,23 @@ export const ConfigSchema = z
       .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
       .default('127.0.0.1:50051')
       .describe('gRPC listen address (host:port). Port 0 picks a free port.'),
+    transport: z
+      .enum(['http2', 'grpc-js'])
+      .default('http2')
+      .describe(
+        'How the Process method is served. http2: a lean gRPC framing on node:http2 (about ' +
+          'twice the streams per core, see README "Benchmarks"). grpc-js: @grpc/grpc-js.',
+      ),
+    workers: z
+      .int()
+      .min(1)
+      .max(64)
+      .default(1)
+      .describe(
+        'Processes serving on the shared listen socket (node:cluster, connections handed out ' +
+          'round-robin). Balancing is per connection: Envoy opens one per worker thread, so ' +
+          'more workers than Envoy connections stay idle. 1 = this process only.',
+      ),
     identity: z
       .strictObject({
         xfcc: z

@@ -2,7 +2,11 @@ import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js
 import type { Logger } from './logger.js'
 
 /** One line per decision. Fields are chosen, never copied wholesale from the request. */
-export function decisionLogger(logger: Logger): StreamObserver {
+export function decisionLogger(root: Logger): StreamObserver {
+  // The line is built from chosen fields only (none of them a credential or a raw header), so
+  // the root logger's redaction, which costs more than the rest of the line (measured ~7 us of
+  // ~12 us per line, see README "Benchmarks"), has nothing to do here.
+  const logger = root.child({}, { redact: { paths: [] } })
   return {
     onDecision({ decision, facts, durationMs }: DecisionEvent) {
       const level = decision.allow ? 'info' : 'warn'

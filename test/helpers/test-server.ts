@@ -30,9 +30,16 @@ export async function startTestServer(
   yaml: string,
   extra: Partial<Omit<ServerOptions, 'config' | 'logger' | 'configSource'>> & {
     level?: 'debug' | 'info' | 'trace'
+    /** Overrides the config's transport (tests run against both). */
+    transport?: 'http2' | 'grpc-js'
   } = {},
 ): Promise<TestServer> {
-  const config = { ...parseConfig(yaml, 'test.yaml'), listen: '127.0.0.1:0' }
+  const parsed = parseConfig(yaml, 'test.yaml')
+  const config = {
+    ...parsed,
+    listen: '127.0.0.1:0',
+    transport: extra.transport ?? parsed.transport,
+  }
   const logs = new LogCapture()
   const logger = createLogger(extra.level ?? 'info', logs)
   const server = await startServer({ ...extra, config, configSource: 'test.yaml', logger })

@@ -37,6 +37,14 @@ export class WireReader {
    * 64-bit varint are consumed and dropped, as protobuf does for uint32 fields.
    */
   uint32(): number {
+    // Fast path: tags and short lengths (almost every varint we read) fit in one byte.
+    if (this.pos < this.end) {
+      const first = this.buf[this.pos] as number
+      if (first < 0x80) {
+        this.pos++
+        return first
+      }
+    }
     let result = 0
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) throw new WireError('truncated varint')
@@ -94,12 +102,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: false })
 
 /** Header keys and values are bytes; latin1 keeps every byte as one code unit, losslessly. */
 export function latin1(buf: Uint8Array, start: number, end: number): string {
+  // Both transports hand us Buffers: slice to a string directly, without a view object.
+  if (buf instanceof Buffer) return buf.toString('latin1', start, end)
   return Buffer.from(buf.buffer, buf.byteOffset + start, end - start).toString('latin1')
 }
 
 export function utf8String(buf: Uint8Array, start: number, end: number): string {
   return utf8.decode(buf.subarray(start, end))
 }
+
+const ONE_BYTE_VARINTS = Array.from({ length: 0x80 }, (_, i) => Uint8Array.of(i))
 
 /**
  * Builds a message as a list of byte chunks. Nested messages are encoded into their own writer
@@ -119,6 +131,11 @@ export class WireWriter {
   }
 
   private varint(value: number): void {
+    if (value >= 0 && value < 0x80) {
+      // Tags and most lengths: a shared one-byte chunk instead of a new array each time.
+      this.push(ONE_BYTE_VARINTS[value] as Uint8Array)
+      return
+    }
     const out: number[] = []
     let v = value >>> 0
     while (v > 0x7f) {

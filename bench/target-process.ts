@@ -1,0 +1,54 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+const TARGET = fileURLToPath(new URL('./target.js', import.meta.url))
+const HAS_TASKSET = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0
+
+/** Prefix for pinning a command to CPUs, when taskset exists ("0", "0,1"). */
+export function pinned(cpus: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  if (cpus === undefined || !HAS_TASKSET) return [cmd, args]
+  return ['taskset', ['-c', cpus, cmd, ...args]]
+}
+
+export interface RunningTarget {
+  readonly port: number
+  stop(): Promise<void>
+}
+
+/** Starts bench/target.js in its own process (pinned), waits for "PORT n". */
+export function startTarget(
+  kind: string,
+  scenario: string,
+  opts: { cpus?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+): Promise<RunningTarget> {
+  const [cmd, args] = pinned(opts.cpus, process.execPath, [
+    ...(opts.nodeArgs ?? []),
+    TARGET,
+    kind,
+    scenario,
+  ])
+  const child: ChildProcess = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...opts.env },
+  })
+  return new Promise((resolve, reject) => {
+    let out = ''
+    const timer = setTimeout(() => reject(new Error(`${kind} did not start in 10 s`)), 10_000)
+    child.on('exit', (code) => reject(new Error(`${kind} exited with ${code}`)))
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString()
+      const m = /PORT (\d+)/.exec(out)
+      if (m === null) return
+      clearTimeout(timer)
+      child.removeAllListeners('exit')
+      resolve({
+        port: Number(m[1]),
+        stop: () =>
+          new Promise<void>((done) => {
+            child.once('exit', () => done())
+            child.kill('SIGTERM')
+          }),
+      })
+    })
+  })
+}

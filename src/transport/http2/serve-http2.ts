@@ -1,0 +1,136 @@
+import * as http2 from 'node:http2'
+import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls'
+import type { StreamObserver } from '../../extproc/process-stream.js'
+import type { SnapshotSource } from '../../extproc/snapshot.js'
+import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
+import { serveProcessCall } from './process-call.js'
+
+/**
+ * Decides whether a TLS peer may open streams: called once per connection, after the handshake
+ * and before any stream is read. Return false (or throw) to drop the connection. This is where
+ * channel mTLS (per-trust-domain SPIFFE verification) plugs in.
+ */
+export type VerifyPeer = (chain: PeerCertificate | undefined, socket: TLSSocket) => boolean
+
+export interface Http2TransportOptions {
+  /** host:port; port 0 picks a free port. */
+  readonly listen: string
+  readonly snapshots: SnapshotSource
+  readonly observer: StreamObserver
+  /** Largest gRPC message accepted (bytes). */
+  readonly maxMessageBytes: number
+  /** Node secure-server options (key, cert, ca, requestCert, SNICallback, secureContext...). */
+  readonly tls?: http2.SecureServerOptions
+  readonly verifyPeer?: VerifyPeer
+  onStreamStart?(): void
+  onStreamEnd?(): void
+}
+
+export interface Http2Transport {
+  readonly port: number
+  /** Replaces the TLS secure context for new connections (certificate rotation). */
+  setSecureContext(options: SecureContextOptions): void
+  /** GOAWAY to every session; waits for open streams up to `graceMs`, then destroys. */
+  close(graceMs: number): Promise<void>
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':')
+  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1')
+  return { host, port: Number(listen.slice(i + 1)) }
+}
+
+/** Serves the ext_proc Process method on node:http2 (h2c, or h2 over TLS with ALPN). */
+export async function startHttp2Transport(opts: Http2TransportOptions): Promise<Http2Transport> {
+  const settings: http2.Settings = {
+    // Envoy puts every stream of a worker on one connection: allow plenty concurrently.
+    maxConcurrentStreams: 10_000,
+    // Larger windows than the 64 KiB default: headers-only messages are small, but many
+    // streams share the connection window.
+    initialWindowSize: 1024 * 1024,
+  }
+  const server: http2.Http2Server | http2.Http2SecureServer =
+    opts.tls === undefined
+      ? http2.createServer({ settings })
+      : http2.createSecureServer({ ...opts.tls, settings, allowHTTP1: false })
+
+  const sessions = new Set<http2.ServerHttp2Session>()
+  const verified = new WeakSet<http2.ServerHttp2Session>()
+  const { verifyPeer } = opts
+  server.on('session', (session: http2.ServerHttp2Session) => {
+    sessions.add(session)
+    session.on('close', () => sessions.delete(session))
+    session.on('error', () => {}) // 'close' follows
+    // 'session' is emitted synchronously after the handshake, before the socket is read: a
+    // peer that fails verification never gets a stream processed.
+    if (opts.tls !== undefined && verifyPeer !== undefined) {
+      const socket = session.socket as TLSSocket
+      let ok = false
+      try {
+        ok = verifyPeer(socket.getPeerCertificate(true), socket) === true
+      } catch {
+        ok = false
+      }
+      if (!ok) {
+        session.destroy()
+        return
+      }
+    }
+    verified.add(session)
+  })
+
+  const ctx = {
+    path: PROCESS_METHOD_PATH,
+    snapshots: opts.snapshots,
+    observer: opts.observer,
+    maxMessageBytes: opts.maxMessageBytes,
+    onStreamStart: opts.onStreamStart ?? (() => {}),
+    onStreamEnd: opts.onStreamEnd ?? (() => {}),
+  }
+  server.on('stream', (stream, headers) => {
+    if (!verified.has(stream.session as http2.ServerHttp2Session)) {
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
+      return
+    }
+    serveProcessCall(stream, headers, ctx)
+  })
+  server.on('sessionError', () => {})
+
+  const { host, port } = splitListen(opts.listen)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address()
+  const boundPort = typeof address === 'object' && address !== null ? address.port : port
+
+  return {
+    port: boundPort,
+    setSecureContext(options) {
+      if (opts.tls === undefined) throw new Error('plaintext transport has no TLS')
+      ;(server as http2.Http2SecureServer).setSecureContext(options)
+    },
+    close(graceMs) {
+      return new Promise<void>((resolve) => {
+        let done = false
+        const finish = () => {
+          if (done) return
+          done = true
+          clearTimeout(timer)
+          resolve()
+        }
+        const timer = setTimeout(() => {
+          for (const s of sessions) s.destroy()
+          server.close(() => finish())
+          setImmediate(finish)
+        }, graceMs)
+        timer.unref()
+        server.close(() => finish())
+        for (const s of sessions) s.close()
+      })
+    },
+  }
+}
