@@ -5,6 +5,7 @@ import type { StreamObserver } from './extproc/process-stream.js'
 import { SnapshotHolder } from './extproc/snapshot.js'
 import { decisionLogger } from './observe/decision-log.js'
 import type { Logger } from './observe/logger.js'
+import { type RunnerTokens, setUpRunnerTokens } from './tokens/runner-tokens.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 import { type Http2Transport, startHttp2Transport } from './transport/http2/serve-http2.js'
 
@@ -33,6 +34,8 @@ export interface RunningServer {
   activeStreams(): number
   /** Stops accepting streams and waits for open ones up to `graceMs`, then cancels them. */
   close(graceMs?: number): Promise<void>
+  /** Runner-token keyring and cache, when configured. */
+  readonly runnerTokens: RunnerTokens | undefined
 }
 
 function fanOut(observers: readonly StreamObserver[]): StreamObserver {
@@ -49,7 +52,14 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 /** The composition root: builds the snapshot, the gRPC server and binds it. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
-  const snapshots = new SnapshotHolder(buildSnapshot(config, options.extensions))
+  // Keys are parsed once here, before the first stream; decisions never read the file system.
+  const tokens =
+    options.extensions === undefined && config.runner_tokens !== undefined
+      ? await setUpRunnerTokens(config.runner_tokens, logger)
+      : undefined
+  const snapshots = new SnapshotHolder(
+    buildSnapshot(config, options.extensions ?? tokens?.extensions),
+  )
   const observer = fanOut([decisionLogger(logger), ...(options.observers ?? [])])
 
   const server = new grpc.Server({
@@ -108,7 +118,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     grpcServer: server,
     transport: config.transport,
     activeStreams: () => active,
+    runnerTokens: tokens,
     close(graceMs = 5000) {
+      tokens?.close()
       if (lean !== undefined) return lean.close(graceMs)
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

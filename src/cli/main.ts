@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/errors.js'
 import { type Command, EXIT_FAILURE, EXIT_USAGE, UsageError, wantsHelp } from './command.js'
+import { keysCommand } from './keys.js'
 import { serveCommand } from './serve.js'
+import { tokenCommand } from './token.js'
 
-const COMMANDS: readonly Command[] = [serveCommand]
+const COMMANDS: readonly Command[] = [serveCommand, keysCommand, tokenCommand]
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
+import { RunnerTokenConditionSchema, RunnerTokensSchema } from './runner-tokens-schema.js'
 
 // The config file's one source of truth: runtime validation, the published JSON Schema
 // (schema/config.schema.json) and the config reference are all derived from these definitions.
@@ -61,6 +62,7 @@ export const SpiffeConditionSchema = z
 export const AlternativeSchema = z
   .strictObject({
     spiffe: SpiffeConditionSchema.optional(),
+    runner_token: RunnerTokenConditionSchema.optional(),
   })
   .refine((a) => Object.values(a).some((v) => v !== undefined), {
     message: 'an alternative needs at least one condition',
@@ -117,6 +119,22 @@ export const RuleSchema = z
         message: 'a rule needs exactly one of public: true, deny: true or any_of',
       })
     }
+    let params: readonly string[] = []
+    try {
+      params = compilePathTemplate(rule.path).params
+    } catch {
+      return // reported on `path`
+    }
+    rule.any_of?.forEach((alt, j) => {
+      const param = alt.runner_token?.session_param
+      if (param !== undefined && !params.includes(param)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['any_of', j, 'runner_token', 'session_param'],
+          message: `the path template ${JSON.stringify(rule.path)} has no {${param}} parameter`,
+        })
+      }
+    })
   })
   .describe('A policy rule. Rules are tried in order; the first whose match fits decides.')
 
@@ -216,7 +234,22 @@ export const ConfigSchema = z
           .default('info'),
       })
       .prefault({}),
+    runner_tokens: RunnerTokensSchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
+  })
+  .superRefine((config, ctx) => {
+    if (config.runner_tokens !== undefined) return
+    config.policy.rules.forEach((rule, i) => {
+      rule.any_of?.forEach((alt, j) => {
+        if (alt.runner_token !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['policy', 'rules', i, 'any_of', j, 'runner_token'],
+            message: 'a runner_token condition needs a runner_tokens section (keys)',
+          })
+        }
+      })
+    })
   })
   .describe('extproc-authz configuration')
 

@@ -1,0 +1,130 @@
+import { webcrypto } from 'node:crypto'
+import { errors, jwtDecrypt } from 'jose'
+import type { Keyring, RunnerKey } from './keyring.js'
+
+export interface TokenOptions {
+  readonly sessionClaim: string
+  readonly encryptions: readonly string[]
+  readonly audience?: string | undefined
+  readonly issuer?: string | undefined
+  readonly clockToleranceSeconds: number
+  readonly sessionPattern: RegExp
+  readonly sessionMaxLength: number
+}
+
+export type DecryptOutcome =
+  | {
+      readonly ok: true
+      readonly sessionId: string
+      readonly kid: string
+      /** JWE exp in ms since the epoch; undefined for raw tokens. */
+      readonly expiresAt: number | undefined
+    }
+  | {
+      readonly ok: false
+      readonly reason: 'token_invalid' | 'token_expired' | 'session_id_invalid'
+    }
+
+// Every way a token fails to decrypt ends here: one value, one code path, no detail. A
+// decryption oracle (Manger's attack on RSA-OAEP) needs failures that differ.
+const INVALID: DecryptOutcome = { ok: false, reason: 'token_invalid' }
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+function base64Decode(token: string): Buffer | undefined {
+  if (!BASE64.test(token)) return undefined
+  const body = token.replace(/=+$/, '')
+  if (body.length % 4 === 1) return undefined
+  // Node's decoder accepts both alphabets and optional padding.
+  return Buffer.from(body.replace(/-/g, '+').replace(/_/g, '/'), 'base64')
+}
+
+function checkSession(sessionId: unknown, opts: TokenOptions): sessionId is string {
+  return (
+    typeof sessionId === 'string' &&
+    sessionId.length > 0 &&
+    sessionId.length <= opts.sessionMaxLength &&
+    opts.sessionPattern.test(sessionId)
+  )
+}
+
+async function decryptRaw(
+  ciphertext: Buffer,
+  keyring: Keyring,
+): Promise<[string, RunnerKey] | undefined> {
+  // Current key first, then previous ones; only keys whose modulus fits the ciphertext.
+  for (const key of keyring.keys) {
+    if (key.ciphertextBytes !== ciphertext.length) continue
+    try {
+      // WebCrypto runs RSA on the libuv thread pool: the event loop keeps serving cached requests.
+      const plain = await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, key.cryptoKey, ciphertext)
+      return [utf8.decode(plain), key]
+    } catch {
+      // try the next key; a failure is reported once, below, whatever the cause
+    }
+  }
+  return undefined
+}
+
+/**
+ * Decrypts a runner token: a compact JWE (RSA-OAEP-256) when it has five dot-separated parts,
+ * otherwise raw base64 RSA-OAEP-SHA256. The caller has already bounded its length.
+ */
+export async function decryptRunnerToken(
+  token: string,
+  keyring: Keyring,
+  opts: TokenOptions,
+  now: () => number = Date.now,
+): Promise<DecryptOutcome> {
+  try {
+    if (token.split('.').length === 5) return await decryptJwe(token, keyring, opts, now)
+    const ciphertext = base64Decode(token)
+    if (ciphertext === undefined) return INVALID
+    const result = await decryptRaw(ciphertext, keyring)
+    if (result === undefined) return INVALID
+    const [sessionId, key] = result
+    if (!checkSession(sessionId, opts)) return { ok: false, reason: 'session_id_invalid' }
+    return { ok: true, sessionId, kid: key.kid, expiresAt: undefined }
+  } catch {
+    return INVALID
+  }
+}
+
+async function decryptJwe(
+  token: string,
+  keyring: Keyring,
+  opts: TokenOptions,
+  now: () => number,
+): Promise<DecryptOutcome> {
+  let used: RunnerKey | undefined
+  try {
+    const { payload } = await jwtDecrypt(
+      token,
+      (header) => {
+        // kid selects the key; without one, the current key. jose's JWKS helpers are for
+        // signature keys, so the lookup is ours.
+        used = header.kid === undefined ? keyring.current : keyring.byKid.get(header.kid)
+        if (used === undefined) throw new Error('unknown kid')
+        return used.cryptoKey
+      },
+      {
+        keyManagementAlgorithms: ['RSA-OAEP-256'],
+        contentEncryptionAlgorithms: [...opts.encryptions],
+        requiredClaims: ['exp'],
+        audience: opts.audience,
+        issuer: opts.issuer,
+        clockTolerance: opts.clockToleranceSeconds,
+        currentDate: new Date(now()),
+      },
+    )
+    const sessionId = payload[opts.sessionClaim]
+    if (sessionId === undefined) return INVALID
+    if (!checkSession(sessionId, opts) || used === undefined) {
+      return { ok: false, reason: 'session_id_invalid' }
+    }
+    return { ok: true, sessionId, kid: used.kid, expiresAt: (payload.exp as number) * 1000 }
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) return { ok: false, reason: 'token_expired' }
+    return INVALID
+  }
+}

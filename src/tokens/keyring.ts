@@ -1,0 +1,88 @@
+import { createPrivateKey, createPublicKey, type KeyObject, webcrypto } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { calculateJwkThumbprint, type JWK } from 'jose'
+
+/** NIST SP 800-131A: RSA below 2048 bits is no longer acceptable. */
+export const MIN_RSA_BITS = 2048
+/** A PEM private key file is a few KiB; bound the read. */
+const MAX_KEY_FILE_BYTES = 64 * 1024
+
+export class KeyLoadError extends Error {
+  override readonly name = 'KeyLoadError'
+  readonly code = 'ERR_KEY_INVALID'
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`${file}: ${message}`)
+  }
+}
+
+export interface RunnerKey {
+  /** RFC 7638 thumbprint of the public key: what JWE `kid` names. */
+  readonly kid: string
+  readonly bits: number
+  /** Ciphertext length of this key in bytes (the modulus size). */
+  readonly ciphertextBytes: number
+  /** Imported once: RSA-OAEP with SHA-256 for OAEP and MGF1, usable by WebCrypto and jose. */
+  readonly cryptoKey: webcrypto.CryptoKey
+  readonly publicKey: KeyObject
+  readonly file: string
+}
+
+export interface Keyring {
+  /** The key `keys public` prints and new tokens should use. */
+  readonly current: RunnerKey
+  /** Current first, then previous keys, still accepted during a rotation. */
+  readonly keys: readonly RunnerKey[]
+  readonly byKid: ReadonlyMap<string, RunnerKey>
+  readonly loadedAt: number
+}
+
+/** Parses one PEM (PKCS#8 or PKCS#1) into a RunnerKey. Called at load time, never per request. */
+export async function importRunnerKey(pem: string | Buffer, file: string): Promise<RunnerKey> {
+  let key: KeyObject
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' })
+  } catch {
+    throw new KeyLoadError(file, 'not a PEM private key (expected PKCS#8 or PKCS#1)')
+  }
+  if (key.asymmetricKeyType !== 'rsa') {
+    throw new KeyLoadError(file, `expected an RSA key, found ${key.asymmetricKeyType ?? 'unknown'}`)
+  }
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0
+  if (bits < MIN_RSA_BITS) {
+    throw new KeyLoadError(file, `RSA key of ${bits} bits is too small: at least ${MIN_RSA_BITS}`)
+  }
+  // jose and WebCrypto take PKCS#8 only: convert PKCS#1 through node:crypto.
+  const pkcs8 = key.export({ type: 'pkcs8', format: 'der' })
+  const cryptoKey = await webcrypto.subtle.importKey(
+    'pkcs8',
+    pkcs8,
+    { name: 'RSA-OAEP', hash: 'SHA-256' },
+    false,
+    ['decrypt', 'unwrapKey'],
+  )
+  const publicKey = createPublicKey(key)
+  const kid = await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK, 'sha256')
+  return { kid, bits, ciphertextBytes: Math.ceil(bits / 8), cryptoKey, publicKey, file }
+}
+
+export async function loadKeyFile(file: string): Promise<RunnerKey> {
+  let buf: Buffer
+  try {
+    buf = await readFile(file)
+  } catch (err) {
+    throw new KeyLoadError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
+  return importRunnerKey(buf, file)
+}
+
+/** Loads every key file; all must be valid, or the whole keyring is refused. */
+export async function loadKeyring(files: readonly string[], now = Date.now()): Promise<Keyring> {
+  const keys = await Promise.all(files.map(loadKeyFile))
+  const byKid = new Map<string, RunnerKey>()
+  for (const k of keys) if (!byKid.has(k.kid)) byKid.set(k.kid, k)
+  return { current: keys[0] as RunnerKey, keys, byKid, loadedAt: now }
+}

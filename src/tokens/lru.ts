@@ -1,0 +1,40 @@
+/** A bounded map that forgets the least recently used entry first (Map keeps insertion order). */
+export class Lru<K, V> {
+  private readonly map = new Map<K, V>()
+  evictions = 0
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.map.size
+  }
+
+  get(key: K): V | undefined {
+    const v = this.map.get(key)
+    if (v !== undefined) {
+      this.map.delete(key)
+      this.map.set(key, v)
+    }
+    return v
+  }
+
+  set(key: K, value: V): void {
+    this.map.delete(key)
+    this.map.set(key, value)
+    if (this.map.size > this.max) {
+      const oldest = this.map.keys().next()
+      if (!oldest.done) {
+        this.map.delete(oldest.value)
+        this.evictions++
+      }
+    }
+  }
+
+  delete(key: K): void {
+    this.map.delete(key)
+  }
+
+  clear(): void {
+    this.map.clear()
+  }
+}

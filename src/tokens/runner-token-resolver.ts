@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto'
+import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
+import type { RunnerCredential, RunnerCredentialResolver } from '../authz/runner-credential.js'
+import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
+import {
+  type DecryptOutcome,
+  decryptRunnerToken,
+  type TokenOptions,
+} from './decrypt-runner-token.js'
+import type { Keyring } from './keyring.js'
+import { Lru } from './lru.js'
+
+interface CacheEntry {
+  readonly credential: RunnerCredential
+  readonly kid: string | undefined
+  readonly expiresAt: number
+}
+
+export interface TokenStats {
+  hits: number
+  misses: number
+  coalesced: number
+  overloaded: number
+  decryptions: number
+  decryptSeconds: number
+  pending: number
+  cacheEntries: number
+  cacheEvictions: number
+  keysLoaded: number
+  keyringLoadedAt: number
+}
+
+const ABSENT: RunnerCredential = { state: 'absent' }
+const AMBIGUOUS_TOKEN: RunnerCredential = {
+  state: 'failed',
+  reason: 'token_invalid',
+  detail: 'several Authorization headers',
+}
+const OVERLOADED: RunnerCredential = {
+  state: 'failed',
+  reason: 'overloaded',
+  detail: 'decryption queue full',
+}
+
+function toCredential(o: DecryptOutcome): RunnerCredential {
+  if (o.ok) return { state: 'valid', sessionId: o.sessionId, keyId: o.kid }
+  return { state: 'failed', reason: o.reason, detail: `runner token: ${o.reason}` }
+}
+
+/**
+ * Turns the bearer token into a runner credential. Cache hits return synchronously; misses
+ * decrypt off the event loop behind a bounded queue, one decryption per distinct token.
+ */
+export class RunnerTokenResolver implements RunnerCredentialResolver {
+  private keyring: Keyring
+  private readonly opts: TokenOptions
+  private readonly positive: Lru<string, CacheEntry>
+  private readonly negative: Lru<string, CacheEntry>
+  private readonly inFlight = new Map<string, Promise<RunnerCredential>>()
+  private readonly counters = {
+    hits: 0,
+    misses: 0,
+    coalesced: 0,
+    overloaded: 0,
+    decryptions: 0,
+    decryptSeconds: 0,
+  }
+
+  constructor(
+    keyring: Keyring,
+    private readonly config: RunnerTokensConfig,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.keyring = keyring
+    this.opts = {
+      sessionClaim: config.jwe.session_claim,
+      encryptions: config.jwe.encryptions,
+      audience: config.jwe.audience,
+      issuer: config.jwe.issuer,
+      clockToleranceSeconds: config.jwe.clock_tolerance_seconds,
+      sessionPattern: new RegExp(config.session_id.pattern),
+      sessionMaxLength: config.session_id.max_length,
+    }
+    this.positive = new Lru(config.cache.max_entries)
+    this.negative = new Lru(config.cache.negative_max_entries)
+  }
+
+  get currentKeyring(): Keyring {
+    return this.keyring
+  }
+
+  /** Swaps in a new keyring; cached results from keys it no longer holds stop counting. */
+  setKeyring(next: Keyring): void {
+    this.keyring = next
+    this.negative.clear() // a token that failed may decrypt with a key that just appeared
+  }
+
+  resolve(facts: RequestFacts): RunnerCredential | Promise<RunnerCredential> {
+    const token = facts.bearer
+    if (token === undefined) return ABSENT
+    if (token === AMBIGUOUS) return AMBIGUOUS_TOKEN
+    if (token.length > this.config.max_token_bytes) {
+      return toCredential({ ok: false, reason: 'token_invalid' })
+    }
+    // The cache key is a digest, never the token: a heap dump must not yield usable tokens.
+    const digest = createHash('sha256').update(token).digest('base64')
+    const now = this.now()
+    const hit = this.positive.get(digest) ?? this.negative.get(digest)
+    if (hit !== undefined) {
+      if (hit.expiresAt > now && (hit.kid === undefined || this.keyring.byKid.has(hit.kid))) {
+        this.counters.hits++
+        return hit.credential
+      }
+      this.positive.delete(digest)
+      this.negative.delete(digest)
+    }
+    const pending = this.inFlight.get(digest)
+    if (pending !== undefined) {
+      this.counters.coalesced++
+      return pending
+    }
+    if (this.inFlight.size >= this.config.max_pending_decryptions) {
+      this.counters.overloaded++
+      return OVERLOADED
+    }
+    this.counters.misses++
+    const started = performance.now()
+    const promise = decryptRunnerToken(token, this.keyring, this.opts, this.now).then((outcome) => {
+      this.inFlight.delete(digest)
+      this.counters.decryptions++
+      this.counters.decryptSeconds += (performance.now() - started) / 1000
+      const credential = toCredential(outcome)
+      this.remember(digest, outcome, credential)
+      return credential
+    })
+    this.inFlight.set(digest, promise)
+    return promise
+  }
+
+  private remember(digest: string, outcome: DecryptOutcome, credential: RunnerCredential): void {
+    const now = this.now()
+    if (outcome.ok) {
+      const ttl = this.config.cache.ttl_seconds * 1000
+      // Never outlive the JWE's exp.
+      const expiresAt = Math.min(now + ttl, outcome.expiresAt ?? Number.POSITIVE_INFINITY)
+      this.positive.set(digest, { credential, kid: outcome.kid, expiresAt })
+    } else if (this.config.cache.negative_ttl_seconds > 0) {
+      // Failures are cached briefly and boundedly, so garbage cannot fill memory.
+      const expiresAt = now + this.config.cache.negative_ttl_seconds * 1000
+      this.negative.set(digest, { credential, kid: undefined, expiresAt })
+    }
+  }
+
+  stats(): TokenStats {
+    return {
+      ...this.counters,
+      pending: this.inFlight.size,
+      cacheEntries: this.positive.size + this.negative.size,
+      cacheEvictions: this.positive.evictions + this.negative.evictions,
+      keysLoaded: this.keyring.keys.length,
+      keyringLoadedAt: this.keyring.loadedAt,
+    }
+  }
+}

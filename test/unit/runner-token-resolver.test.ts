@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
+import { describe, test } from 'node:test'
+import type { RequestFacts } from '../../src/authz/request-facts.js'
+import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
+import { importRunnerKey, KeyLoadError, type Keyring } from '../../src/tokens/keyring.js'
+import { createRunnerJwe, createRunnerToken } from '../../src/tokens/runner.js'
+import { RunnerTokenResolver } from '../../src/tokens/runner-token-resolver.js'
+
+const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+})
+
+async function ring(): Promise<Keyring> {
+  const k = await importRunnerKey(privateKey, 'mem.pem')
+  return { current: k, keys: [k], byKid: new Map([[k.kid, k]]), loadedAt: 0 }
+}
+
+function facts(bearer: string | undefined): RequestFacts {
+  return {
+    method: 'GET',
+    path: '/',
+    segments: [],
+    host: '',
+    peer: undefined,
+    bearer,
+    requestId: undefined,
+    grpc: false,
+  } as RequestFacts
+}
+
+describe('RunnerTokenResolver', () => {
+  test('keys under 2048 bits are refused with a clear error', async () => {
+    const small = generateKeyPairSync('rsa', {
+      modulusLength: 1024,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    })
+    await assert.rejects(
+      importRunnerKey(small.privateKey, 'small.pem'),
+      (e: unknown) =>
+        e instanceof KeyLoadError && /1024 bits is too small: at least 2048/.test(e.message),
+    )
+  })
+
+  test('cache: a miss decrypts once, a hit answers synchronously', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+    )
+    const t = createRunnerToken(publicKey, 'sess-1')
+    const first = r.resolve(facts(t))
+    assert.ok(first instanceof Promise)
+    // Concurrent requests with the same token share one decryption.
+    const second = r.resolve(facts(t))
+    assert.ok(second instanceof Promise)
+    assert.deepEqual(await first, await second)
+    const hit = r.resolve(facts(t))
+    assert.ok(!(hit instanceof Promise), 'a cached token resolves synchronously')
+    assert.equal(hit.state, 'valid')
+    const s = r.stats()
+    assert.equal(s.decryptions, 1)
+    assert.equal(s.coalesced, 1)
+    assert.equal(s.hits, 1)
+  })
+
+  test('TTL: entries expire, and never outlive a JWE exp', async () => {
+    let now = Date.now()
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'], cache: { ttl_seconds: 300 } }),
+      () => now,
+    )
+    const jwe = await createRunnerJwe(publicKey, 'sess-j', { ttlSeconds: 60 })
+    assert.equal((await r.resolve(facts(jwe))).state, 'valid')
+    assert.ok(!(r.resolve(facts(jwe)) instanceof Promise))
+    now += 61_000 + 30_000 // past exp and the clock tolerance
+    const after = await r.resolve(facts(jwe))
+    assert.equal(after.state === 'failed' && after.reason, 'token_expired')
+  })
+
+  test('eviction: the cache is bounded', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'], cache: { max_entries: 2 } }),
+    )
+    for (const s of ['a1', 'a2', 'a3']) await r.resolve(facts(createRunnerToken(publicKey, s)))
+    assert.equal(r.stats().cacheEvictions, 1)
+  })
+
+  test('queue full: overloaded at once, without decrypting', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'], max_pending_decryptions: 2 }),
+    )
+    const results = ['q1', 'q2', 'q3', 'q4'].map((s) =>
+      r.resolve(facts(createRunnerToken(publicKey, s))),
+    )
+    assert.ok(results[0] instanceof Promise && results[1] instanceof Promise)
+    for (const x of results.slice(2)) {
+      assert.ok(!(x instanceof Promise))
+      assert.deepEqual(x, {
+        state: 'failed',
+        reason: 'overloaded',
+        detail: 'decryption queue full',
+      })
+    }
+    await Promise.all(results)
+    assert.equal(r.stats().overloaded, 2)
+  })
+})
