@@ -10,7 +10,7 @@ XDS_DEPS := node_modules/@grpc/grpc-js-xds/deps
 DESCRIPTOR := dist/proto/extproc-authz.binpb
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -path 'dist/test/lab/*' | sort)
 
-.PHONY: help install proto build lint format test run clean fuzz bench
+.PHONY: help install proto build compile schema lint format test run clean fuzz bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,9 +46,14 @@ src/gen/.generated: $(VENDOR)/.linked $(PROTO_SRC)
 	@find src/gen -name '*.ts' -exec sed -i -E "s#(from '\.{1,2}/[^']*)';#\1.js';#" {} +
 	@touch $@
 
-build: proto ## compile TypeScript into dist/
+build: compile ## compile TypeScript into dist/ (make schema regenerates the config schema and reference)
+
+compile: proto
 	$(BIN)/tsc -p tsconfig.json
 	@chmod +x dist/src/cli/main.js
+
+schema: compile ## after changing src/config: regenerate schema/config.schema.json and docs/config-reference.md from src/config/schema.ts
+	$(NODE) dist/src/config/write-generated.js
 
 lint: install ## biome format + lint check (warnings are errors)
 	$(BIN)/biome ci --error-on-warnings .
