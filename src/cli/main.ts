@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/errors.js'
+import { certsCommand } from './certs.js'
 import { type Command, EXIT_FAILURE, EXIT_USAGE, UsageError, wantsHelp } from './command.js'
 import { serveCommand } from './serve.js'
 
-const COMMANDS: readonly Command[] = [serveCommand]
+const COMMANDS: readonly Command[] = [serveCommand, certsCommand]
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
