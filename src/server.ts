@@ -5,6 +5,8 @@ import type { StreamObserver } from './extproc/process-stream.js'
 import { SnapshotHolder } from './extproc/snapshot.js'
 import { decisionLogger } from './observe/decision-log.js'
 import type { Logger } from './observe/logger.js'
+import { loadServingTls } from './pki/serving-tls.js'
+import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 
 export interface ServerOptions {
@@ -22,6 +24,10 @@ export interface RunningServer {
   readonly port: number
   readonly snapshots: SnapshotHolder
   readonly grpcServer: grpc.Server
+  /** mTLS admission counters (cumulative; zero when plaintext). */
+  readonly peerStats: PeerGateStats
+  /** Seconds until the serving certificate expires; undefined when plaintext. */
+  certSecondsUntilExpiry(): number | undefined
   /** Process streams currently open (per-stream state must not outlive its stream). */
   activeStreams(): number
   /** Stops accepting streams and waits for open ones up to `graceMs`, then cancels them. */
@@ -49,23 +55,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
   })
   let active = 0
+  const tls = config.tls === undefined ? undefined : loadServingTls(config.tls)
+  const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
+  const handler = processHandler(snapshots, observer, {
+    onStreamStart: () => {
+      active++
+    },
+    onStreamEnd: () => {
+      active--
+    },
+  })
   server.addService(
     externalProcessorService,
-    processHandler(snapshots, observer, {
-      onStreamStart: () => {
-        active++
-      },
-      onStreamEnd: () => {
-        active--
-      },
-    }),
+    tls === undefined ? handler : gateImplementation(handler, () => tls.policy, logger, peerStats),
   )
 
-  const credentials = grpc.ServerCredentials.createInsecure()
-  logger.warn(
-    { listen: config.listen },
-    'serving plaintext gRPC: for local development only; configure TLS for anything else',
-  )
+  let credentials: grpc.ServerCredentials
+  if (tls === undefined) {
+    credentials = grpc.ServerCredentials.createInsecure()
+    logger.warn(
+      { listen: config.listen },
+      'serving plaintext gRPC: for local development only; configure TLS for anything else',
+    )
+  } else {
+    // Always pass the bundle: createSsl(null, ...) would verify clients against public roots.
+    credentials = grpc.ServerCredentials.createSsl(
+      tls.ca,
+      [{ cert_chain: tls.cert, private_key: tls.key }],
+      true,
+    )
+    // createSsl has no minVersion option; grpc-js spreads _getConstructorOptions() into
+    // http2.createSecureServer, so TLS 1.3 is pinned there.
+    const creds = credentials as unknown as { _getConstructorOptions(): object | null }
+    const base = creds._getConstructorOptions.bind(creds)
+    creds._getConstructorOptions = () => ({ ...base(), minVersion: 'TLSv1.3' })
+  }
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
   })
@@ -83,6 +107,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     port,
     snapshots,
     grpcServer: server,
+    peerStats,
+    certSecondsUntilExpiry: () => tls?.secondsUntilExpiry(),
     activeStreams: () => active,
     close(graceMs = 5000) {
       return new Promise<void>((resolve) => {

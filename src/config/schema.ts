@@ -145,6 +145,30 @@ export const ConfigSchema = z
       .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
       .default('127.0.0.1:50051')
       .describe('gRPC listen address (host:port). Port 0 picks a free port.'),
+    tls: z
+      .strictObject({
+        cert_file: z.string().min(1).describe('PEM serving certificate (X.509-SVID), leaf first.'),
+        key_file: z.string().min(1).describe('PEM private key matching cert_file.'),
+        bundles: z
+          .record(z.string().min(1), z.string().min(1))
+          .refine((r) => Object.keys(r).length > 0, 'at least one trust bundle')
+          .describe(
+            'Trust domain -> PEM CA bundle file. A peer is verified only against the bundle of ' +
+              'its own trust domain.',
+          ),
+        allowed_peers: z
+          .array(z.string().min(1))
+          .min(1)
+          .describe(
+            'Peers admitted: exact SPIFFE IDs (spiffe://td/path) and/or whole trust domains ' +
+              '(example.org or spiffe://example.org).',
+          ),
+      })
+      .optional()
+      .describe(
+        'Channel mTLS (TLS 1.3, client certificate required, X.509-SVID checks). Without it the ' +
+          'server is plaintext and warns at start.',
+      ),
     identity: z
       .strictObject({
         xfcc: z
