@@ -5,7 +5,7 @@ import type { StreamObserver } from './extproc/process-stream.js'
 import { SnapshotHolder } from './extproc/snapshot.js'
 import { decisionLogger } from './observe/decision-log.js'
 import type { Logger } from './observe/logger.js'
-import { loadServingTls } from './pki/serving-tls.js'
+import { watchServingTls } from './pki/watch-serving-tls.js'
 import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 
@@ -55,7 +55,32 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'grpc.max_receive_message_length': 4 * 1024 * 1024,
   })
   let active = 0
-  const tls = config.tls === undefined ? undefined : loadServingTls(config.tls)
+  let credentials: grpc.ServerCredentials = grpc.ServerCredentials.createInsecure()
+  const tls =
+    config.tls === undefined
+      ? undefined
+      : watchServingTls(
+          config.tls,
+          (next) => {
+            // setSecureContext() resets omitted options: pass minVersion again on every rotation.
+            const c = credentials as unknown as { updateSecureContextOptions(o: object): void }
+            c.updateSecureContextOptions({
+              ca: next.ca,
+              cert: next.cert,
+              key: next.key,
+              minVersion: 'TLSv1.3',
+            })
+            logger.info(
+              { expiresInSeconds: next.secondsUntilExpiry() },
+              'serving certificate rotated',
+            )
+          },
+          (err) =>
+            logger.warn(
+              { err: String(err) },
+              'TLS files not (yet) usable; keeping the working pair',
+            ),
+        )
   const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
   const handler = processHandler(snapshots, observer, {
     onStreamStart: () => {
@@ -67,21 +92,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   })
   server.addService(
     externalProcessorService,
-    tls === undefined ? handler : gateImplementation(handler, () => tls.policy, logger, peerStats),
+    tls === undefined
+      ? handler
+      : gateImplementation(handler, () => tls.current().policy, logger, peerStats),
   )
 
-  let credentials: grpc.ServerCredentials
   if (tls === undefined) {
-    credentials = grpc.ServerCredentials.createInsecure()
     logger.warn(
       { listen: config.listen },
       'serving plaintext gRPC: for local development only; configure TLS for anything else',
     )
   } else {
     // Always pass the bundle: createSsl(null, ...) would verify clients against public roots.
+    const first = tls.current()
     credentials = grpc.ServerCredentials.createSsl(
-      tls.ca,
-      [{ cert_chain: tls.cert, private_key: tls.key }],
+      first.ca,
+      [{ cert_chain: first.cert, private_key: first.key }],
       true,
     )
     // createSsl has no minVersion option; grpc-js spreads _getConstructorOptions() into
@@ -108,9 +134,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     snapshots,
     grpcServer: server,
     peerStats,
-    certSecondsUntilExpiry: () => tls?.secondsUntilExpiry(),
+    certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     activeStreams: () => active,
     close(graceMs = 5000) {
+      tls?.close()
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown()
