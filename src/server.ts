@@ -5,8 +5,12 @@ import type { StreamObserver } from './extproc/process-stream.js'
 import { SnapshotHolder } from './extproc/snapshot.js'
 import { decisionLogger } from './observe/decision-log.js'
 import type { Logger } from './observe/logger.js'
+import { http2PeerCheck } from './pki/http2-peer-check.js'
+import { watchServingTls } from './pki/watch-serving-tls.js'
 import { type RunnerTokens, setUpRunnerTokens } from './tokens/runner-tokens.js'
+import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
+import { grpcJsTlsCredentials, rotateGrpcJsCredentials } from './transport/grpc-js-tls.js'
 import { type Http2Transport, startHttp2Transport } from './transport/http2/serve-http2.js'
 
 export interface ServerOptions {
@@ -30,6 +34,10 @@ export interface RunningServer {
   readonly grpcServer: grpc.Server
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
+  /** mTLS admission counters (cumulative; zero when plaintext). */
+  readonly peerStats: PeerGateStats
+  /** Seconds until the serving certificate expires; undefined when plaintext. */
+  certSecondsUntilExpiry(): number | undefined
   /** Process streams currently open (per-stream state must not outlive its stream). */
   activeStreams(): number
   /** Stops accepting streams and waits for open ones up to `graceMs`, then cancels them. */
@@ -74,17 +82,43 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const onStreamEnd = () => {
     active--
   }
+  let lean: Http2Transport | undefined
+  let credentials = grpc.ServerCredentials.createInsecure()
+  const tls =
+    config.tls === undefined
+      ? undefined
+      : watchServingTls(
+          config.tls,
+          (next) => {
+            if (lean !== undefined) lean.setSecureContext({ ...next.secureContextOptions })
+            else rotateGrpcJsCredentials(credentials, next)
+            logger.info(
+              { expiresInSeconds: next.secondsUntilExpiry() },
+              'serving certificate rotated',
+            )
+          },
+          (err) =>
+            logger.warn(
+              { err: String(err) },
+              'TLS files not (yet) usable; keeping the working pair',
+            ),
+        )
+  const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
+  const handler = processHandler(snapshots, observer, { onStreamStart, onStreamEnd })
   server.addService(
     externalProcessorService,
-    processHandler(snapshots, observer, { onStreamStart, onStreamEnd }),
+    tls === undefined
+      ? handler
+      : gateImplementation(handler, () => tls.current().policy, logger, peerStats),
   )
 
-  let lean: Http2Transport | undefined
+  if (tls === undefined) {
+    logger.warn(
+      { listen: config.listen, transport: config.transport },
+      'serving plaintext gRPC: for local development only; configure TLS for anything else',
+    )
+  }
   let port: number
-  logger.warn(
-    { listen: config.listen, transport: config.transport },
-    'serving plaintext gRPC: for local development only; configure TLS for anything else',
-  )
   if (config.transport === 'http2') {
     lean = await startHttp2Transport({
       listen: config.listen,
@@ -93,10 +127,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxMessageBytes: MAX_MESSAGE_BYTES,
       onStreamStart,
       onStreamEnd,
+      ...(tls === undefined
+        ? {}
+        : {
+            tls: { ...tls.current().secureContextOptions },
+            verifyPeer: http2PeerCheck(() => tls.current().policy, logger, peerStats),
+          }),
     })
     port = lean.port
   } else {
-    const credentials = grpc.ServerCredentials.createInsecure()
+    if (tls !== undefined) credentials = grpcJsTlsCredentials(tls.current())
     port = await new Promise<number>((resolve, reject) => {
       server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
     })
@@ -119,8 +159,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     transport: config.transport,
     activeStreams: () => active,
     runnerTokens: tokens,
+    peerStats,
+    certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
       tokens?.close()
+      tls?.close()
       if (lean !== undefined) return lean.close(graceMs)
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/errors.js'
+import { certsCommand } from './certs.js'
 import { type Command, EXIT_FAILURE, EXIT_USAGE, UsageError, wantsHelp } from './command.js'
 import { keysCommand } from './keys.js'
 import { serveCommand } from './serve.js'
 import { tokenCommand } from './token.js'
 
-const COMMANDS: readonly Command[] = [serveCommand, keysCommand, tokenCommand]
+const COMMANDS: readonly Command[] = [serveCommand, keysCommand, tokenCommand, certsCommand]
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))

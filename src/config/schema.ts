@@ -180,6 +180,30 @@ export const ConfigSchema = z
           'round-robin). Balancing is per connection: Envoy opens one per worker thread, so ' +
           'more workers than Envoy connections stay idle. 1 = this process only.',
       ),
+    tls: z
+      .strictObject({
+        cert_file: z.string().min(1).describe('PEM serving certificate (X.509-SVID), leaf first.'),
+        key_file: z.string().min(1).describe('PEM private key matching cert_file.'),
+        bundles: z
+          .record(z.string().min(1), z.string().min(1))
+          .refine((r) => Object.keys(r).length > 0, 'at least one trust bundle')
+          .describe(
+            'Trust domain -> PEM CA bundle file. A peer is verified only against the bundle of ' +
+              'its own trust domain.',
+          ),
+        allowed_peers: z
+          .array(z.string().min(1))
+          .min(1)
+          .describe(
+            'Peers admitted: exact SPIFFE IDs (spiffe://td/path) and/or whole trust domains ' +
+              '(example.org or spiffe://example.org).',
+          ),
+      })
+      .optional()
+      .describe(
+        'Channel mTLS (TLS 1.3, client certificate required, X.509-SVID checks). Without it the ' +
+          'server is plaintext and warns at start.',
+      ),
     identity: z
       .strictObject({
         xfcc: z

@@ -1,0 +1,38 @@
+import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls'
+import type { Logger } from '../observe/logger.js'
+import type { PeerGateStats } from '../transport/grpc-js-peer-gate.js'
+import type { VerifyPeer } from '../transport/http2/serve-http2.js'
+import { type PeerPolicy, verifyPeer } from './verify-peer.js'
+
+/** The presented chain, leaf first, from Node's linked issuerCertificate list. */
+function derChain(cert: PeerCertificate | undefined): Uint8Array[] {
+  const out: Uint8Array[] = []
+  let c = cert as DetailedPeerCertificate | undefined
+  while (c?.raw !== undefined && out.length < 10) {
+    out.push(c.raw)
+    if (c.issuerCertificate === undefined || c.issuerCertificate === c) break
+    c = c.issuerCertificate
+  }
+  return out
+}
+
+/**
+ * The lean transport checks the peer once per connection, right after the handshake and before
+ * any stream is read; the same X.509-SVID rules as the grpc-js gate, refusals counted and logged.
+ */
+export function http2PeerCheck(
+  policy: () => PeerPolicy,
+  logger: Logger,
+  stats: PeerGateStats,
+): VerifyPeer {
+  return (cert) => {
+    const verdict = verifyPeer(derChain(cert), policy())
+    if (verdict.ok) {
+      stats.admitted++
+      return true
+    }
+    stats.refused++
+    logger.warn({ presented: verdict.presented, reason: verdict.reason }, 'refused peer')
+    return false
+  }
+}

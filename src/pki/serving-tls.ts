@@ -1,0 +1,84 @@
+// Loads the serving pair and per-trust-domain bundles from files into what any transport needs:
+// Node SecureContextOptions (TLS 1.3 only, client certs required, CA = union of allowed domains'
+// bundles for the handshake) and the PeerPolicy verifyPeer applies per trust domain afterwards.
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { SecureContextOptions } from 'node:tls'
+import { parseSpiffeId, type SpiffeIdMatcher } from '../identity/spiffe-id.js'
+import type { PeerPolicy } from './verify-peer.js'
+
+export interface TlsFilesConfig {
+  readonly cert_file: string
+  readonly key_file: string
+  readonly bundles: Readonly<Record<string, string>>
+  readonly allowed_peers: readonly string[]
+}
+
+export interface ServingTls {
+  readonly secureContextOptions: SecureContextOptions & {
+    requestCert: true
+    rejectUnauthorized: true
+  }
+  readonly cert: Buffer
+  readonly key: Buffer
+  readonly ca: Buffer
+  readonly policy: PeerPolicy
+  /** Seconds until the serving certificate expires (negative once expired). */
+  secondsUntilExpiry(): number
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g
+
+function splitPem(pem: string): X509Certificate[] {
+  return (pem.match(PEM_CERT) ?? []).map((p) => new X509Certificate(p))
+}
+
+export function toMatchers(allowed: readonly string[]): SpiffeIdMatcher[] {
+  return allowed.map((a) => {
+    if (a.startsWith('spiffe://')) {
+      const p = parseSpiffeId(a)
+      if (!p.ok) throw new Error(`allowed_peers: ${a}: ${p.error}`)
+      return p.id.path === ''
+        ? { kind: 'trust_domain', trustDomain: p.id.trustDomain }
+        : { kind: 'exact', id: p.id.uri }
+    }
+    return { kind: 'trust_domain', trustDomain: a }
+  })
+}
+
+export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
+  const cert = readFileSync(cfg.cert_file)
+  const key = readFileSync(cfg.key_file)
+  const leaf = new X509Certificate(cert)
+  // Fail closed at start on a mismatched pair rather than at the first handshake.
+  if (!leaf.checkPrivateKey(createPrivateKey(key))) {
+    throw new Error(`${cfg.cert_file} and ${cfg.key_file} do not match`)
+  }
+  const bundles = new Map<string, X509Certificate[]>()
+  const pems: string[] = []
+  for (const [td, file] of Object.entries(cfg.bundles)) {
+    const pem = readFileSync(file, 'utf8')
+    const certs = splitPem(pem)
+    if (certs.length === 0) throw new Error(`bundle ${file} for ${td} holds no certificate`)
+    bundles.set(td, certs)
+    pems.push(pem)
+  }
+  const ca = Buffer.from(pems.join('\n'))
+  const notAfter = new Date(leaf.validTo).getTime()
+  return {
+    // Every option spelled out: setSecureContext() resets anything omitted to Node's default.
+    secureContextOptions: {
+      cert,
+      key,
+      ca,
+      minVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    cert,
+    key,
+    ca,
+    policy: { bundles, allowed: toMatchers(cfg.allowed_peers) },
+    secondsUntilExpiry: () => Math.floor((notAfter - Date.now()) / 1000),
+  }
+}

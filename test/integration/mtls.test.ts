@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import * as grpc from '@grpc/grpc-js'
+import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
+import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+// Real TLS 1.3 handshakes on loopback with certificates generated at test time.
+for (const transport of ['http2', 'grpc-js'] as const) {
+  describe(`channel mTLS (${transport}): X.509-SVID admission`, () => {
+    let ts: TestServer
+    let ca: Issued
+    let otherCa: Issued
+    const dir = mkdtempSync(join(tmpdir(), `mtls-${transport}-`))
+
+    before(async () => {
+      ca = await generateCa('example.org CA')
+      otherCa = await generateCa('other.org CA')
+      const server = await issueLeaf(ca, {
+        uris: ['spiffe://example.org/extproc-authz'],
+        dns: ['localhost'],
+      })
+      writeFileSync(join(dir, 'svid.pem'), server.certPem)
+      writeFileSync(join(dir, 'svid_key.pem'), server.keyPem, { mode: 0o600 })
+      writeFileSync(join(dir, 'bundle.pem'), ca.certPem)
+      writeFileSync(join(dir, 'other.pem'), otherCa.certPem)
+      ts = await startTestServer(`
+transport: ${transport}
+tls:
+  cert_file: ${join(dir, 'svid.pem')}
+  key_file: ${join(dir, 'svid_key.pem')}
+  bundles:
+    example.org: ${join(dir, 'bundle.pem')}
+    other.org: ${join(dir, 'other.pem')}
+  allowed_peers: [spiffe://example.org/envoy]
+policy:
+  rules:
+    - name: healthz
+      path: /healthz
+      public: true
+`)
+    })
+    after(() => ts.close())
+
+    async function call(creds: grpc.ChannelCredentials): Promise<grpc.status> {
+      const client = newClient(ts.port, creds, { 'grpc.ssl_target_name_override': 'localhost' })
+      try {
+        const r = await exchange(
+          client,
+          [requestHeaders({ ':method': 'GET', ':path': '/healthz' })],
+          {
+            deadlineMs: 3000,
+          },
+        )
+        return r.status.code
+      } finally {
+        client.close()
+      }
+    }
+    const mtls = (leaf: Issued): grpc.ChannelCredentials =>
+      grpc.credentials.createSsl(
+        Buffer.from(ca.certPem),
+        Buffer.from(leaf.keyPem),
+        Buffer.from(leaf.certPem),
+      )
+
+    it('admits Envoy SVID', async () => {
+      const envoy = await issueLeaf(ca, { uris: ['spiffe://example.org/envoy'] })
+      assert.equal(await call(mtls(envoy)), grpc.status.OK)
+      assert.equal(ts.server.peerStats.admitted, 1)
+    })
+
+    const refused: [string, () => Promise<Issued>][] = [
+      [
+        'SVID of another trust domain',
+        () => issueLeaf(otherCa, { uris: ['spiffe://other.org/envoy'] }),
+      ],
+      [
+        'allowed domain, non-allowed ID',
+        () => issueLeaf(ca, { uris: ['spiffe://example.org/intruder'] }),
+      ],
+      ['no URI SAN', () => issueLeaf(ca, { dns: ['envoy'] })],
+      [
+        'expired',
+        () =>
+          issueLeaf(ca, {
+            uris: ['spiffe://example.org/envoy'],
+            notBefore: new Date(Date.now() - 2e6),
+            notAfter: new Date(Date.now() - 1e6),
+          }),
+      ],
+      [
+        'CA certificate as leaf',
+        () => issueLeaf(ca, { uris: ['spiffe://example.org/envoy'], ca: true }),
+      ],
+      [
+        'two URI SANs',
+        () => issueLeaf(ca, { uris: ['spiffe://example.org/envoy', 'spiffe://example.org/x'] }),
+      ],
+      [
+        'foreign CA claiming example.org',
+        () => issueLeaf(otherCa, { uris: ['spiffe://example.org/envoy'] }),
+      ],
+    ]
+    for (const [name, make] of refused) {
+      it(`refuses ${name}`, async () => {
+        assert.notEqual(await call(mtls(await make())), grpc.status.OK)
+      })
+    }
+
+    it('refuses a TLS client without a certificate', async () => {
+      assert.notEqual(
+        await call(grpc.credentials.createSsl(Buffer.from(ca.certPem))),
+        grpc.status.OK,
+      )
+    })
+
+    it('refuses a plaintext client', async () => {
+      assert.notEqual(await call(grpc.credentials.createInsecure()), grpc.status.OK)
+    })
+
+    it('counts and logs refusals with the presented identity', () => {
+      assert.ok(ts.server.peerStats.refused >= 2)
+      assert.match(ts.logs.text(), /spiffe:\/\/example\.org\/intruder/)
+      assert.ok((ts.server.certSecondsUntilExpiry() ?? 0) > 3600)
+    })
+  })
+}
