@@ -2,11 +2,20 @@
 import { ConfigError } from '../config/errors.js'
 import { certsCommand } from './certs.js'
 import { type Command, EXIT_FAILURE, EXIT_USAGE, UsageError, wantsHelp } from './command.js'
+import { configCommand } from './config-check.js'
 import { keysCommand } from './keys.js'
+import { policyCommand } from './policy-test.js'
 import { serveCommand } from './serve.js'
 import { tokenCommand } from './token.js'
 
-const COMMANDS: readonly Command[] = [serveCommand, keysCommand, tokenCommand, certsCommand]
+const COMMANDS: readonly Command[] = [
+  serveCommand,
+  configCommand,
+  policyCommand,
+  keysCommand,
+  tokenCommand,
+  certsCommand,
+]
 
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
