@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
+import { SessionRegistrySchema } from './session-registry-schema.js'
 
 // The config file's one source of truth: runtime validation, the published JSON Schema
 // (schema/config.schema.json) and the config reference are all derived from these definitions.
@@ -199,6 +200,7 @@ export const ConfigSchema = z
           .default('info'),
       })
       .prefault({}),
+    session_registry: SessionRegistrySchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
   })
   .describe('extproc-authz configuration')

@@ -42,3 +42,11 @@ test('absent and failed credentials pass through unchanged', () => {
   const absent: RunnerCredential = { state: 'absent' }
   assert.equal(withLiveness(fixedToken(absent), fileSet).resolve(facts), absent)
 })
+
+test('config: session_registry parses with defaults and rejects unknown source kinds', async () => {
+  const { SessionRegistrySchema } = await import('../../src/config/session-registry-schema.js')
+  const ok = SessionRegistrySchema.parse({ source: { kind: 'file', path: '/run/live' } })
+  assert.equal(ok.recheck_interval, 60_000)
+  assert.equal(ok.max_entries, 100_000)
+  assert.equal(SessionRegistrySchema.safeParse({ source: { kind: 'ftp' } }).success, false)
+})
