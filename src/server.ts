@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js'
+import { buildCredentials } from './build-credentials.js'
 import { buildSnapshot, type SnapshotExtensions } from './build-snapshot.js'
 import type { Config } from './config/schema.js'
 import type { StreamObserver } from './extproc/process-stream.js'
@@ -7,7 +8,7 @@ import { decisionLogger } from './observe/decision-log.js'
 import type { Logger } from './observe/logger.js'
 import { http2PeerCheck } from './pki/http2-peer-check.js'
 import { watchServingTls } from './pki/watch-serving-tls.js'
-import { type RunnerTokens, setUpRunnerTokens } from './tokens/runner-tokens.js'
+import type { RunnerTokens } from './tokens/runner-tokens.js'
 import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 import { grpcJsTlsCredentials, rotateGrpcJsCredentials } from './transport/grpc-js-tls.js'
@@ -61,12 +62,11 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   // Keys are parsed once here, before the first stream; decisions never read the file system.
-  const tokens =
-    options.extensions === undefined && config.runner_tokens !== undefined
-      ? await setUpRunnerTokens(config.runner_tokens, logger)
-      : undefined
+  const credentials_ =
+    options.extensions === undefined ? await buildCredentials(config, logger) : undefined
+  const tokens = credentials_?.tokens
   const snapshots = new SnapshotHolder(
-    buildSnapshot(config, options.extensions ?? tokens?.extensions),
+    buildSnapshot(config, options.extensions ?? credentials_?.extensions),
   )
   const observer = fanOut([decisionLogger(logger), ...(options.observers ?? [])])
 
@@ -162,7 +162,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     peerStats,
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
-      tokens?.close()
+      credentials_?.close()
       tls?.close()
       if (lean !== undefined) return lean.close(graceMs)
       return new Promise<void>((resolve) => {

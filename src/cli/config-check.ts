@@ -39,7 +39,7 @@ it found and every problem with its key path. Exit 0: valid; 1: invalid; 2: usag
     })
     const file = positionals[0]
     if (file === undefined || positionals.length > 1) throw new UsageError('expected one FILE')
-    const { config, tokens } = await loadForCheck(file)
+    const { config, tokens, credentials } = await loadForCheck(file)
     const summary = {
       file,
       valid: true,
@@ -64,7 +64,7 @@ it found and every problem with its key path. Exit 0: valid; 1: invalid; 2: usag
         effect: effect(r),
       })),
     }
-    tokens?.close()
+    credentials?.close()
     if (values.json) {
       process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`)
       return EXIT_OK

@@ -1,3 +1,4 @@
+import { buildCredentials, type Credentials } from '../build-credentials.js'
 import { buildSnapshot } from '../build-snapshot.js'
 import { ConfigError, type ConfigProblem } from '../config/errors.js'
 import { loadConfigFile } from '../config/load-config.js'
@@ -5,12 +6,13 @@ import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { createLogger } from '../observe/logger.js'
 import { loadServingTls } from '../pki/serving-tls.js'
-import { type RunnerTokens, setUpRunnerTokens } from '../tokens/runner-tokens.js'
+import type { RunnerTokens } from '../tokens/runner-tokens.js'
 
 export interface LoadedForCheck {
   readonly config: Config
   readonly snapshot: Snapshot
   readonly tokens: RunnerTokens | undefined
+  readonly credentials: Credentials | undefined
   readonly problems: readonly ConfigProblem[]
 }
 
@@ -21,15 +23,17 @@ export interface LoadedForCheck {
 export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   const config = await loadConfigFile(file) // ConfigError on structure
   const problems: ConfigProblem[] = []
-  let tokens: RunnerTokens | undefined
-  if (config.runner_tokens !== undefined) {
-    try {
-      tokens = await setUpRunnerTokens(config.runner_tokens, createLogger('silent'), {
-        watch: false,
-      })
-    } catch (err) {
-      problems.push({ path: 'runner_tokens.private_keys', message: (err as Error).message })
-    }
+  let credentials: Credentials | undefined
+  try {
+    credentials = await buildCredentials(config, createLogger('silent'), { watch: false })
+  } catch (err) {
+    const message = (err as Error).message
+    const registryFile = config.session_registry?.source
+    const path =
+      registryFile?.kind === 'file' && message.startsWith(registryFile.path)
+        ? 'session_registry.source.path'
+        : 'runner_tokens.private_keys'
+    problems.push({ path, message })
   }
   if (config.tls !== undefined) {
     try {
@@ -39,6 +43,6 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
     }
   }
   if (problems.length > 0) throw new ConfigError(file, problems)
-  const snapshot = buildSnapshot(config, tokens?.extensions)
-  return { config, snapshot, tokens, problems }
+  const snapshot = buildSnapshot(config, credentials?.extensions)
+  return { config, snapshot, tokens: credentials?.tokens, credentials, problems }
 }

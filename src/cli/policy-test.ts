@@ -70,7 +70,7 @@ export async function evaluateRequest(
   if (!built.ok) {
     decision = { allow: false, rule: undefined, reason: 'request_malformed', detail: built.detail }
   } else {
-    const real = loaded.tokens?.resolver
+    const real = loaded.snapshot.deps.runnerTokens
     const runnerTokens: RunnerCredentialResolver | undefined =
       req.session !== undefined
         ? {
@@ -171,7 +171,7 @@ status}}]) every case is checked and the exit code is 1 if any expectation fails
       process.stdout.write(`policy test: ${total - failed} of ${total} cases as expected\n`)
       return failed === 0 ? EXIT_OK : EXIT_FAILURE
     } finally {
-      loaded.tokens?.close()
+      loaded.credentials?.close()
     }
   },
 }

@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
 import { RunnerTokenConditionSchema, RunnerTokensSchema } from './runner-tokens-schema.js'
+import { SessionRegistrySchema } from './session-registry-schema.js'
 
 // The config file's one source of truth: runtime validation, the published JSON Schema
 // (schema/config.schema.json) and the config reference are all derived from these definitions.
@@ -259,6 +260,7 @@ export const ConfigSchema = z
       })
       .prefault({}),
     runner_tokens: RunnerTokensSchema.optional(),
+    session_registry: SessionRegistrySchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
   })
   .superRefine((config, ctx) => {

@@ -1,0 +1,58 @@
+import { readFile } from 'node:fs/promises'
+import type { Logger } from '../observe/logger.js'
+import { type FileWatch, watchFiles } from '../tokens/watch-files.js'
+import { parseLiveIds } from './parse-live-ids.js'
+import type { LivenessCheck, LivenessVerdict } from './with-liveness.js'
+
+export interface FileRegistry extends LivenessCheck {
+  readonly size: number
+  readonly loadedAt: number
+  close(): void
+}
+
+async function load(path: string): Promise<ReadonlySet<string>> {
+  let text: string
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  const parsed = parseLiveIds(text)
+  if (!parsed.ok) throw new Error(`${path}: ${parsed.error}`)
+  return parsed.ids
+}
+
+/**
+ * Live sessions from a watched file (one id per line). The whole set is in memory, so every
+ * answer is synchronous. A broken or half-written file never replaces the last good set; the
+ * first load must succeed or the service does not start.
+ */
+export async function startFileRegistry(path: string, logger: Logger): Promise<FileRegistry> {
+  let live = await load(path)
+  let loadedAt = Date.now()
+  logger.info({ path, sessions: live.size }, 'session registry file loaded')
+  const watch: FileWatch = watchFiles([path], () => {
+    load(path).then(
+      (next) => {
+        live = next
+        loadedAt = Date.now()
+        logger.info({ path, sessions: next.size }, 'session registry file reloaded')
+      },
+      (err: unknown) =>
+        logger.error(
+          { err: (err as Error).message },
+          'session registry file not reloaded; keeping the last good set',
+        ),
+    )
+  })
+  return {
+    check: (sessionId): LivenessVerdict => (live.has(sessionId) ? 'live' : 'gone'),
+    get size() {
+      return live.size
+    },
+    get loadedAt() {
+      return loadedAt
+    },
+    close: () => watch.close(),
+  }
+}
