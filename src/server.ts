@@ -5,10 +5,12 @@ import type { Config } from './config/schema.js'
 import type { StreamObserver } from './extproc/process-stream.js'
 import { SnapshotHolder } from './extproc/snapshot.js'
 import { decisionLogger } from './observe/decision-log.js'
+import { HealthState } from './observe/health.js'
 import type { Logger } from './observe/logger.js'
 import { http2PeerCheck } from './pki/http2-peer-check.js'
 import { watchServingTls } from './pki/watch-serving-tls.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
+import { healthHandler, healthService } from './transport/grpc-js-health.js'
 import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 import { grpcJsTlsCredentials, rotateGrpcJsCredentials } from './transport/grpc-js-tls.js'
@@ -35,6 +37,8 @@ export interface RunningServer {
   readonly grpcServer: grpc.Server
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
+  /** grpc.health.v1 state: flip to NOT_SERVING at the start of a drain. */
+  readonly health: HealthState
   /** mTLS admission counters (cumulative; zero when plaintext). */
   readonly peerStats: PeerGateStats
   /** Seconds until the serving certificate expires; undefined when plaintext. */
@@ -104,6 +108,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
             ),
         )
   const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
+  const health = new HealthState()
+  server.addService(healthService, healthHandler(health))
   const handler = processHandler(snapshots, observer, { onStreamStart, onStreamEnd })
   server.addService(
     externalProcessorService,
@@ -127,6 +133,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       maxMessageBytes: MAX_MESSAGE_BYTES,
       onStreamStart,
       onStreamEnd,
+      health,
       ...(tls === undefined
         ? {}
         : {
@@ -141,6 +148,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
     })
   }
+  health.setServing(true) // config, policy and keys are loaded; the port is bound
   logger.info(
     {
       listen: config.listen,
@@ -160,6 +168,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     activeStreams: () => active,
     runnerTokens: tokens,
     peerStats,
+    health,
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
       credentials_?.close()

@@ -47,11 +47,18 @@ Options:
       const stop = (signal: string) => {
         if (stopping) process.exit(1) // a second signal exits at once
         stopping = true
-        logger.info({ signal }, 'shutting down')
-        server.close().then(resolve, resolve)
+        // Drain: health says NOT_SERVING so Envoy's health checks move traffic away, while
+        // streams keep being served; then stop accepting and let open streams finish.
+        server.health.setServing(false)
+        const drainMs = config.shutdown.drain_seconds * 1000
+        logger.info({ signal, drain_seconds: config.shutdown.drain_seconds }, 'draining')
+        setTimeout(() => {
+          logger.info('shutting down')
+          server.close(config.shutdown.grace_seconds * 1000).then(resolve, resolve)
+        }, drainMs).unref()
       }
-      process.once('SIGTERM', () => stop('SIGTERM'))
-      process.once('SIGINT', () => stop('SIGINT'))
+      process.on('SIGTERM', () => stop('SIGTERM'))
+      process.on('SIGINT', () => stop('SIGINT'))
     })
     logger.flush()
     // A cluster worker's IPC channel would keep it alive: let go of it so the process exits.

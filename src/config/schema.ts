@@ -252,6 +252,28 @@ export const ConfigSchema = z
           .describe('Bytes of header names and values read (Envoy defaults to 60 KiB).'),
       })
       .prefault({}),
+    shutdown: z
+      .strictObject({
+        drain_seconds: z
+          .number()
+          .min(0)
+          .max(600)
+          .default(5)
+          .describe(
+            'On SIGTERM/SIGINT, health reports NOT_SERVING and streams are still served this ' +
+              'long (longer than Envoy health-check interval x unhealthy threshold) before closing.',
+          ),
+        grace_seconds: z
+          .number()
+          .min(0)
+          .max(600)
+          .default(10)
+          .describe(
+            'After the drain, open streams get this long to finish. A second signal exits at once.',
+          ),
+      })
+      .prefault({})
+      .describe('Graceful shutdown.'),
     logging: z
       .strictObject({
         level: z

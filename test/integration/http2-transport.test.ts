@@ -124,7 +124,7 @@ describe('lean HTTP/2 transport: gRPC protocol edges', () => {
   })
 
   test('unknown method path: UNIMPLEMENTED; not gRPC: HTTP 415', async () => {
-    const r = await raw(session, { ':path': '/grpc.health.v1.Health/Check' }, undefined).done
+    const r = await raw(session, { ':path': '/some.other.v1.Service/Method' }, undefined).done
     assert.equal(grpcStatus(r), '12')
     const h = await raw(session, { 'content-type': 'application/json' }, undefined).done
     assert.equal(h.status, 415)

@@ -2,7 +2,9 @@ import * as http2 from 'node:http2'
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls'
 import type { StreamObserver } from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
+import { HEALTH_CHECK_PATH, type HealthState } from '../../observe/health.js'
 import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
+import { serveHealthCheck } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
 
 /**
@@ -22,6 +24,8 @@ export interface Http2TransportOptions {
   /** Node secure-server options (key, cert, ca, requestCert, SNICallback, secureContext...). */
   readonly tls?: http2.SecureServerOptions
   readonly verifyPeer?: VerifyPeer
+  /** Serves grpc.health.v1.Health/Check from this state (Envoy's gRPC health checks). */
+  readonly health?: HealthState
   onStreamStart?(): void
   onStreamEnd?(): void
 }
@@ -90,6 +94,10 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   server.on('stream', (stream, headers) => {
     if (!verified.has(stream.session as http2.ServerHttp2Session)) {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
+      return
+    }
+    if (headers[':path'] === HEALTH_CHECK_PATH && opts.health !== undefined) {
+      serveHealthCheck(stream, opts.health)
       return
     }
     serveProcessCall(stream, headers, ctx)

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import * as grpc from '@grpc/grpc-js'
+import { exchange, HealthClient, newClient, requestHeaders } from '../helpers/extproc-client.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+function check(port: number, service: string): Promise<{ code: grpc.status; status?: string }> {
+  const client = new HealthClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
+  return new Promise((resolve) => {
+    ;(
+      client as unknown as {
+        Check(
+          req: object,
+          cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
+        ): void
+      }
+    ).Check({ service }, (err, res) => {
+      client.close()
+      resolve(err ? { code: err.code } : { code: grpc.status.OK, status: res?.status })
+    })
+  })
+}
+
+const POLICY = 'policy:\n  rules:\n    - name: h\n      path: /healthz\n      public: true\n'
+
+for (const transport of ['http2', 'grpc-js'] as const) {
+  describe(`grpc.health.v1 on the gRPC port (${transport})`, () => {
+    let srv: TestServer
+    before(async () => {
+      srv = await startTestServer(`transport: ${transport}\n${POLICY}`)
+    })
+    after(() => srv.close())
+
+    test('SERVING for "" and the ext_proc service; NOT_FOUND for others; NOT_SERVING when draining', async () => {
+      assert.deepEqual(await check(srv.port, ''), { code: grpc.status.OK, status: 'SERVING' })
+      assert.deepEqual(await check(srv.port, 'envoy.service.ext_proc.v3.ExternalProcessor'), {
+        code: grpc.status.OK,
+        status: 'SERVING',
+      })
+      assert.equal((await check(srv.port, 'other.Service')).code, grpc.status.NOT_FOUND)
+      srv.server.health.setServing(false)
+      assert.deepEqual(await check(srv.port, ''), { code: grpc.status.OK, status: 'NOT_SERVING' })
+      srv.server.health.setServing(true)
+    })
+  })
+}
+
+describe('graceful drain of a real serve process', () => {
+  test('SIGTERM: NOT_SERVING at once, Process still answered during the drain, then exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'drain-'))
+    const conf = join(dir, 'c.yaml')
+    writeFileSync(
+      conf,
+      `listen: 127.0.0.1:0\nshutdown: { drain_seconds: 1.5, grace_seconds: 2 }\n${POLICY}`,
+    )
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+    const child = spawn(process.execPath, [main, 'serve', '--config', conf], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = ''
+        const t = setTimeout(() => reject(new Error(out)), 15_000)
+        child.stdout.on('data', (d: Buffer) => {
+          out += d
+          const m = /"port":(\d+)/.exec(out)
+          if (m) {
+            clearTimeout(t)
+            resolve(Number(m[1]))
+          }
+        })
+      })
+      assert.equal((await check(port, '')).status, 'SERVING')
+      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+      child.kill('SIGTERM')
+      await new Promise((r) => setTimeout(r, 300))
+      assert.equal((await check(port, '')).status, 'NOT_SERVING')
+      const client = newClient(port)
+      const { responses } = await exchange(client, [
+        requestHeaders({ ':method': 'GET', ':path': '/healthz' }),
+      ])
+      client.close()
+      assert.ok(responses[0]?.request_headers, 'still deciding during the drain')
+      assert.equal(await exited, 0)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
