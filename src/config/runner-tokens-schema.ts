@@ -22,7 +22,7 @@ export const RunnerTokensSchema = z
       .array(z.string().min(1))
       .min(1)
       .describe(
-        'PEM private key files (PKCS#8 or PKCS#1, RSA >= 2048 bits). The first is the current ' +
+        'PEM private key files (PKCS#8 or PKCS#1) or JWKS files of RSA private JWKs (RSA >= 2048 bits). The first is the current ' +
           'key; the others are previous keys still accepted during a rotation.',
       ),
     generate_if_missing: z

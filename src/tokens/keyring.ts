@@ -1,4 +1,10 @@
-import { createPrivateKey, createPublicKey, type KeyObject, webcrypto } from 'node:crypto'
+import {
+  createPrivateKey,
+  createPublicKey,
+  type JsonWebKey,
+  KeyObject,
+  webcrypto,
+} from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { calculateJwkThumbprint, type JWK } from 'jose'
 
@@ -40,10 +46,14 @@ export interface Keyring {
 }
 
 /** Parses one PEM (PKCS#8 or PKCS#1) into a RunnerKey. Called at load time, never per request. */
-export async function importRunnerKey(pem: string | Buffer, file: string): Promise<RunnerKey> {
+export async function importRunnerKey(
+  pem: string | Buffer | KeyObject,
+  file: string,
+  jwkKid?: string,
+): Promise<RunnerKey> {
   let key: KeyObject
   try {
-    key = createPrivateKey({ key: pem, format: 'pem' })
+    key = pem instanceof KeyObject ? pem : createPrivateKey({ key: pem, format: 'pem' })
   } catch {
     throw new KeyLoadError(file, 'not a PEM private key (expected PKCS#8 or PKCS#1)')
   }
@@ -64,8 +74,53 @@ export async function importRunnerKey(pem: string | Buffer, file: string): Promi
     ['decrypt', 'unwrapKey'],
   )
   const publicKey = createPublicKey(key)
-  const kid = await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK, 'sha256')
+  const kid =
+    jwkKid ?? (await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK, 'sha256'))
   return { kid, bits, ciphertextBytes: Math.ceil(bits / 8), cryptoKey, publicKey, file }
+}
+
+/** A JWKS file ({"keys": [...]}) of RSA private JWKs; each key's `kid` is kept if present. */
+async function importJwks(text: string, file: string): Promise<RunnerKey[]> {
+  let keys: unknown
+  try {
+    keys = (JSON.parse(text) as { keys?: unknown }).keys
+  } catch {
+    throw new KeyLoadError(file, 'not valid JSON')
+  }
+  if (!Array.isArray(keys) || keys.length === 0)
+    throw new KeyLoadError(file, 'expected a JWKS with a non-empty "keys" list')
+  return Promise.all(
+    keys.map(async (jwk: JWK, i) => {
+      if (jwk.kty !== 'RSA' || typeof jwk.d !== 'string') {
+        throw new KeyLoadError(file, `keys[${i}]: expected an RSA private key (kty RSA with "d")`)
+      }
+      let key: KeyObject
+      try {
+        key = createPrivateKey({ key: jwk as JsonWebKey, format: 'jwk' })
+      } catch {
+        throw new KeyLoadError(file, `keys[${i}]: not a usable RSA private JWK`)
+      }
+      return importRunnerKey(
+        key,
+        `${file}#keys[${i}]`,
+        typeof jwk.kid === 'string' ? jwk.kid : undefined,
+      )
+    }),
+  )
+}
+
+/** Reads one key file: PEM (PKCS#8 or PKCS#1), or a JWKS (first key first). */
+export async function loadKeyFileKeys(file: string): Promise<RunnerKey[]> {
+  let buf: Buffer
+  try {
+    buf = await readFile(file)
+  } catch (err) {
+    throw new KeyLoadError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+  }
+  if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
+  const text = buf.toString('utf8')
+  if (text.trimStart().startsWith('{')) return importJwks(text, file)
+  return [await importRunnerKey(buf, file)]
 }
 
 export async function loadKeyFile(file: string): Promise<RunnerKey> {
@@ -81,7 +136,7 @@ export async function loadKeyFile(file: string): Promise<RunnerKey> {
 
 /** Loads every key file; all must be valid, or the whole keyring is refused. */
 export async function loadKeyring(files: readonly string[], now = Date.now()): Promise<Keyring> {
-  const keys = await Promise.all(files.map(loadKeyFile))
+  const keys = (await Promise.all(files.map(loadKeyFileKeys))).flat()
   const byKid = new Map<string, RunnerKey>()
   for (const k of keys) if (!byKid.has(k.kid)) byKid.set(k.kid, k)
   return { current: keys[0] as RunnerKey, keys, byKid, loadedAt: now }

@@ -111,3 +111,30 @@ describe('RunnerTokenResolver', () => {
     assert.equal(r.stats().overloaded, 2)
   })
 })
+
+describe('JWKS key files', () => {
+  test('a JWKS of RSA private keys loads; its kid is kept; a public-only JWK is refused', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const { createPrivateKey, createPublicKey } = await import('node:crypto')
+    const { loadKeyring } = await import('../../src/tokens/keyring.js')
+    const dir = await mkdtemp(join(tmpdir(), 'jwks-'))
+    const jwk = { ...createPrivateKey(privateKey).export({ format: 'jwk' }), kid: 'runner-2026-11' }
+    await writeFile(join(dir, 'keys.json'), JSON.stringify({ keys: [jwk] }))
+    const ring = await loadKeyring([join(dir, 'keys.json')])
+    assert.equal(ring.current.kid, 'runner-2026-11')
+    const r = new RunnerTokenResolver(ring, RunnerTokensSchema.parse({ private_keys: ['x'] }))
+    const jwe = await createRunnerJwe(publicKey, 'sess-k', {
+      ttlSeconds: 60,
+      kid: 'runner-2026-11',
+    })
+    const out = await r.resolve(facts(jwe))
+    assert.equal(out.state === 'valid' && out.sessionId, 'sess-k')
+    await writeFile(
+      join(dir, 'pub.json'),
+      JSON.stringify({ keys: [createPublicKey(publicKey).export({ format: 'jwk' })] }),
+    )
+    await assert.rejects(loadKeyring([join(dir, 'pub.json')]), /expected an RSA private key/)
+  })
+})
