@@ -8,7 +8,7 @@ import { decisionLogger } from './observe/decision-log.js'
 import { HealthState } from './observe/health.js'
 import type { Logger } from './observe/logger.js'
 import { http2PeerCheck } from './pki/http2-peer-check.js'
-import { watchServingTls } from './pki/watch-serving-tls.js'
+import { startTlsSource } from './pki/tls-source.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
 import { healthHandler, healthService } from './transport/grpc-js-health.js'
 import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
@@ -91,7 +91,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const tls =
     config.tls === undefined
       ? undefined
-      : watchServingTls(
+      : await startTlsSource(
           config.tls,
           (next) => {
             if (lean !== undefined) lean.setSecureContext({ ...next.secureContextOptions })
@@ -101,11 +101,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
               'serving certificate rotated',
             )
           },
-          (err) =>
-            logger.warn(
-              { err: String(err) },
-              'TLS files not (yet) usable; keeping the working pair',
-            ),
+          logger,
         )
   const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
   const health = new HealthState()

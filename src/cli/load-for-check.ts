@@ -5,7 +5,7 @@ import { loadConfigFile } from '../config/load-config.js'
 import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { createLogger } from '../observe/logger.js'
-import { loadServingTls } from '../pki/serving-tls.js'
+import { startTlsSource } from '../pki/tls-source.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
 
 export interface LoadedForCheck {
@@ -37,7 +37,7 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   }
   if (config.tls !== undefined) {
     try {
-      loadServingTls(config.tls)
+      ;(await startTlsSource(config.tls, () => {}, createLogger('silent'))).close()
     } catch (err) {
       problems.push({ path: 'tls', message: (err as Error).message })
     }

@@ -183,11 +183,29 @@ export const ConfigSchema = z
       ),
     tls: z
       .strictObject({
-        cert_file: z.string().min(1).describe('PEM serving certificate (X.509-SVID), leaf first.'),
-        key_file: z.string().min(1).describe('PEM private key matching cert_file.'),
+        cert_file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe('PEM serving certificate (X.509-SVID), leaf first (file source).'),
+        key_file: z.string().min(1).optional().describe('PEM private key matching cert_file.'),
+        workload_api: z
+          .strictObject({
+            socket: z
+              .string()
+              .regex(/^(unix:\/\/\/|tcp:\/\/)/, 'expected unix:///path or tcp://ip:port')
+              .optional()
+              .describe('Agent socket; default: the SPIFFE_ENDPOINT_SOCKET environment variable.'),
+          })
+          .optional()
+          .describe(
+            'Take the serving SVID and bundles from the SPIFFE Workload API (FetchX509SVID), ' +
+              'rotating on every update, instead of cert_file/key_file/bundles.',
+          ),
         bundles: z
           .record(z.string().min(1), z.string().min(1))
           .refine((r) => Object.keys(r).length > 0, 'at least one trust bundle')
+          .optional()
           .describe(
             'Trust domain -> PEM CA bundle file. A peer is verified only against the bundle of ' +
               'its own trust domain.',
@@ -199,6 +217,15 @@ export const ConfigSchema = z
             'Peers admitted: exact SPIFFE IDs (spiffe://td/path) and/or whole trust domains ' +
               '(example.org or spiffe://example.org).',
           ),
+      })
+      .superRefine((t, ctx) => {
+        const files = [t.cert_file, t.key_file, t.bundles].filter((v) => v !== undefined).length
+        if (t.workload_api !== undefined ? files > 0 : files !== 3) {
+          ctx.addIssue({
+            code: 'custom',
+            message: 'set either cert_file, key_file and bundles, or workload_api',
+          })
+        }
       })
       .optional()
       .describe(

@@ -47,19 +47,35 @@ export function toMatchers(allowed: readonly string[]): SpiffeIdMatcher[] {
 }
 
 export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
-  const cert = readFileSync(cfg.cert_file)
-  const key = readFileSync(cfg.key_file)
+  const bundles = new Map<string, string>()
+  for (const [td, file] of Object.entries(cfg.bundles)) bundles.set(td, readFileSync(file, 'utf8'))
+  return servingTlsFromPem(
+    readFileSync(cfg.cert_file),
+    readFileSync(cfg.key_file),
+    bundles,
+    cfg.allowed_peers,
+    `${cfg.cert_file} and ${cfg.key_file}`,
+  )
+}
+
+/** Builds the serving TLS state from PEM in memory (files or the SPIFFE Workload API). */
+export function servingTlsFromPem(
+  cert: Buffer,
+  key: Buffer,
+  bundlePems: ReadonlyMap<string, string>,
+  allowedPeers: readonly string[],
+  source: string,
+): ServingTls {
   const leaf = new X509Certificate(cert)
   // Fail closed at start on a mismatched pair rather than at the first handshake.
   if (!leaf.checkPrivateKey(createPrivateKey(key))) {
-    throw new Error(`${cfg.cert_file} and ${cfg.key_file} do not match`)
+    throw new Error(`${source}: certificate and key do not match`)
   }
   const bundles = new Map<string, X509Certificate[]>()
   const pems: string[] = []
-  for (const [td, file] of Object.entries(cfg.bundles)) {
-    const pem = readFileSync(file, 'utf8')
+  for (const [td, pem] of bundlePems) {
     const certs = splitPem(pem)
-    if (certs.length === 0) throw new Error(`bundle ${file} for ${td} holds no certificate`)
+    if (certs.length === 0) throw new Error(`${source}: bundle for ${td} holds no certificate`)
     bundles.set(td, certs)
     pems.push(pem)
   }
@@ -78,7 +94,7 @@ export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
     cert,
     key,
     ca,
-    policy: { bundles, allowed: toMatchers(cfg.allowed_peers) },
+    policy: { bundles, allowed: toMatchers(allowedPeers) },
     secondsUntilExpiry: () => Math.floor((notAfter - Date.now()) / 1000),
   }
 }

@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict'
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { mkdtempSync, readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { connect } from 'node:tls'
+import * as grpc from '@grpc/grpc-js'
+import * as protoLoader from '@grpc/proto-loader'
+import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+const DESCRIPTOR = new URL('../../proto/extproc-authz.binpb', import.meta.url)
+const der = (pem: string) => new X509Certificate(pem).raw
+const keyDer = (pem: string) => createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' })
+
+/** A SPIFFE agent stand-in: a real gRPC server on a unix socket speaking the Workload API. */
+class FakeAgent {
+  readonly server = new grpc.Server()
+  private readonly streams = new Set<grpc.ServerWritableStream<unknown, unknown>>()
+  current: object | undefined
+  calls = 0
+  refusedWithoutHeader = 0
+
+  constructor() {
+    const def = protoLoader.loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR), {
+      keepCase: true,
+    })
+    const svc = (
+      grpc.loadPackageDefinition(def) as unknown as {
+        SpiffeWorkloadAPI: grpc.ServiceClientConstructor
+      }
+    ).SpiffeWorkloadAPI
+    this.server.addService(svc.service, {
+      FetchX509SVID: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        this.calls++
+        // The Workload API refuses calls without the security header.
+        if (call.metadata.get('workload.spiffe.io')[0] !== 'true') {
+          this.refusedWithoutHeader++
+          call.destroy(
+            Object.assign(new Error('security header missing'), {
+              code: grpc.status.INVALID_ARGUMENT,
+            }),
+          )
+          return
+        }
+        this.streams.add(call)
+        call.on('cancelled', () => this.streams.delete(call))
+        if (this.current) call.write(this.current)
+      },
+    })
+  }
+
+  publish(ca: Issued, leaf: Issued, id: string) {
+    this.current = {
+      svids: [
+        {
+          spiffe_id: id,
+          x509_svid: der(leaf.certPem),
+          x509_svid_key: keyDer(leaf.keyPem),
+          bundle: der(ca.certPem),
+        },
+      ],
+      federated_bundles: [],
+    }
+    for (const s of this.streams) s.write(this.current)
+  }
+
+  listen(path: string): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (e) =>
+        e ? reject(e) : resolve(),
+      ),
+    )
+  }
+}
+
+function servedCertSerial(port: number, client: Issued, ca: Issued): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({
+      host: '127.0.0.1',
+      port,
+      ca: ca.certPem,
+      cert: client.certPem,
+      key: client.keyPem,
+      servername: 'localhost',
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    })
+    s.once('secureConnect', () => {
+      resolve(s.getPeerCertificate().serialNumber)
+      s.destroy()
+    })
+    s.once('error', reject)
+  })
+}
+
+describe('serving SVID from the SPIFFE Workload API', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wlapi-'))
+  const socket = join(dir, 'agent.sock')
+  const agent = new FakeAgent()
+  let ca: Issued
+  let envoy: Issued
+  let srv: TestServer
+
+  before(async () => {
+    ca = await generateCa('example.org CA')
+    envoy = await issueLeaf(ca, { uris: ['spiffe://example.org/envoy'] })
+    agent.publish(
+      ca,
+      await issueLeaf(ca, { uris: ['spiffe://example.org/extproc-authz'], dns: ['localhost'] }),
+      'spiffe://example.org/extproc-authz',
+    )
+    await agent.listen(socket)
+    srv = await startTestServer(`
+tls:
+  workload_api: { socket: "unix://${socket}" }
+  allowed_peers: [spiffe://example.org/envoy]
+policy:
+  rules: [{ name: h, path: /healthz, public: true }]
+`)
+  })
+  after(async () => {
+    await srv.close()
+    agent.server.forceShutdown()
+  })
+
+  test('streams with the security header and rotates on every update, bundle included', async () => {
+    assert.equal(agent.refusedWithoutHeader, 0)
+    const first = await servedCertSerial(srv.port, envoy, ca)
+    const next = await issueLeaf(ca, {
+      uris: ['spiffe://example.org/extproc-authz'],
+      dns: ['localhost'],
+    })
+    agent.publish(ca, next, 'spiffe://example.org/extproc-authz')
+    const want = new X509Certificate(next.certPem).serialNumber
+    const deadline = Date.now() + 5000
+    let served = first
+    while (served !== want && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50))
+      served = await servedCertSerial(srv.port, envoy, ca)
+    }
+    assert.notEqual(first, want)
+    assert.equal(served, want, 'new connections get the rotated SVID')
+    // A CA change arrives as one update (new SVID and new bundle together).
+    const ca2 = await generateCa('example.org CA 2')
+    const leaf2 = await issueLeaf(ca2, {
+      uris: ['spiffe://example.org/extproc-authz'],
+      dns: ['localhost'],
+    })
+    agent.publish(ca2, leaf2, 'spiffe://example.org/extproc-authz')
+    const envoy2 = await issueLeaf(ca2, { uris: ['spiffe://example.org/envoy'] })
+    const until = Date.now() + 5000
+    let ok = false
+    while (!ok && Date.now() < until) {
+      ok = await servedCertSerial(srv.port, envoy2, ca2).then(
+        () => true,
+        () => false,
+      )
+      if (!ok) await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.ok(ok, 'after a CA change the server serves the SVID chaining to the new CA')
+    assert.ok(srv.server.certSecondsUntilExpiry() !== undefined)
+  })
+})
