@@ -1,13 +1,14 @@
 import type { SnapshotExtensions } from './build-snapshot.js'
 import type { Config } from './config/schema.js'
-import { type FileRegistry, startFileRegistry } from './liveness/file-registry.js'
-import { withLiveness } from './liveness/with-liveness.js'
+import { startFileRegistry } from './liveness/file-registry.js'
+import { HttpRegistry } from './liveness/http-registry.js'
+import { type LivenessCheck, withLiveness } from './liveness/with-liveness.js'
 import type { Logger } from './observe/logger.js'
 import { type RunnerTokens, setUpRunnerTokens } from './tokens/runner-tokens.js'
 
 export interface Credentials {
   readonly tokens: RunnerTokens | undefined
-  readonly registry: FileRegistry | undefined
+  readonly registry: (LivenessCheck & { close(): void }) | undefined
   readonly extensions: SnapshotExtensions | undefined
   close(): void
 }
@@ -26,10 +27,12 @@ export async function buildCredentials(
   }
   const tokens = await setUpRunnerTokens(config.runner_tokens, logger, { watch })
   const source = config.session_registry?.source
-  let registry: FileRegistry | undefined
+  let registry: (LivenessCheck & { close(): void }) | undefined
   try {
-    // The schema admits only the file source in this build (see session-registry-schema.ts).
     if (source?.kind === 'file') registry = await startFileRegistry(source.path, logger)
+    else if (source?.kind === 'http' && config.session_registry !== undefined) {
+      registry = new HttpRegistry(source, config.session_registry, logger)
+    }
   } catch (err) {
     tokens.close()
     throw err

@@ -61,10 +61,6 @@ export const SessionRegistrySchema = z
       .default(100_000)
       .describe('Cached sessions at most; the least recently used is evicted.'),
   })
-  .refine((r) => r.source.kind !== 'http', {
-    path: ['source', 'kind'],
-    message: 'the http registry source is not available in this build yet; use kind: file',
-  })
   .describe('Optional: a valid runner token must also name a session the registry says is live.')
 
 export type SessionRegistryConfig = z.output<typeof SessionRegistrySchema>

@@ -1,6 +1,11 @@
 /** A bounded map that forgets the least recently used entry first (Map keeps insertion order). */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>()
+
+  /** Entries oldest first, without touching recency. */
+  entries(): IterableIterator<[K, V]> {
+    return this.map.entries()
+  }
   evictions = 0
 
   constructor(private readonly max: number) {}

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type * as grpc from '@grpc/grpc-js'
-import { parseConfig } from '../../src/config/load-config.js'
 import { createRunnerToken } from '../../src/tokens/runner.js'
 import {
   allowMutation,
@@ -80,16 +79,5 @@ policy:
     await writeFile(join(dir, 'live.txt'), 'sess-b\nnot a valid id!\n')
     await new Promise((r) => setTimeout(r, 600))
     assert.equal(allowMutation(await ask('sess-c')).set.get('x-runner-session-id'), 'sess-c')
-  })
-
-  test('the http source is refused at load, not silently ignored', () => {
-    assert.throws(
-      () =>
-        parseConfig(
-          `runner_tokens: { private_keys: [k] }\nsession_registry:\n  source: { kind: http, base_url: 'https://r.example' }\npolicy: { rules: [] }\n`,
-          'c.yaml',
-        ),
-      /session_registry\.source\.kind: the http registry source is not available/,
-    )
   })
 })
