@@ -1,12 +1,16 @@
 import * as grpc from '@grpc/grpc-js'
+import type { Registry } from 'prom-client'
 import { buildCredentials } from './build-credentials.js'
 import { buildSnapshot, type SnapshotExtensions } from './build-snapshot.js'
 import type { Config } from './config/schema.js'
 import type { StreamObserver } from './extproc/process-stream.js'
 import { SnapshotHolder } from './extproc/snapshot.js'
+import { HttpRegistry } from './liveness/http-registry.js'
+import { startAdminServer } from './observe/admin-server.js'
 import { decisionLogger } from './observe/decision-log.js'
 import { HealthState } from './observe/health.js'
 import type { Logger } from './observe/logger.js'
+import { createMetrics } from './observe/metrics.js'
 import { http2PeerCheck } from './pki/http2-peer-check.js'
 import { startTlsSource } from './pki/tls-source.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
@@ -37,6 +41,10 @@ export interface RunningServer {
   readonly grpcServer: grpc.Server
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
+  /** The Prometheus registry behind /metrics. */
+  readonly metrics: Registry
+  /** The admin HTTP port (/metrics, /healthz, /readyz), when configured. */
+  readonly adminPort: number | undefined
   /** grpc.health.v1 state: flip to NOT_SERVING at the start of a drain. */
   readonly health: HealthState
   /** mTLS admission counters (cumulative; zero when plaintext). */
@@ -72,7 +80,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const snapshots = new SnapshotHolder(
     buildSnapshot(config, options.extensions ?? credentials_?.extensions),
   )
-  const observer = fanOut([decisionLogger(logger), ...(options.observers ?? [])])
+  // Sources are read at scrape time through closures over components created below.
+  let tlsRef: { current(): { secondsUntilExpiry(): number } } | undefined
+  const registry = credentials_?.registry
+  const metrics = createMetrics({
+    activeStreams: () => active,
+    tokens: tokens === undefined ? undefined : () => tokens.resolver.stats(),
+    certSecondsUntilExpiry: () => tlsRef?.current().secondsUntilExpiry(),
+    peers: () => peerStats,
+    registry: registry instanceof HttpRegistry ? () => registry.stats() : undefined,
+  })
+  const observer = fanOut([decisionLogger(logger), metrics.observer, ...(options.observers ?? [])])
 
   const server = new grpc.Server({
     // Envoy multiplexes every stream of a worker over one connection; keep it open.
@@ -80,6 +98,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   })
   let active = 0
+  const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
   const onStreamStart = () => {
     active++
   }
@@ -103,7 +122,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           },
           logger,
         )
-  const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
+  tlsRef = tls
   const health = new HealthState()
   server.addService(healthService, healthHandler(health))
   const handler = processHandler(snapshots, observer, { onStreamStart, onStreamEnd })
@@ -144,6 +163,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
     })
   }
+  const admin =
+    config.admin.listen === undefined
+      ? undefined
+      : await startAdminServer(config.admin.listen, metrics.registry, health)
   health.setServing(true) // config, policy and keys are loaded; the port is bound
   logger.info(
     {
@@ -165,9 +188,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     runnerTokens: tokens,
     peerStats,
     health,
+    metrics: metrics.registry,
+    adminPort: admin?.port,
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
       credentials_?.close()
+      void admin?.close()
       tls?.close()
       if (lean !== undefined) return lean.close(graceMs)
       return new Promise<void>((resolve) => {

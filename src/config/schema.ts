@@ -279,6 +279,19 @@ export const ConfigSchema = z
           .describe('Bytes of header names and values read (Envoy defaults to 60 KiB).'),
       })
       .prefault({}),
+    admin: z
+      .strictObject({
+        listen: z
+          .string()
+          .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
+          .optional()
+          .describe(
+            'Admin HTTP address for /metrics (Prometheus), /healthz and /readyz. Omitted: no ' +
+              'admin server. Keep it off the network Envoy clients can reach.',
+          ),
+      })
+      .prefault({})
+      .describe('Metrics and probes.'),
     shutdown: z
       .strictObject({
         drain_seconds: z

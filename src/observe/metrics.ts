@@ -1,0 +1,199 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
+
+/** Cumulative numbers components keep themselves; read at scrape time (pull, no hot-path cost). */
+export interface MetricsSources {
+  activeStreams?(): number
+  tokens?(): {
+    hits: number
+    misses: number
+    coalesced: number
+    overloaded: number
+    decryptions: number
+    decryptSeconds: number
+    pending: number
+    cacheEntries: number
+    cacheEvictions: number
+    keysLoaded: number
+    keyringLoadedAt: number
+  }
+  certSecondsUntilExpiry?(): number | undefined
+  peers?(): { admitted: number; refused: number }
+  registry?(): {
+    lookups: Record<'live' | 'gone' | 'error', number>
+    refreshes: number
+    coalesced: number
+    entries: number
+    oldestPositiveAgeSeconds: number
+  }
+}
+
+const P = 'extproc_authz_'
+
+/** A counter whose value is a component's own cumulative count, read at scrape time. */
+function pulledCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined,
+) {
+  let last = 0
+  return new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = read()
+      if (v !== undefined && v > last) {
+        this.inc(v - last)
+        last = v
+      }
+    },
+  })
+}
+
+function pulledGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number | undefined,
+) {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const v = read()
+      if (v !== undefined) this.set(v)
+    },
+  })
+}
+
+export interface Metrics {
+  readonly registry: Registry
+  /** Records every decision: counts by decision/reason/rule and the duration histogram. */
+  readonly observer: StreamObserver
+}
+
+export function createMetrics(sources: MetricsSources): Metrics {
+  const registry = new Registry()
+  const decisions = new Counter({
+    name: `${P}decisions_total`,
+    help: 'Decisions by outcome, reason code and rule.',
+    labelNames: ['decision', 'reason', 'rule'],
+    registers: [registry],
+  })
+  const duration = new Histogram({
+    name: `${P}decision_duration_seconds`,
+    help: 'From request_headers received to the answer handed to the transport.',
+    labelNames: ['decision'],
+    buckets: [
+      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+    ],
+    registers: [registry],
+  })
+  pulledGauge(registry, `${P}active_streams`, 'Process streams open now.', () =>
+    sources.activeStreams?.(),
+  )
+  const t = () => sources.tokens?.()
+  pulledCounter(
+    registry,
+    `${P}token_cache_hits_total`,
+    'Runner tokens answered from the cache.',
+    () => t()?.hits,
+  )
+  pulledCounter(
+    registry,
+    `${P}token_cache_misses_total`,
+    'Runner tokens that needed a decryption.',
+    () => t()?.misses,
+  )
+  pulledCounter(
+    registry,
+    `${P}token_cache_evictions_total`,
+    'Cache entries evicted by the size bound.',
+    () => t()?.cacheEvictions,
+  )
+  pulledCounter(
+    registry,
+    `${P}token_overloaded_total`,
+    'Requests refused because the decryption queue was full.',
+    () => t()?.overloaded,
+  )
+  pulledCounter(
+    registry,
+    `${P}token_decryptions_total`,
+    'RSA/JWE decryptions performed.',
+    () => t()?.decryptions,
+  )
+  pulledCounter(
+    registry,
+    `${P}token_decryption_seconds_total`,
+    'Time spent in decryptions.',
+    () => t()?.decryptSeconds,
+  )
+  pulledGauge(
+    registry,
+    `${P}token_decryption_queue_depth`,
+    'Decryptions in flight.',
+    () => t()?.pending,
+  )
+  pulledGauge(
+    registry,
+    `${P}token_keys_loaded`,
+    'Runner-token keys in the keyring.',
+    () => t()?.keysLoaded,
+  )
+  pulledGauge(
+    registry,
+    `${P}token_keyring_age_seconds`,
+    'Seconds since the keyring was loaded.',
+    () => {
+      const at = t()?.keyringLoadedAt
+      return at === undefined ? undefined : (Date.now() - at) / 1000
+    },
+  )
+  pulledGauge(
+    registry,
+    `${P}serving_certificate_expiry_seconds`,
+    'Seconds until the serving certificate expires.',
+    () => sources.certSecondsUntilExpiry?.(),
+  )
+  pulledCounter(
+    registry,
+    `${P}channel_peers_refused_total`,
+    'Channel peers refused (mTLS SVID checks).',
+    () => sources.peers?.().refused,
+  )
+  const r = () => sources.registry?.()
+  for (const outcome of ['live', 'gone', 'error'] as const) {
+    pulledCounter(
+      registry,
+      `${P}session_registry_lookups_${outcome}_total`,
+      `Session registry lookups answered ${outcome}.`,
+      () => r()?.lookups[outcome],
+    )
+  }
+  pulledCounter(
+    registry,
+    `${P}session_registry_refreshes_total`,
+    'Background re-checks of live sessions.',
+    () => r()?.refreshes,
+  )
+  pulledGauge(
+    registry,
+    `${P}session_registry_oldest_positive_age_seconds`,
+    'Age of the oldest cached live answer (staleness).',
+    () => r()?.oldestPositiveAgeSeconds,
+  )
+  return {
+    registry,
+    observer: {
+      onDecision({ decision, durationMs }: DecisionEvent) {
+        const label = decision.allow ? 'allow' : 'deny'
+        decisions.labels(label, decision.reason, decision.rule ?? '').inc()
+        duration.labels(label).observe(durationMs / 1000)
+      },
+    },
+  }
+}

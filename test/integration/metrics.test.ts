@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import type * as grpc from '@grpc/grpc-js'
+import { createRunnerToken } from '../../src/tokens/runner.js'
+import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
+import { startTestServer, type TestServer } from '../helpers/test-server.js'
+
+const k = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+})
+
+function value(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  return line === undefined ? 0 : Number(line.slice(series.length + 1))
+}
+
+describe('admin server: /metrics, /healthz, /readyz', () => {
+  let srv: TestServer
+  let client: grpc.Client
+  const base = () => `http://127.0.0.1:${srv.server.adminPort}`
+  const scrape = async () => (await fetch(`${base()}/metrics`)).text()
+
+  before(async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'metrics-'))
+    writeFileSync(join(dir, 'key.pem'), k.privateKey)
+    srv = await startTestServer(`
+admin: { listen: 127.0.0.1:0 }
+runner_tokens: { private_keys: [${join(dir, 'key.pem')}] }
+policy:
+  rules:
+    - { name: pub, path: /pub, public: true }
+    - { name: s, path: "/s/{session}", any_of: [{ runner_token: { session_param: session } }] }
+`)
+    client = newClient(srv.port)
+  })
+  after(async () => {
+    client.close()
+    await srv.close()
+  })
+
+  test('decision counters, the duration histogram and token cache counters move', async () => {
+    const before = await scrape()
+    const token = createRunnerToken(k.publicKey, 'abc')
+    const req = (path: string, auth?: string) =>
+      requestHeaders({
+        ':method': 'GET',
+        ':path': path,
+        ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+      })
+    await exchange(client, [req('/pub')])
+    await exchange(client, [req('/nope')])
+    await exchange(client, [req('/s/abc', token)])
+    await exchange(client, [req('/s/abc', token)])
+    const after = await scrape()
+    const allowPub = 'extproc_authz_decisions_total{decision="allow",reason="public",rule="pub"}'
+    const deny = 'extproc_authz_decisions_total{decision="deny",reason="no_matching_rule",rule=""}'
+    assert.equal(value(after, allowPub) - value(before, allowPub), 1)
+    assert.equal(value(after, deny) - value(before, deny), 1)
+    assert.equal(
+      value(after, 'extproc_authz_token_cache_misses_total') -
+        value(before, 'extproc_authz_token_cache_misses_total'),
+      1,
+    )
+    assert.equal(
+      value(after, 'extproc_authz_token_cache_hits_total') -
+        value(before, 'extproc_authz_token_cache_hits_total'),
+      1,
+    )
+    assert.equal(value(after, 'extproc_authz_token_keys_loaded'), 1)
+    assert.ok(value(after, 'extproc_authz_decision_duration_seconds_count{decision="allow"}') >= 3)
+    assert.doesNotMatch(
+      after,
+      new RegExp(token.slice(0, 40).replace(/[+/]/g, '.')),
+      'no token in metrics',
+    )
+  })
+
+  test('/healthz is alive; /readyz follows readiness and drain', async () => {
+    assert.equal((await fetch(`${base()}/healthz`)).status, 200)
+    assert.equal((await fetch(`${base()}/readyz`)).status, 200)
+    srv.server.health.setServing(false)
+    assert.equal((await fetch(`${base()}/readyz`)).status, 503)
+    srv.server.health.setServing(true)
+  })
+})
