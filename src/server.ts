@@ -90,7 +90,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     peers: () => peerStats,
     registry: registry instanceof HttpRegistry ? () => registry.stats() : undefined,
   })
-  const observer = fanOut([decisionLogger(logger), metrics.observer, ...(options.observers ?? [])])
+  const observer = fanOut([
+    decisionLogger(logger, { plainSessionIds: config.logging.plain_session_ids }),
+    metrics.observer,
+    ...(options.observers ?? []),
+  ])
 
   const server = new grpc.Server({
     // Envoy multiplexes every stream of a worker over one connection; keep it open.

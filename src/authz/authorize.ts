@@ -46,7 +46,8 @@ export function authorize(
   }
   const match = matchRule(policy, facts)
   if (match === undefined) {
-    return deny('no_matching_rule', `no rule matches ${facts.method} ${facts.path}`)
+    // The detail goes to the log: never the query string, which may carry secrets.
+    return deny('no_matching_rule', `no rule matches ${facts.method} ${facts.path.split('?')[0]}`)
   }
   const { rule, params } = match
   switch (rule.effect.kind) {

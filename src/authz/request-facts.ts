@@ -20,6 +20,8 @@ export interface RequestFacts {
   /** The bearer credential from `authorization`, AMBIGUOUS if several were sent. */
   readonly bearer: string | typeof AMBIGUOUS | undefined
   readonly requestId: string | undefined
+  /** W3C traceparent, when well-formed. */
+  readonly traceparent?: string | undefined
   /** The request is gRPC (content-type application/grpc...): denies carry a grpc-status. */
   readonly grpc: boolean
 }

@@ -318,7 +318,12 @@ export const ConfigSchema = z
       .strictObject({
         level: z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
-          .default('info'),
+          .default('info')
+          .describe('Log level. Decisions: allows at info, denies at warn.'),
+        plain_session_ids: z
+          .boolean()
+          .default(false)
+          .describe('Log runner session ids as they are instead of a SHA-256 prefix.'),
       })
       .prefault({}),
     runner_tokens: RunnerTokensSchema.optional(),

@@ -10,6 +10,8 @@ export const PEER_URI_SAN_ATTRIBUTE = 'connection.uri_san_peer_certificate'
 /** Longest x-request-id echoed back in a deny body (Envoy's own are 36-char UUIDs). */
 const MAX_REQUEST_ID_LENGTH = 128
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
+/** W3C Trace Context: version-traceid-parentid-flags, lower-case hex. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
 export interface IdentityOptions {
   /** Read the peer from x-forwarded-client-cert instead of Envoy's connection attribute. */
@@ -49,6 +51,7 @@ export function buildRequestFacts(
   let authorization: string | typeof AMBIGUOUS | undefined
   let xfcc: string | typeof AMBIGUOUS | undefined
   let requestId: string | undefined
+  let traceparent: string | undefined
   let contentType = ''
   for (const { name, value } of headers) {
     switch (name) {
@@ -71,6 +74,9 @@ export function buildRequestFacts(
         break
       case 'x-request-id':
         requestId = value
+        break
+      case 'traceparent':
+        traceparent = value
         break
       case 'content-type':
         contentType = value
@@ -108,6 +114,9 @@ export function buildRequestFacts(
       host: hostOf(authority),
       peer,
       bearer,
+      // Envoy creates no span for the ext_proc side stream: the client's trace context is here.
+      traceparent:
+        traceparent !== undefined && TRACEPARENT.test(traceparent) ? traceparent : undefined,
       requestId:
         requestId !== undefined &&
         requestId.length <= MAX_REQUEST_ID_LENGTH &&
