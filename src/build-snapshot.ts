@@ -23,6 +23,7 @@ export function buildSnapshot(config: Config, ext: SnapshotExtensions = {}): Sna
     limits: {
       maxHeaders: config.limits.max_headers,
       maxHeaderBytes: config.limits.max_header_bytes,
+      streamIdleTimeoutMs: config.limits.stream_idle_timeout_ms,
     },
     deps: ext.deps ?? {},
   }

@@ -103,9 +103,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   })
   let active = 0
   const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
-  const onStreamStart = () => {
-    active++
-  }
+  // Streams in flight are bounded: over the limit a stream is answered 503 overloaded at once.
+  const onStreamStart = (): boolean => ++active <= config.limits.max_streams
   const onStreamEnd = () => {
     active--
   }

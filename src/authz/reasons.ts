@@ -52,6 +52,7 @@ export const REASONS = {
     message: 'request headers too large',
     grpcStatus: RESOURCE_EXHAUSTED,
   },
+  stream_idle_timeout: { status: 408, message: 'request timeout', grpcStatus: 4 },
   // The processor
   overloaded: unavailable,
   not_ready: unavailable,

@@ -277,6 +277,23 @@ export const ConfigSchema = z
           .max(1_048_576)
           .default(96 * 1024)
           .describe('Bytes of header names and values read (Envoy defaults to 60 KiB).'),
+        max_streams: z
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(10_000)
+          .describe(
+            'Process streams in flight; more are answered 503 overloaded without a decision.',
+          ),
+        stream_idle_timeout_ms: z
+          .int()
+          .min(10)
+          .max(600_000)
+          .default(10_000)
+          .describe(
+            'A stream that sends no request_headers this long is answered 408 and closed. Not ' +
+              'applied after the decision: Envoy holds the stream for the whole HTTP request.',
+          ),
       })
       .prefault({}),
     admin: z

@@ -50,11 +50,37 @@ export class ProcessStream {
     private readonly snapshots: SnapshotSource,
     private readonly sink: ResponseSink,
     private readonly observer: StreamObserver,
-  ) {}
+    /** False when the stream is over the in-flight limit: its first message gets 503. */
+    private readonly admitted = true,
+  ) {
+    const idleMs = snapshots.current()?.limits.streamIdleTimeoutMs ?? 10_000
+    this.idleTimer = setTimeout(() => {
+      if (this.state === 'awaiting_request_headers') {
+        this.fail(
+          snapshots.current()?.responder,
+          deny('stream_idle_timeout', 'no request_headers in time'),
+        )
+      }
+    }, idleMs)
+    this.idleTimer.unref()
+  }
+
+  private idleTimer: NodeJS.Timeout | undefined
 
   /** Handles one ProcessingRequest message (serialized). Never throws. */
   push(message: Uint8Array): void {
     if (this.state === 'finished') return
+    if (this.idleTimer !== undefined) {
+      clearTimeout(this.idleTimer)
+      this.idleTimer = undefined
+    }
+    if (!this.admitted) {
+      this.fail(
+        this.snapshots.current()?.responder,
+        deny('overloaded', 'too many streams in flight'),
+      )
+      return
+    }
     if (this.backlog !== undefined) {
       this.backlog.push(message)
       return
@@ -77,6 +103,7 @@ export class ProcessStream {
 
   /** The call was cancelled or reset: drop everything, answer nothing. */
   cancel(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
     this.state = 'finished'
     this.backlog = undefined
   }
@@ -191,6 +218,7 @@ export class ProcessStream {
   }
 
   private finish(): void {
+    if (this.idleTimer !== undefined) clearTimeout(this.idleTimer)
     if (this.state === 'finished') return
     this.state = 'finished'
     this.sink.end()

@@ -25,11 +25,11 @@ export const externalProcessorService: grpc.ServiceDefinition = {
 export function processHandler(
   snapshots: SnapshotSource,
   observer: StreamObserver,
-  hooks: { onStreamStart?: () => void; onStreamEnd?: () => void } = {},
+  hooks: { onStreamStart?: () => boolean | undefined; onStreamEnd?: () => void } = {},
 ): grpc.UntypedServiceImplementation {
   return {
     Process(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
-      hooks.onStreamStart?.()
+      const admitted = hooks.onStreamStart?.() !== false
       let ended = false
       const done = () => {
         if (ended) return
@@ -47,6 +47,7 @@ export function processHandler(
           },
         },
         observer,
+        admitted,
       )
       call.on('data', (m: Buffer) => stream.push(m))
       call.on('end', () => stream.endOfInput())

@@ -158,6 +158,7 @@ const STATUS_NAMES: Record<string, number> = {
   BadRequest: 400,
   Unauthorized: 401,
   Forbidden: 403,
+  RequestTimeout: 408,
   RequestHeaderFieldsTooLarge: 431,
   InternalServerError: 500,
   ServiceUnavailable: 503,

@@ -55,6 +55,8 @@ export interface DecodeLimits {
   readonly maxHeaders: number
   /** Bytes of header names and values read from one message. */
   readonly maxHeaderBytes: number
+  /** Time allowed before request_headers arrives (slowloris bound); default 10 s. */
+  readonly streamIdleTimeoutMs?: number
 }
 
 /** Raised when a message carries more header data than the configured limits allow. */

@@ -26,7 +26,8 @@ export interface CallContext {
   readonly snapshots: SnapshotSource
   readonly observer: StreamObserver
   readonly maxMessageBytes: number
-  onStreamStart(): void
+  /** Returns false when the stream is over the in-flight limit (answered 503 overloaded). */
+  onStreamStart(): boolean | undefined
   onStreamEnd(): void
 }
 
@@ -90,7 +91,7 @@ export function serveProcessCall(
     return
   }
 
-  ctx.onStreamStart()
+  const admitted = ctx.onStreamStart() !== false
   let finished = false // our side is done (trailers queued or stream reset)
   let timer: NodeJS.Timeout | undefined
   const reader = new MessageReader(ctx.maxMessageBytes)
@@ -142,6 +143,7 @@ export function serveProcessCall(
       },
     },
     ctx.observer,
+    admitted,
   )
 
   if (timeoutMs !== undefined) {

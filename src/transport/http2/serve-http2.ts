@@ -26,7 +26,7 @@ export interface Http2TransportOptions {
   readonly verifyPeer?: VerifyPeer
   /** Serves grpc.health.v1.Health/Check from this state (Envoy's gRPC health checks). */
   readonly health?: HealthState
-  onStreamStart?(): void
+  onStreamStart?(): boolean | undefined
   onStreamEnd?(): void
 }
 
@@ -88,7 +88,7 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     snapshots: opts.snapshots,
     observer: opts.observer,
     maxMessageBytes: opts.maxMessageBytes,
-    onStreamStart: opts.onStreamStart ?? (() => {}),
+    onStreamStart: opts.onStreamStart ?? (() => true),
     onStreamEnd: opts.onStreamEnd ?? (() => {}),
   }
   server.on('stream', (stream, headers) => {
