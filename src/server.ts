@@ -41,6 +41,14 @@ export interface RunningServer {
   readonly grpcServer: grpc.Server
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
+  /**
+   * Swaps in a new validated config's decision snapshot (policy, identity, headers, limits).
+   * Returns the changed settings that only take effect on restart. Throws (and keeps the
+   * current snapshot) if the snapshot cannot be built.
+   */
+  applyConfig(next: Config): string[]
+  /** Config reloads by result. */
+  readonly reloads: { ok: number; failed: number }
   /** The Prometheus registry behind /metrics. */
   readonly metrics: Registry
   /** The admin HTTP port (/metrics, /healthz, /readyz), when configured. */
@@ -83,7 +91,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Sources are read at scrape time through closures over components created below.
   let tlsRef: { current(): { secondsUntilExpiry(): number } } | undefined
   const registry = credentials_?.registry
+  const reloads = { ok: 0, failed: 0 }
   const metrics = createMetrics({
+    reloads: () => reloads,
     activeStreams: () => active,
     tokens: tokens === undefined ? undefined : () => tokens.resolver.stats(),
     certSecondsUntilExpiry: () => tlsRef?.current().secondsUntilExpiry(),
@@ -191,6 +201,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     runnerTokens: tokens,
     peerStats,
     health,
+    reloads,
+    applyConfig(next: Config): string[] {
+      const snapshot = buildSnapshot(next, options.extensions ?? credentials_?.extensions)
+      snapshots.swap(snapshot)
+      const restartOnly = [
+        'listen',
+        'transport',
+        'workers',
+        'tls',
+        'admin',
+        'runner_tokens',
+        'session_registry',
+      ] as const
+      return restartOnly.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]))
+    },
     metrics: metrics.registry,
     adminPort: admin?.port,
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),

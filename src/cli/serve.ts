@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util'
 import { runWorkers } from '../cluster/run-workers.js'
 import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
 import { loadConfigFile } from '../config/load-config.js'
+import { reloadConfigOnChange } from '../config/reload-config.js'
 import { createLogger } from '../observe/logger.js'
 import { startServer } from '../server.js'
 import { type Command, EXIT_OK } from './command.js'
@@ -42,6 +43,9 @@ Options:
     const logger = createLogger(config.logging.level)
     if (config.workers > 1 && cluster.isPrimary) return runWorkers(config.workers, logger)
     const server = await startServer({ config, configSource: source, logger })
+    const stopReload = values.config
+      ? reloadConfigOnChange(values.config, server, logger)
+      : undefined
     await new Promise<void>((resolve) => {
       let stopping = false
       const stop = (signal: string) => {
@@ -49,6 +53,7 @@ Options:
         stopping = true
         // Drain: health says NOT_SERVING so Envoy's health checks move traffic away, while
         // streams keep being served; then stop accepting and let open streams finish.
+        stopReload?.()
         server.health.setServing(false)
         const drainMs = config.shutdown.drain_seconds * 1000
         logger.info({ signal, drain_seconds: config.shutdown.drain_seconds }, 'draining')

@@ -3,6 +3,7 @@ import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js
 
 /** Cumulative numbers components keep themselves; read at scrape time (pull, no hot-path cost). */
 export interface MetricsSources {
+  reloads?(): { ok: number; failed: number }
   activeStreams?(): number
   tokens?(): {
     hits: number
@@ -92,6 +93,18 @@ export function createMetrics(sources: MetricsSources): Metrics {
     ],
     registers: [registry],
   })
+  pulledCounter(
+    registry,
+    `${P}config_reloads_ok_total`,
+    'Config reloads applied.',
+    () => sources.reloads?.().ok,
+  )
+  pulledCounter(
+    registry,
+    `${P}config_reloads_failed_total`,
+    'Config reloads refused (last good kept).',
+    () => sources.reloads?.().failed,
+  )
   pulledGauge(registry, `${P}active_streams`, 'Process streams open now.', () =>
     sources.activeStreams?.(),
   )

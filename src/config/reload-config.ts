@@ -1,0 +1,40 @@
+import type { Logger } from '../observe/logger.js'
+import type { RunningServer } from '../server.js'
+import { watchFiles } from '../tokens/watch-files.js'
+import { loadConfigFile } from './load-config.js'
+
+/**
+ * Reloads `file` on change (the directory is watched: editors and ConfigMaps replace files by
+ * rename) and on SIGHUP. A config is validated whole and swapped atomically; on any error the
+ * last good one stays. Both outcomes are logged and counted.
+ */
+export function reloadConfigOnChange(
+  file: string,
+  server: RunningServer,
+  logger: Logger,
+): () => void {
+  const reload = async (trigger: string) => {
+    try {
+      const next = await loadConfigFile(file)
+      const restartOnly = server.applyConfig(next)
+      server.reloads.ok++
+      logger.info({ file, trigger, rules: next.policy.rules.length }, 'config reloaded')
+      if (restartOnly.length > 0) {
+        logger.warn({ settings: restartOnly }, 'changed settings take effect only after a restart')
+      }
+    } catch (err) {
+      server.reloads.failed++
+      logger.error(
+        { file, trigger, err: (err as Error).message },
+        'config not reloaded; keeping the last good one',
+      )
+    }
+  }
+  const watch = watchFiles([file], () => void reload('file'), { debounceMs: 200, pollMs: 5000 })
+  const onHup = () => void reload('SIGHUP')
+  process.on('SIGHUP', onHup)
+  return () => {
+    watch.close()
+    process.off('SIGHUP', onHup)
+  }
+}
