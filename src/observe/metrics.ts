@@ -1,32 +1,16 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
+import type { RegistryStats } from '../liveness/http-registry.js'
+import type { TokenStats } from '../tokens/runner-token-resolver.js'
 
 /** Cumulative numbers components keep themselves; read at scrape time (pull, no hot-path cost). */
 export interface MetricsSources {
   reloads?(): { ok: number; failed: number }
   activeStreams?(): number
-  tokens?(): {
-    hits: number
-    misses: number
-    coalesced: number
-    overloaded: number
-    decryptions: number
-    decryptSeconds: number
-    pending: number
-    cacheEntries: number
-    cacheEvictions: number
-    keysLoaded: number
-    keyringLoadedAt: number
-  }
+  tokens?(): TokenStats
   certSecondsUntilExpiry?(): number | undefined
   peers?(): { admitted: number; refused: number }
-  registry?(): {
-    lookups: Record<'live' | 'gone' | 'error', number>
-    refreshes: number
-    coalesced: number
-    entries: number
-    oldestPositiveAgeSeconds: number
-  }
+  registry?(): RegistryStats
 }
 
 const P = 'extproc_authz_'
