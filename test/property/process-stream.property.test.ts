@@ -1,26 +1,18 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import protobuf from 'protobufjs'
-import descriptorExt from 'protobufjs/ext/descriptor/index.js'
 import { buildSnapshot } from '../../src/build-snapshot.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import { ProcessStream } from '../../src/extproc/process-stream.js'
 import { SnapshotHolder } from '../../src/extproc/snapshot.js'
+import { ProcessingRequestType, ProcessingResponseType } from '../helpers/reference-codec.js'
 import { RUNS } from './budget.js'
 
 // Whole ProcessingRequests, encoded by protobufjs (the reference codec), pushed through the real
 // ProcessStream. Invariants: nothing throws out of a stream; nothing is allowed that the policy
 // does not allow (checked against an independent oracle); every deny carries an explicit status.
-const set = descriptorExt.FileDescriptorSet.decode(
-  readFileSync(new URL('../../proto/extproc-authz.binpb', import.meta.url)),
-)
-const root = (
-  protobuf.Root as unknown as { fromDescriptor(s: unknown): protobuf.Root }
-).fromDescriptor(set)
-const Req = root.lookupType('envoy.service.ext_proc.v3.ProcessingRequest')
-const Res = root.lookupType('envoy.service.ext_proc.v3.ProcessingResponse')
+const Req = ProcessingRequestType
+const Res = ProcessingResponseType
 
 const config = parseConfig(
   `

@@ -1,23 +1,14 @@
 import assert from 'node:assert/strict'
-import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
-import protobuf from 'protobufjs'
-import descriptorExt from 'protobufjs/ext/descriptor/index.js'
 import { decodeProcessingRequest } from '../../src/extproc/codec/processing-request.js'
 import {
   encodeContinue,
   encodeImmediateResponse,
 } from '../../src/extproc/codec/processing-response.js'
+import { ProcessingRequestType, ProcessingResponseType } from '../helpers/reference-codec.js'
 
-// protobufjs, built from the same descriptor set, is the reference codec.
-const set = descriptorExt.FileDescriptorSet.decode(
-  readFileSync(new URL('../../proto/extproc-authz.binpb', import.meta.url)),
-)
-const root = (
-  protobuf.Root as unknown as { fromDescriptor(s: unknown): protobuf.Root }
-).fromDescriptor(set)
-const ProcessingRequest = root.lookupType('envoy.service.ext_proc.v3.ProcessingRequest')
-const ProcessingResponse = root.lookupType('envoy.service.ext_proc.v3.ProcessingResponse')
+const ProcessingRequest = ProcessingRequestType
+const ProcessingResponse = ProcessingResponseType
 const LIMITS = { maxHeaders: 100, maxHeaderBytes: 65536 }
 
 function encodeRequest(obj: Record<string, unknown>): Uint8Array {
