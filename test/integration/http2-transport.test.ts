@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { rmSync } from 'node:fs'
 import * as http2 from 'node:http2'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { PeerCertificate } from 'node:tls'
+import { makeTlsFiles } from '../../bench/tls-files.js'
 import { buildSnapshot } from '../../src/build-snapshot.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import { SnapshotHolder } from '../../src/extproc/snapshot.js'
@@ -187,32 +185,8 @@ describe('lean HTTP/2 transport over TLS: the verifyPeer hook', () => {
   let allow = true
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'h2tls-'))
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:P-256',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=DNS:localhost,URI:spiffe://example.org/test',
-      ],
-      { stdio: 'ignore' },
-    )
-    key = readFileSync(join(dir, 'key.pem'))
-    cert = readFileSync(join(dir, 'cert.pem'))
+    // The benchmark's throwaway self-signed localhost certificate (made by the openssl CLI).
+    ;({ dir, key, cert } = makeTlsFiles())
     transport = await startHttp2Transport({
       listen: '127.0.0.1:0',
       snapshots: new SnapshotHolder(buildSnapshot(parseConfig(CONFIG, 't.yaml'))),
@@ -249,7 +223,10 @@ describe('lean HTTP/2 transport over TLS: the verifyPeer hook', () => {
     const r = await raw(s, {}, grpcFrameOf(HEALTHZ)).done
     s.close()
     assert.equal(grpcStatus(r), '0')
-    assert.match(String(seen.at(-1)?.subjectaltname), /URI:spiffe:\/\/example.org\/test/)
+    assert.match(
+      String(seen.at(-1)?.subjectaltname),
+      /URI:spiffe:\/\/example.org\/ns\/prod\/sa\/envoy/,
+    )
   })
 
   test('a refused peer gets no stream processed', async () => {

@@ -77,7 +77,12 @@ policy:
     assert.equal(denyOf(await ask('sess-a')).reason, 'session_not_live')
     assert.equal(allowMutation(await ask('sess-c')).set.get('x-runner-session-id'), 'sess-c')
     await writeFile(join(dir, 'live.txt'), 'sess-b\nnot a valid id!\n')
-    await new Promise((r) => setTimeout(r, 600))
+    // Wait until the watcher has read (and refused) the broken file, so the check below counts.
+    const until = Date.now() + 5000
+    while (!srv.logs.text().includes('keeping the last good set') && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    assert.match(srv.logs.text(), /session registry file not reloaded; keeping the last good set/)
     assert.equal(allowMutation(await ask('sess-c')).set.get('x-runner-session-id'), 'sess-c')
   })
 })
