@@ -3,7 +3,11 @@ import { parseArgs } from 'node:util'
 import { runWorkers } from '../cluster/run-workers.js'
 import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
 import { loadConfigFile } from '../config/load-config.js'
-import { reloadConfigOnChange } from '../config/reload-config.js'
+import {
+  type ConfigOverrides,
+  reloadConfigOnChange,
+  withOverrides,
+} from '../config/reload-config.js'
 import { createLogger } from '../observe/logger.js'
 import { startServer } from '../server.js'
 import { type Command, EXIT_OK } from './command.js'
@@ -34,9 +38,11 @@ Options:
     })
     const source = values.config ?? DEFAULT_CONFIG_SOURCE
     const loaded = values.config ? await loadConfigFile(values.config) : defaultConfig()
-    const withListen = values.listen ? { ...loaded, listen: values.listen } : loaded
-    const config =
-      values.workers === undefined ? withListen : { ...withListen, workers: Number(values.workers) }
+    const overrides: ConfigOverrides = {
+      ...(values.listen ? { listen: values.listen } : {}),
+      ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
+    }
+    const config = withOverrides(loaded, overrides)
     if (!Number.isInteger(config.workers) || config.workers < 1 || config.workers > 64) {
       throw new Error('--workers: expected an integer from 1 to 64')
     }
@@ -44,7 +50,7 @@ Options:
     if (config.workers > 1 && cluster.isPrimary) return runWorkers(config.workers, logger)
     const server = await startServer({ config, configSource: source, logger })
     const stopReload = values.config
-      ? reloadConfigOnChange(values.config, server, logger)
+      ? reloadConfigOnChange(values.config, server, logger, overrides)
       : undefined
     await new Promise<void>((resolve) => {
       let stopping = false

@@ -2,20 +2,32 @@ import type { Logger } from '../observe/logger.js'
 import type { RunningServer } from '../server.js'
 import { watchFiles } from '../tokens/watch-files.js'
 import { loadConfigFile } from './load-config.js'
+import type { Config } from './schema.js'
+
+/** Command-line settings that win over the file, on start and on every reload alike. */
+export type ConfigOverrides = Partial<Pick<Config, 'listen' | 'workers'>>
+
+/** Applies command-line overrides to a config loaded from the file. */
+export function withOverrides(config: Config, overrides: ConfigOverrides): Config {
+  return { ...config, ...overrides }
+}
 
 /**
  * Reloads `file` on change (the directory is watched: editors and ConfigMaps replace files by
  * rename) and on SIGHUP. A config is validated whole and swapped atomically; on any error the
- * last good one stays. Both outcomes are logged and counted.
+ * last good one stays. Both outcomes are logged and counted. `overrides` are re-applied to
+ * every reloaded config: compared without them, `serve --listen` would look like a changed
+ * listen address on every reload and draw a spurious "needs a restart" warning.
  */
 export function reloadConfigOnChange(
   file: string,
   server: RunningServer,
   logger: Logger,
+  overrides: ConfigOverrides = {},
 ): () => void {
   const reload = async (trigger: string) => {
     try {
-      const next = await loadConfigFile(file)
+      const next = withOverrides(await loadConfigFile(file), overrides)
       const restartOnly = server.applyConfig(next)
       server.reloads.ok++
       logger.info({ file, trigger, rules: next.policy.rules.length }, 'config reloaded')

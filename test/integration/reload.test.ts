@@ -61,3 +61,49 @@ describe('hot reload of the config file', () => {
     }
   })
 })
+
+describe('reload with command-line overrides', () => {
+  test('--listen and --workers are not reported as changed; a real restart-only change is', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reload-ovr-'))
+    const conf = join(dir, 'config.yaml')
+    // The file names a listen address and worker count the command line overrides.
+    const file = (effect: string, extra = '') =>
+      `listen: 127.0.0.1:1\nworkers: 2\n${extra}shutdown: { drain_seconds: 0, grace_seconds: 1 }\npolicy:\n  rules:\n    - { name: r, path: /x, ${effect} }\n`
+    writeFileSync(conf, file('public: true'))
+    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+    const child = spawn(
+      process.execPath,
+      [main, 'serve', '--config', conf, '--listen', '127.0.0.1:0', '--workers', '1'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => {
+      out += d
+    })
+    const waitFor = async (re: RegExp, ms = 10_000) => {
+      const end = Date.now() + ms
+      while (!re.test(out) && Date.now() < end) await new Promise((r) => setTimeout(r, 50))
+      assert.match(out, re)
+    }
+    try {
+      await waitFor(/"port":\d+/)
+      writeFileSync(conf, file('deny: true'))
+      child.kill('SIGHUP')
+      await waitFor(/config reloaded/)
+      // Give a (wrong) warning, logged right after "config reloaded", time to appear.
+      await new Promise((r) => setTimeout(r, 300))
+      assert.doesNotMatch(out, /take effect only after a restart/)
+      out = ''
+      writeFileSync(conf, file('deny: true', 'transport: grpc-js\n'))
+      child.kill('SIGHUP')
+      await waitFor(/take effect only after a restart/)
+      const warning = out.split('\n').find((l) => l.includes('only after a restart')) ?? ''
+      assert.deepEqual((JSON.parse(warning) as { settings: string[] }).settings, ['transport'])
+      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
+      child.kill('SIGTERM')
+      assert.equal(await exited, 0)
+    } finally {
+      child.kill('SIGKILL')
+    }
+  })
+})
