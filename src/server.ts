@@ -223,6 +223,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       credentials_?.close()
       void admin?.close()
       tls?.close()
+      // Watch streams never end on their own: end them (status OK) so they hold no close up.
+      health.closeWatches()
       if (lean !== undefined) return lean.close(graceMs)
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

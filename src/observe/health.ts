@@ -3,22 +3,51 @@ import { utf8String, WIRE_LEN, WireReader, WireWriter } from '../extproc/codec/w
 // grpc.health.v1 (grpc/grpc doc/health-checking.md): Envoy's gRPC health checker calls Check
 // with the configured service name. Messages are tiny; our wire codec reads them directly.
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check'
+export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch'
 const SERVICES = new Set(['', 'envoy.service.ext_proc.v3.ExternalProcessor'])
 const SERVING = 1
 const NOT_SERVING = 2
+const SERVICE_UNKNOWN = 3 // Watch only: Check answers NOT_FOUND instead
 const GRPC_NOT_FOUND = 5
 const GRPC_INVALID_ARGUMENT = 3
+
+/** What a Watch stream is told: a new status, or that the server is closing. */
+export interface HealthWatcher {
+  onChange(serving: boolean): void
+  onClose(): void
+}
 
 /** SERVING once the config, policy and keys are loaded; NOT_SERVING from the start of a drain. */
 export class HealthState {
   private serving = false
+  private readonly watchers = new Set<HealthWatcher>()
 
   get isServing(): boolean {
     return this.serving
   }
 
   setServing(serving: boolean): void {
+    if (serving === this.serving) return // Watch sends changes only
     this.serving = serving
+    for (const w of [...this.watchers]) w.onChange(serving)
+  }
+
+  /** Registers a Watch stream; returns its unsubscribe. */
+  watch(watcher: HealthWatcher): () => void {
+    this.watchers.add(watcher)
+    return () => this.watchers.delete(watcher)
+  }
+
+  /** Watch streams open now (for tests and shutdown). */
+  get watchCount(): number {
+    return this.watchers.size
+  }
+
+  /** Ends every Watch stream: they never end on their own and would hold a graceful close. */
+  closeWatches(): void {
+    const all = [...this.watchers]
+    this.watchers.clear()
+    for (const w of all) w.onClose()
   }
 }
 
@@ -26,8 +55,12 @@ export type HealthAnswer =
   | { readonly ok: true; readonly response: Buffer }
   | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
 
-/** Answers one HealthCheckRequest { string service = 1; } with HealthCheckResponse { status = 1 }. */
-export function answerHealthCheck(request: Uint8Array, state: HealthState): HealthAnswer {
+export type HealthRequest =
+  | { readonly ok: true; readonly service: string; readonly known: boolean }
+  | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
+
+/** Reads HealthCheckRequest { string service = 1; }. */
+export function parseHealthRequest(request: Uint8Array): HealthRequest {
   let service = ''
   try {
     const r = new WireReader(request)
@@ -45,10 +78,19 @@ export function answerHealthCheck(request: Uint8Array, state: HealthState): Heal
       message: 'undecodable HealthCheckRequest',
     }
   }
-  if (!SERVICES.has(service))
-    return { ok: false, grpcStatus: GRPC_NOT_FOUND, message: 'unknown service' }
-  return {
-    ok: true,
-    response: new WireWriter().uint32(1, state.isServing ? SERVING : NOT_SERVING).finish(),
-  }
+  return { ok: true, service, known: SERVICES.has(service) }
+}
+
+/** HealthCheckResponse { ServingStatus status = 1; } for a known or unknown service. */
+export function healthResponse(known: boolean, serving: boolean): Buffer {
+  const status = !known ? SERVICE_UNKNOWN : serving ? SERVING : NOT_SERVING
+  return new WireWriter().uint32(1, status).finish()
+}
+
+/** Answers one Check: the status, or NOT_FOUND for a service this server does not serve. */
+export function answerHealthCheck(request: Uint8Array, state: HealthState): HealthAnswer {
+  const parsed = parseHealthRequest(request)
+  if (!parsed.ok) return parsed
+  if (!parsed.known) return { ok: false, grpcStatus: GRPC_NOT_FOUND, message: 'unknown service' }
+  return { ok: true, response: healthResponse(true, state.isServing) }
 }

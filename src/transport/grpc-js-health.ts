@@ -1,19 +1,24 @@
 import type * as grpc from '@grpc/grpc-js'
-import { answerHealthCheck, HEALTH_CHECK_PATH, type HealthState } from '../observe/health.js'
+import {
+  answerHealthCheck,
+  HEALTH_CHECK_PATH,
+  HEALTH_WATCH_PATH,
+  type HealthState,
+} from '../observe/health.js'
+import { startHealthWatch } from '../observe/health-watch.js'
 
 const passthrough = (b: Buffer): Buffer => b
+const bytes = {
+  requestSerialize: passthrough,
+  requestDeserialize: passthrough,
+  responseSerialize: passthrough,
+  responseDeserialize: passthrough,
+}
 
-/** grpc.health.v1.Health/Check on grpc-js, with the same answers as the lean transport. */
+/** grpc.health.v1.Health Check and Watch on grpc-js, with the same answers as the lean transport. */
 export const healthService: grpc.ServiceDefinition = {
-  Check: {
-    path: HEALTH_CHECK_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: passthrough,
-    requestDeserialize: passthrough,
-    responseSerialize: passthrough,
-    responseDeserialize: passthrough,
-  },
+  Check: { path: HEALTH_CHECK_PATH, requestStream: false, responseStream: false, ...bytes },
+  Watch: { path: HEALTH_WATCH_PATH, requestStream: false, responseStream: true, ...bytes },
 }
 
 export function healthHandler(state: HealthState): grpc.UntypedServiceImplementation {
@@ -22,6 +27,22 @@ export function healthHandler(state: HealthState): grpc.UntypedServiceImplementa
       const answer = answerHealthCheck(call.request, state)
       if (answer.ok) callback(null, answer.response)
       else callback({ code: answer.grpcStatus, details: answer.message })
+    },
+    Watch(call: grpc.ServerWritableStream<Buffer, Buffer>) {
+      const started = startHealthWatch(call.request, state, {
+        send: (response) => {
+          if (!call.cancelled && !call.writableEnded) call.write(response)
+        },
+        end: () => {
+          if (!call.writableEnded) call.end()
+        },
+      })
+      if (!started.ok) {
+        call.emit('error', { code: started.grpcStatus, details: started.message })
+        return
+      }
+      call.on('cancelled', started.cancel)
+      call.on('close', started.cancel)
     },
   }
 }

@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict'
-import { execFile, spawnSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { ExternalProcessorClient, requestHeaders } from '../helpers/extproc-client.js'
+import { findPython, interopScript } from '../helpers/python.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
-// The Python client lives in the source tree (not compiled): dist/test/integration -> test/interop.
-const SCRIPT = fileURLToPath(new URL('../../../test/interop/grpcio_client.py', import.meta.url))
-
-/** Debian's python3-grpcio is installed for /usr/bin/python3; PYTHON overrides. */
-function findPython(): string {
-  for (const candidate of [process.env.PYTHON, '/usr/bin/python3', 'python3']) {
-    if (candidate === undefined) continue
-    const r = spawnSync(candidate, ['-c', 'import grpc'], { stdio: 'ignore' })
-    if (r.status === 0) return candidate
-  }
-  throw new Error(
-    'Python grpcio is missing: install it (Debian: apt-get install -y python3-grpcio) or set ' +
-      'PYTHON to an interpreter that can `import grpc`. CI (.ci/run) installs it.',
-  )
-}
+const SCRIPT = interopScript('grpcio_client.py')
 
 interface MethodDef {
   requestSerialize(m: unknown): Buffer

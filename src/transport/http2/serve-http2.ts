@@ -2,9 +2,9 @@ import * as http2 from 'node:http2'
 import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls'
 import type { StreamObserver } from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
-import { HEALTH_CHECK_PATH, type HealthState } from '../../observe/health.js'
+import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, type HealthState } from '../../observe/health.js'
 import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
-import { serveHealthCheck } from './health-call.js'
+import { serveHealthCheck, serveHealthWatch } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
 
 /**
@@ -24,7 +24,7 @@ export interface Http2TransportOptions {
   /** Node secure-server options (key, cert, ca, requestCert, SNICallback, secureContext...). */
   readonly tls?: http2.SecureServerOptions
   readonly verifyPeer?: VerifyPeer
-  /** Serves grpc.health.v1.Health/Check from this state (Envoy's gRPC health checks). */
+  /** Serves grpc.health.v1.Health Check and Watch from this state (Envoy's gRPC health checks). */
   readonly health?: HealthState
   onStreamStart?(): boolean | undefined
   onStreamEnd?(): void
@@ -98,6 +98,10 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     }
     if (headers[':path'] === HEALTH_CHECK_PATH && opts.health !== undefined) {
       serveHealthCheck(stream, opts.health)
+      return
+    }
+    if (headers[':path'] === HEALTH_WATCH_PATH && opts.health !== undefined) {
+      serveHealthWatch(stream, opts.health)
       return
     }
     serveProcessCall(stream, headers, ctx)
