@@ -42,7 +42,8 @@ export interface RunningServer {
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
   /**
-   * Swaps in a new validated config's decision snapshot (policy, identity, headers, limits).
+   * Swaps in a new validated config's decision snapshot (policy, identity, headers, limits)
+   * and its logging settings.
    * Returns the changed settings that only take effect on restart. Throws (and keeps the
    * current snapshot) if the snapshot cannot be built.
    */
@@ -92,7 +93,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let tlsRef: { current(): { secondsUntilExpiry(): number } } | undefined
   const registry = credentials_?.registry
   const reloads = { ok: 0, failed: 0 }
+  const decisionLog = decisionLogger(logger, config.logging)
   const metrics = createMetrics({
+    decisionLogSampledOut: () => decisionLog.sampledOut(),
     reloads: () => reloads,
     activeStreams: () => active,
     tokens: tokens === undefined ? undefined : () => tokens.resolver.stats(),
@@ -100,11 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     peers: () => peerStats,
     registry: registry instanceof HttpRegistry ? () => registry.stats() : undefined,
   })
-  const observer = fanOut([
-    decisionLogger(logger, { plainSessionIds: config.logging.plain_session_ids }),
-    metrics.observer,
-    ...(options.observers ?? []),
-  ])
+  const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
 
   const server = new grpc.Server({
     // Envoy multiplexes every stream of a worker over one connection; keep it open.
@@ -205,6 +204,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     applyConfig(next: Config): string[] {
       const snapshot = buildSnapshot(next, options.extensions ?? credentials_?.extensions)
       snapshots.swap(snapshot)
+      // Logging applies at once: no restart for a level or a sampling rate.
+      logger.level = next.logging.level
+      decisionLog.configure(next.logging)
       const restartOnly = [
         'listen',
         'transport',

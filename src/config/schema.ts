@@ -157,6 +157,27 @@ export const PolicySchema = z
     })
   })
 
+const decisionLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
+const sampleRate = z.number().min(0).max(1)
+
+export const DecisionLogSchema = z
+  .strictObject({
+    allow_level: decisionLevel.default('info').describe('Level of the line for an allow.'),
+    deny_level: decisionLevel.default('warn').describe('Level of the line for a deny.'),
+    sample_allow: sampleRate
+      .default(1)
+      .describe(
+        'Fraction of allows logged (0 to 1). The choice is a hash of the request id, so the ' +
+          'same x-request-id is logged on every processor or none; random without one.',
+      ),
+    sample_deny: sampleRate.default(1).describe('Fraction of denies logged (0 to 1).'),
+  })
+  .prefault({})
+  .describe(
+    'One line per decision, at these levels, sampled: lower sample_allow at high request ' +
+      'rates. Lines sampled out are counted (extproc_authz_decision_log_sampled_out_total).',
+  )
+
 export const ConfigSchema = z
   .strictObject({
     listen: z
@@ -336,13 +357,15 @@ export const ConfigSchema = z
         level: z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
           .default('info')
-          .describe('Log level. Decisions: allows at info, denies at warn.'),
+          .describe('Log level. Decision lines use the levels in logging.decisions.'),
         plain_session_ids: z
           .boolean()
           .default(false)
           .describe('Log runner session ids as they are instead of a SHA-256 prefix.'),
+        decisions: DecisionLogSchema,
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Applied on reload too (level, decisions, plain_session_ids).'),
     runner_tokens: RunnerTokensSchema.optional(),
     session_registry: SessionRegistrySchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),

@@ -11,6 +11,7 @@ export interface MetricsSources {
   certSecondsUntilExpiry?(): number | undefined
   peers?(): { admitted: number; refused: number }
   registry?(): RegistryStats
+  decisionLogSampledOut?(): number
 }
 
 const P = 'extproc_authz_'
@@ -88,6 +89,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
     `${P}config_reloads_failed_total`,
     'Config reloads refused (last good kept).',
     () => sources.reloads?.().failed,
+  )
+  pulledCounter(
+    registry,
+    `${P}decision_log_sampled_out_total`,
+    'Decision log lines left out by logging.decisions sampling.',
+    () => sources.decisionLogSampledOut?.(),
   )
   pulledGauge(registry, `${P}active_streams`, 'Process streams open now.', () =>
     sources.activeStreams?.(),
