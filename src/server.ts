@@ -184,6 +184,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     {
       listen: config.listen,
       port,
+      admin_port: admin?.port,
       transport: config.transport,
       rules: config.policy.rules.length,
       config: options.configSource,
