@@ -103,6 +103,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     peers: () => peerStats,
     registry: registry instanceof HttpRegistry ? () => registry.stats() : undefined,
   })
+  if (tokens !== undefined) tokens.resolver.onDecryption = metrics.observeDecryption
   const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
 
   const server = new grpc.Server({

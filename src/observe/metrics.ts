@@ -59,6 +59,8 @@ export interface Metrics {
   readonly registry: Registry
   /** Records every decision: counts by decision/reason/rule and the duration histogram. */
   readonly observer: StreamObserver
+  /** Records one runner-token decryption (seconds). */
+  observeDecryption(seconds: number): void
 }
 
 export function createMetrics(sources: MetricsSources): Metrics {
@@ -78,18 +80,22 @@ export function createMetrics(sources: MetricsSources): Metrics {
     ],
     registers: [registry],
   })
-  pulledCounter(
-    registry,
-    `${P}config_reloads_ok_total`,
-    'Config reloads applied.',
-    () => sources.reloads?.().ok,
-  )
-  pulledCounter(
-    registry,
-    `${P}config_reloads_failed_total`,
-    'Config reloads refused (last good kept).',
-    () => sources.reloads?.().failed,
-  )
+  const reloadsSeen = { ok: 0, failed: 0 }
+  new Counter({
+    name: `${P}config_reloads_total`,
+    help: 'Config reloads by result: ok (applied) or failed (refused, last good kept).',
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const now = sources.reloads?.()
+      // Both series exist from the start, so a first failure is a change and not a new series.
+      for (const result of ['ok', 'failed'] as const) {
+        const v = now?.[result] ?? 0
+        this.labels(result).inc(v - reloadsSeen[result])
+        reloadsSeen[result] = v
+      }
+    },
+  })
   pulledCounter(
     registry,
     `${P}decision_log_sampled_out_total`,
@@ -136,6 +142,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
     'Time spent in decryptions.',
     () => t()?.decryptSeconds,
   )
+  const decryptionDuration = new Histogram({
+    name: `${P}token_decryption_duration_seconds`,
+    help: 'Runner-token decryptions, from the cache miss to the result (queue wait included).',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  })
   pulledGauge(
     registry,
     `${P}token_decryption_queue_depth`,
@@ -192,6 +204,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
   )
   return {
     registry,
+    observeDecryption: (seconds) => decryptionDuration.observe(seconds),
     observer: {
       onDecision({ decision, durationMs }: DecisionEvent) {
         const label = decision.allow ? 'allow' : 'deny'

@@ -57,6 +57,8 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   private readonly positive: Lru<string, CacheEntry>
   private readonly negative: Lru<string, CacheEntry>
   private readonly inFlight = new Map<string, Promise<RunnerCredential>>()
+  /** Called with each decryption's duration, queue wait included (the metrics histogram). */
+  onDecryption: ((seconds: number) => void) | undefined
   private readonly counters = {
     hits: 0,
     misses: 0,
@@ -127,8 +129,10 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     const started = performance.now()
     const promise = decryptRunnerToken(token, this.keyring, this.opts, this.now).then((outcome) => {
       this.inFlight.delete(digest)
+      const seconds = (performance.now() - started) / 1000
       this.counters.decryptions++
-      this.counters.decryptSeconds += (performance.now() - started) / 1000
+      this.counters.decryptSeconds += seconds
+      this.onDecryption?.(seconds)
       const credential = toCredential(outcome)
       this.remember(digest, outcome, credential)
       return credential

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type * as grpc from '@grpc/grpc-js'
+import { reloadConfigOnChange } from '../../src/config/reload-config.js'
+import { createLogger } from '../../src/observe/logger.js'
 import { createRunnerToken } from '../../src/tokens/runner.js'
 import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -72,6 +74,16 @@ policy:
         value(before, 'extproc_authz_token_cache_hits_total'),
       1,
     )
+    for (const series of [
+      'extproc_authz_token_decryptions_total',
+      'extproc_authz_token_decryption_duration_seconds_count',
+    ]) {
+      assert.equal(value(after, series) - value(before, series), 1, series)
+    }
+    assert.ok(value(after, 'extproc_authz_token_decryption_duration_seconds_sum') > 0)
+    assert.ok(value(after, 'extproc_authz_token_decryption_seconds_total') > 0)
+    assert.ok(value(after, 'extproc_authz_token_keyring_age_seconds') > 0)
+    assert.equal(value(after, 'extproc_authz_token_decryption_queue_depth'), 0)
     assert.equal(value(after, 'extproc_authz_token_keys_loaded'), 1)
     assert.ok(value(after, 'extproc_authz_decision_duration_seconds_count{decision="allow"}') >= 3)
     assert.doesNotMatch(
@@ -87,5 +99,41 @@ policy:
     srv.server.health.setServing(false)
     assert.equal((await fetch(`${base()}/readyz`)).status, 503)
     srv.server.health.setServing(true)
+  })
+})
+
+describe('config reload metrics', () => {
+  test('config_reloads_total{result} moves for a good and a bad file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'reload-metrics-'))
+    const file = join(dir, 'config.yaml')
+    const good = (rule: string) =>
+      `admin: { listen: 127.0.0.1:0 }\npolicy:\n  rules:\n    - { name: ${rule}, path: /x, public: true }\n`
+    writeFileSync(file, good('a'))
+    const srv = await startTestServer(good('a'))
+    const stop = reloadConfigOnChange(file, srv.server, createLogger('info', srv.logs))
+    const scrape = async () =>
+      (await fetch(`http://127.0.0.1:${srv.server.adminPort}/metrics`)).text()
+    const ok = 'extproc_authz_config_reloads_total{result="ok"}'
+    const failed = 'extproc_authz_config_reloads_total{result="failed"}'
+    const waitFor = async (series: string, n: number) => {
+      const end = Date.now() + 15_000
+      while (value(await scrape(), series) < n && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      return value(await scrape(), series)
+    }
+    try {
+      const first = await scrape()
+      assert.equal(value(first, ok), 0)
+      assert.match(first, /extproc_authz_config_reloads_total\{result="failed"\} 0/)
+      writeFileSync(file, good('b'))
+      assert.equal(await waitFor(ok, 1), 1)
+      writeFileSync(file, 'policy: [\n')
+      assert.equal(await waitFor(failed, 1), 1)
+      assert.equal(value(await scrape(), ok), 1)
+    } finally {
+      stop()
+      await srv.close()
+    }
   })
 })

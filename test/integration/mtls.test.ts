@@ -29,6 +29,7 @@ for (const transport of ['http2', 'grpc-js'] as const) {
       writeFileSync(join(dir, 'other.pem'), otherCa.certPem)
       ts = await startTestServer(`
 transport: ${transport}
+admin: { listen: 127.0.0.1:0 }
 tls:
   cert_file: ${join(dir, 'svid.pem')}
   key_file: ${join(dir, 'svid_key.pem')}
@@ -126,6 +127,20 @@ policy:
       assert.ok(ts.server.peerStats.refused >= 2)
       assert.match(ts.logs.text(), /spiffe:\/\/example\.org\/intruder/)
       assert.ok((ts.server.certSecondsUntilExpiry() ?? 0) > 3600)
+    })
+
+    it('/metrics shows the refusals and the serving certificate expiry', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${ts.server.adminPort}/metrics`)).text()
+      const value = (series: string) =>
+        Number(
+          text
+            .split('\n')
+            .find((l) => l.startsWith(`${series} `))
+            ?.split(' ')[1],
+        )
+      assert.equal(value('extproc_authz_channel_peers_refused_total'), ts.server.peerStats.refused)
+      assert.ok(value('extproc_authz_channel_peers_refused_total') >= 2)
+      assert.ok(value('extproc_authz_serving_certificate_expiry_seconds') > 3600)
     })
   })
 }
