@@ -112,9 +112,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   })
   let active = 0
+  // Read on every stream start, so a reload that changes limits.max_streams applies at once.
+  let maxStreams = config.limits.max_streams
   const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
   // Streams in flight are bounded: over the limit a stream is answered 503 overloaded at once.
-  const onStreamStart = (): boolean => ++active <= config.limits.max_streams
+  const onStreamStart = (): boolean => ++active <= maxStreams
   const onStreamEnd = () => {
     active--
   }
@@ -206,6 +208,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     applyConfig(next: Config): string[] {
       const snapshot = buildSnapshot(next, options.extensions ?? credentials_?.extensions)
       snapshots.swap(snapshot)
+      maxStreams = next.limits.max_streams
       // Logging applies at once: no restart for a level or a sampling rate.
       logger.level = next.logging.level
       decisionLog.configure(next.logging)

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type * as grpc from '@grpc/grpc-js'
+import { parseConfig } from '../../src/config/load-config.js'
 import type { ProcessingResponse__Output } from '../../src/gen/envoy/service/ext_proc/v3/ProcessingResponse.js'
 import { denyOf, exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -59,6 +60,34 @@ policy:
         await new Promise((r) => setTimeout(r, 20))
       const again = await exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })])
       assert.ok(again.responses[0]?.request_headers, 'admitted again once streams finished')
+    })
+
+    test('a reload that lowers max_streams applies to the next stream', async () => {
+      type Call = grpc.ClientDuplexStream<unknown, ProcessingResponse__Output>
+      const reloaded = (max: number) =>
+        srv.server.applyConfig({
+          ...parseConfig(
+            `limits: { max_streams: ${max} }\npolicy: { rules: [{ name: h, path: /h, public: true }] }`,
+            'reload.yaml',
+          ),
+          listen: '127.0.0.1:0',
+          transport,
+        })
+      reloaded(1)
+      const held = (client as unknown as { Process(): Call }).Process()
+      held.on('error', () => {})
+      held.write(requestHeaders({ ':method': 'GET', ':path': '/h' }, { endOfStream: false }))
+      const deadline = Date.now() + 2000
+      while (srv.server.activeStreams() < 1 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20))
+      const { responses } = await exchange(client, [
+        requestHeaders({ ':method': 'GET', ':path': '/h' }),
+      ])
+      assert.equal(denyOf(responses[0]).reason, 'overloaded')
+      reloaded(3)
+      const again = await exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })])
+      assert.ok(again.responses[0]?.request_headers, 'admitted once the limit is raised again')
+      held.end()
     })
   })
 }
