@@ -16,6 +16,14 @@ const BUILD_TIMEOUT_MS = 15 * 60_000 // a cold image build: npm ci, buf, tsc on 
 
 /** Runs `docker compose <args>` for the test project; returns stdout, throws with stderr. */
 export function compose(args: readonly string[], timeoutMs = 120_000): string {
+  return composeOutput(args, timeoutMs).stdout
+}
+
+/** Like compose(), with stderr too (Envoy logs there). */
+export function composeOutput(
+  args: readonly string[],
+  timeoutMs = 120_000,
+): { stdout: string; stderr: string } {
   const r = spawnSync(
     'docker',
     ['compose', '-f', join(REPO_ROOT, 'docker-compose.yml'), '-p', PROJECT, ...args],
@@ -34,7 +42,7 @@ export function compose(args: readonly string[], timeoutMs = 120_000): string {
   if (r.status !== 0) {
     throw new Error(`docker compose ${args.join(' ')} exited ${r.status}:\n${r.stderr}`)
   }
-  return r.stdout
+  return { stdout: r.stdout, stderr: r.stderr }
 }
 
 export function up(): void {

@@ -101,7 +101,7 @@ describe('lab: fail closed through real Envoy', { timeout: 20 * 60_000 }, () => 
     assert.equal(await upstreamCount(COUNT_PORT), 0)
   })
 
-  test('processor killed (SIGKILL): every request 500, nothing reaches upstream; restart recovers', async () => {
+  test('processor killed (SIGKILL): every request 500, nothing reaches upstream; restart recovers', async (t) => {
     try {
       compose(['kill', '-s', 'SIGKILL', 'extproc-authz'])
       await waitForState('extproc-authz', 'exited')
@@ -113,13 +113,13 @@ describe('lab: fail closed through real Envoy', { timeout: 20 * 60_000 }, () => 
       assert.equal(await upstreamCount(COUNT_PORT), 0, 'nothing reached the upstream')
       compose(['start', 'extproc-authz'])
       const ms = await msUntil200(allowed, RECOVERY_BOUND_MS)
-      process.stdout.write(`# recovered ${Math.round(ms)} ms after docker compose start\n`)
+      t.diagnostic(`allowed traffic back ${Math.round(ms)} ms after docker compose start`)
     } finally {
       restore()
     }
   })
 
-  test('processor hung (docker compose pause): 504 after message_timeout, nothing reaches upstream; unpause recovers', async () => {
+  test('processor hung (docker compose pause): 504 after message_timeout, nothing reaches upstream; unpause recovers', async (t) => {
     try {
       compose(['pause', 'extproc-authz'])
       await waitForState('extproc-authz', 'paused')
@@ -133,7 +133,7 @@ describe('lab: fail closed through real Envoy', { timeout: 20 * 60_000 }, () => 
       assert.equal(await upstreamCount(COUNT_PORT), 0, 'nothing reached the upstream')
       compose(['unpause', 'extproc-authz'])
       const ms = await msUntil200(allowed, RECOVERY_BOUND_MS)
-      process.stdout.write(`# recovered ${Math.round(ms)} ms after docker compose unpause\n`)
+      t.diagnostic(`allowed traffic back ${Math.round(ms)} ms after docker compose unpause`)
     } finally {
       restore()
     }
