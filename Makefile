@@ -88,7 +88,7 @@ LAB_EXPORT := -C /etc/extproc-authz/certs bundle.pem client.pem client-key.pem p
 lab: ## build and start the docker-compose lab (Envoy on https://localhost:8443); prints curl commands
 	$(COMPOSE) up -d --build
 	@mkdir -p $(LAB_DIR)
-	@$(COMPOSE) run --rm --no-deps -T --entrypoint tar certs -cf - $(LAB_EXPORT) | tar -xf - -C $(LAB_DIR)
+	@$(COMPOSE) run --rm --no-deps -T --entrypoint tar certs -cf - $(LAB_EXPORT) | tar --no-same-owner -xf - -C $(LAB_DIR)
 	@chmod 600 $(LAB_DIR)/*-key.pem
 	@echo "lab: up. Client SVIDs and the runner public key are in $(LAB_DIR)/. Try (README \"Lab\"):"
 	@echo "  curl -sS --cacert $(LAB_DIR)/bundle.pem --cert $(LAB_DIR)/client.pem --key $(LAB_DIR)/client-key.pem https://localhost:8443/api/hello"

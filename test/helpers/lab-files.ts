@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs'
 import { join, posix } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
@@ -82,30 +82,32 @@ export function hostPath(
   return join(dir, rest)
 }
 
-function cli(...args: string[]): void {
-  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 60_000 })
-  if (r.status !== 0) throw new Error(`extproc-authz ${args.join(' ')}: ${r.stderr}`)
-}
-
 /**
- * Runs what the compose `certs` service runs (`certs generate --out X`, `keys generate --out Y`
- * from its command), each into a temp dir standing for the named volume mounted at X or Y.
- * Returns volume name -> that dir. Keys are 2048-bit here to keep the test light.
+ * Runs the compose `certs` service's own script with /bin/sh, as its container would: each
+ * named volume it mounts becomes a temp dir, `extproc-authz` on PATH is this build's CLI.
+ * Returns volume name -> that dir.
  */
 export function playCertsService(compose: ComposeFile, tmp: string): Record<string, string> {
   const certs = service(compose, 'certs')
-  const script = (certs.command ?? []).join('\n')
+  if (certs.entrypoint?.join(' ') !== '/bin/sh -ec') throw new Error('certs: expected sh -ec')
   const dirs: Record<string, string> = {}
-  for (const kind of ['certs', 'keys'] as const) {
-    const m = new RegExp(`extproc-authz ${kind} generate --out (\\S+)`).exec(script)
-    if (m === null) throw new Error(`the certs service does not run "${kind} generate --out"`)
-    const target = m[1] as string
-    const mount = mounts(certs).find((x) => x.target === target && x.named)
-    if (mount === undefined) throw new Error(`${target} is not a named volume of certs`)
-    const dir = join(tmp, mount.source)
-    cli(kind, 'generate', '--out', dir, ...(kind === 'keys' ? ['--bits', '2048'] : []))
-    dirs[mount.source] = dir
+  let script = (certs.command ?? []).join('\n')
+  const named = mounts(certs)
+    .filter((m) => m.named)
+    .sort((a, b) => b.target.length - a.target.length)
+  for (const m of named) {
+    dirs[m.source] = join(tmp, m.source)
+    script = script.replaceAll(m.target, dirs[m.source] as string)
   }
+  const bin = join(tmp, 'bin')
+  mkdirSync(bin, { recursive: true })
+  if (!existsSync(join(bin, 'extproc-authz'))) symlinkSync(MAIN, join(bin, 'extproc-authz'))
+  const r = spawnSync('/bin/sh', ['-ec', script], {
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+  })
+  if (r.status !== 0) throw new Error(`the certs service script failed: ${r.stderr}`)
   return dirs
 }
 

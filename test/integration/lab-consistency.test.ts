@@ -73,6 +73,15 @@ describe('docker-compose lab: files agree', () => {
     assert.equal(validate(broken), false, 'the schema check can fail')
   })
 
+  test('the certs service writes the PKI and runner key once; a second run changes nothing', () => {
+    const files = ['certs/bundle.pem', 'certs/envoy-key.pem', 'keys/private.pem']
+    const read = () => files.map((f) => readFileSync(join(tmp, f), 'utf8'))
+    const first = read()
+    assert.deepEqual(Object.keys(volumes).sort(), ['certs', 'keys'])
+    playCertsService(compose, tmp)
+    assert.deepEqual(read(), first, 'kept: a running Envoy keeps trusting the processor')
+  })
+
   test('services, pinned images, loopback-only ports, start order', () => {
     assert.deepEqual(Object.keys(compose.services).sort(), [
       'certs',
