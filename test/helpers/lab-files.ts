@@ -140,3 +140,11 @@ export function dockerfileArgs(): Record<string, string> {
     [...text.matchAll(/^ARG ([A-Z_]+)=(\S+)$/gm)].map((m) => [m[1] as string, m[2] as string]),
   )
 }
+
+/** The Dockerfile HEALTHCHECK's exec-form command (JSON array after CMD). */
+export function imageHealthcheck(): string[] {
+  const hc = runtimeStage().find((i) => i.op === 'HEALTHCHECK')
+  const json = hc?.args.slice(hc.args.indexOf('CMD ') + 4)
+  if (json === undefined) throw new Error('the runtime stage has no HEALTHCHECK CMD')
+  return JSON.parse(json) as string[]
+}

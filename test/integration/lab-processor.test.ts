@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,6 +20,7 @@ import {
 } from '../helpers/extproc-client.js'
 import {
   hostPath,
+  imageHealthcheck,
   playCertsService,
   REPO_ROOT,
   readCompose,
@@ -163,10 +164,21 @@ describe('lab processor config, served for real', () => {
     }
   })
 
-  test('the admin /healthz the image HEALTHCHECK asks answers 200', async () => {
-    const res = await fetch(`http://127.0.0.1:${server.adminPort}/healthz`)
-    assert.equal(res.status, 200)
-    assert.equal(server.certSecondsUntilExpiry() !== undefined, true, 'serving over TLS')
+  test("the image's HEALTHCHECK command passes against the admin port, fails without it", async () => {
+    const [node, ...args] = imageHealthcheck()
+    assert.equal(node, 'node')
+    // Asynchronous: the admin server answering it runs in this process.
+    const run = (url: string) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, args, {
+          env: { ...process.env, HEALTHCHECK_URL: url },
+          stdio: 'ignore',
+        })
+        child.on('exit', (code) => resolve(code))
+      })
+    assert.equal(await run(`http://127.0.0.1:${server.adminPort}/healthz`), 0)
+    assert.equal(await run(`http://127.0.0.1:${server.adminPort}/nope`), 1, 'a 404 is unhealthy')
+    assert.equal(await run('http://127.0.0.1:1/healthz'), 1, 'no server is unhealthy')
   })
 
   test('no token appears in the decision log', () => {

@@ -5,6 +5,7 @@ import net from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { startUpstream, type Upstream } from '../../lab/upstream.js'
+import { readCompose, service } from '../helpers/lab-files.js'
 
 const SCRIPT = fileURLToPath(new URL('../../lab/upstream.js', import.meta.url))
 
@@ -87,6 +88,18 @@ describe('lab upstream counter', () => {
       assert.match(line.toString(), new RegExp(`traffic :${trafficPort}, count :${controlPort}`))
       await getJson(`http://127.0.0.1:${trafficPort}/x`)
       assert.deepEqual(await getJson(`http://127.0.0.1:${controlPort}/count`), { count: 1 })
+      // The compose healthcheck's own command, pointed at this control port.
+      const upstream = service(readCompose(), 'upstream')
+      const [cmd, node, ...args] = upstream.healthcheck?.test ?? []
+      assert.deepEqual([cmd, node], ['CMD', 'node'])
+      const composePort = upstream.environment?.CONTROL_PORT
+      assert.ok(
+        args.some((a) => a.includes(`:${composePort}/count`)),
+        'it asks the control port',
+      )
+      const script = args.map((a) => a.replace(`:${composePort}/`, `:${controlPort}/`))
+      const hc = spawn(process.execPath, script, { stdio: 'ignore' })
+      assert.deepEqual(await once(hc, 'exit'), [0, null])
     } finally {
       child.kill('SIGTERM')
     }
