@@ -20,7 +20,7 @@ export const certsCommand: Command = {
 
 Writes into DIR (lab and development only; keys are mode 0600, never commit them):
   bundle.pem                        the CA (trust bundle)
-  envoy.pem, envoy-key.pem          spiffe://<td>/envoy
+  envoy.pem, envoy-key.pem          spiffe://<td>/envoy, DNS envoy, localhost
   processor.pem, processor-key.pem  spiffe://<td>/extproc-authz, DNS extproc-authz, localhost
   client.pem, client-key.pem        spiffe://<td>/ns/ci/sa/runner
 
@@ -48,7 +48,12 @@ Options:
     await mkdir(dir, { recursive: true })
     const ca = await generateCa(`${td} lab CA`)
     await writeFile(join(dir, 'bundle.pem'), ca.certPem, { mode: 0o644 })
-    await writePair(dir, 'envoy', await issueLeaf(ca, { uris: [`spiffe://${td}/envoy`] }))
+    // DNS names too: clients such as curl check the host name of Envoy's listener certificate.
+    await writePair(
+      dir,
+      'envoy',
+      await issueLeaf(ca, { uris: [`spiffe://${td}/envoy`], dns: ['envoy', 'localhost'] }),
+    )
     await writePair(
       dir,
       'processor',

@@ -1,0 +1,92 @@
+// The requests the lab proves, with what each must get. Shared by the docker-compose lab test
+// (through real Envoy) and the local integration test (lab/config.yaml under the real server,
+// Envoy replaced by the test client), so both check the same outcomes.
+
+/** Identities of the lab PKI (`extproc-authz certs generate`, trust domain example.org). */
+export const LAB_IDS = {
+  /** client.pem: the runner the policy allows. */
+  runner: 'spiffe://example.org/ns/ci/sa/runner',
+  /** processor.pem: a valid SVID of the trust domain that no rule allows as a caller. */
+  other: 'spiffe://example.org/extproc-authz',
+  /** envoy.pem: the only peer the processor's channel admits. */
+  envoy: 'spiffe://example.org/envoy',
+} as const
+
+/** The session the lab's runner token is made for. */
+export const LAB_SESSION = 'sess-42'
+
+/**
+ * A bearer value that is valid base64 of the right length for RSA-4096 but decrypts under no
+ * key: the processor must answer token_invalid, like every other decryption failure.
+ */
+export const GARBAGE_TOKEN = Buffer.alloc(512, 0x5a).toString('base64')
+
+export interface LabCase {
+  readonly name: string
+  readonly method: 'GET' | 'POST'
+  readonly path: string
+  /** Which client SVID the caller presents (the peer identity Envoy reports). */
+  readonly caller: 'runner' | 'other'
+  readonly token: 'none' | 'valid' | 'garbage'
+  readonly status: number
+  /** The deny reason in the JSON body; undefined for an allow. */
+  readonly reason?: string
+  /** For an allow: the session id the processor must set upstream. */
+  readonly session?: string
+}
+
+export const LAB_CASES: readonly LabCase[] = [
+  {
+    name: 'runner SVID on /api is allowed',
+    method: 'GET',
+    path: '/api/hello',
+    caller: 'runner',
+    token: 'none',
+    status: 200,
+  },
+  {
+    name: 'runner SVID with a token for the path session is allowed',
+    method: 'GET',
+    path: `/api/sessions/${LAB_SESSION}/logs`,
+    caller: 'runner',
+    token: 'valid',
+    status: 200,
+    session: LAB_SESSION,
+  },
+  {
+    name: 'a SPIFFE ID no rule allows is 403',
+    method: 'GET',
+    path: '/api/hello',
+    caller: 'other',
+    token: 'none',
+    status: 403,
+    reason: 'identity_not_allowed',
+  },
+  {
+    name: 'a session path without a token is 401',
+    method: 'GET',
+    path: `/api/sessions/${LAB_SESSION}/logs`,
+    caller: 'runner',
+    token: 'none',
+    status: 401,
+    reason: 'token_missing',
+  },
+  {
+    name: 'a token that decrypts under no key is 401',
+    method: 'GET',
+    path: `/api/sessions/${LAB_SESSION}/logs`,
+    caller: 'runner',
+    token: 'garbage',
+    status: 401,
+    reason: 'token_invalid',
+  },
+  {
+    name: 'a path no rule matches is 403',
+    method: 'GET',
+    path: '/internal/metrics',
+    caller: 'runner',
+    token: 'none',
+    status: 403,
+    reason: 'no_matching_rule',
+  },
+]
