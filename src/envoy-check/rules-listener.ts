@@ -1,0 +1,68 @@
+import type { Findings } from './findings.js'
+import type { Normalized } from './normalized.js'
+import { checkPerRoute } from './rules-per-route.js'
+import { DOWNSTREAM_TLS, type HcmSite, hcmSites, isObject, pathIn } from './walk-bootstrap.js'
+
+export interface ListenerRuleOptions {
+  /** The policy has spiffe conditions (or no --config said otherwise): peer certificates matter. */
+  readonly peerIdentity: boolean
+  /** The processor reads identity from x-forwarded-client-cert. */
+  readonly xfcc: boolean
+}
+
+/** XFCC values under which the header reaching the processor was written by this Envoy. */
+const SANITIZING = new Set<unknown>(['SANITIZE', 'SANITIZE_SET', 0, 3])
+
+/** Rules on each listener / HTTP connection manager that runs ext_proc. */
+export function checkListeners(
+  doc: Normalized,
+  findings: Findings,
+  options: ListenerRuleOptions,
+): void {
+  for (const site of hcmSites(doc.value)) {
+    if (site.extProcFilters.length === 0) continue
+    for (const filter of site.extProcFilters) {
+      if (filter.disabled === true) {
+        findings.error(
+          pathIn(doc, filter, 'disabled'),
+          'ext-proc-disabled',
+          `http filter '${String(filter.name)}' is disabled by default: only routes that enable it are authorized`,
+        )
+      }
+    }
+    if (options.peerIdentity) checkClientCertificates(doc, site, findings)
+    if (options.xfcc) checkXfcc(doc, site, findings)
+    checkPerRoute(doc, site, findings)
+  }
+}
+
+function checkClientCertificates(doc: Normalized, site: HcmSite, findings: Findings): void {
+  const socket = site.chain.transport_socket
+  const tls = isObject(socket) && isObject(socket.typed_config) ? socket.typed_config : undefined
+  const listener = String(site.listener.name ?? '(unnamed)')
+  if (tls === undefined || tls['@type'] !== DOWNSTREAM_TLS) {
+    findings.warning(
+      pathIn(doc, site.chain),
+      'listener-client-cert',
+      `listener '${listener}' runs ext_proc without downstream TLS: no peer certificate, so no SPIFFE identity for the policy`,
+    )
+    return
+  }
+  if (tls.require_client_certificate !== true) {
+    findings.warning(
+      pathIn(doc, tls, 'require_client_certificate'),
+      'listener-client-cert',
+      `listener '${listener}' does not require client certificates: clients without an SVID reach the processor with no identity`,
+    )
+  }
+}
+
+function checkXfcc(doc: Normalized, site: HcmSite, findings: Findings): void {
+  const mode = site.hcm.forward_client_cert_details
+  if (mode === undefined || SANITIZING.has(mode)) return
+  findings.error(
+    pathIn(doc, site.hcm, 'forward_client_cert_details'),
+    'xfcc-forward',
+    `forward_client_cert_details ${String(mode)} passes a client-supplied x-forwarded-client-cert to the processor, which takes identity from it: use SANITIZE_SET`,
+  )
+}
