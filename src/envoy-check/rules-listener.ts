@@ -1,7 +1,15 @@
+import { PEER_URI_SAN_ATTRIBUTE } from '../extproc/build-request-facts.js'
 import type { Findings } from './findings.js'
 import type { Normalized } from './normalized.js'
 import { checkPerRoute } from './rules-per-route.js'
-import { DOWNSTREAM_TLS, type HcmSite, hcmSites, isObject, pathIn } from './walk-bootstrap.js'
+import {
+  DOWNSTREAM_TLS,
+  type HcmSite,
+  hcmSites,
+  isObject,
+  type Json,
+  pathIn,
+} from './walk-bootstrap.js'
 
 export interface ListenerRuleOptions {
   /** The policy has spiffe conditions (or no --config said otherwise): peer certificates matter. */
@@ -31,6 +39,7 @@ export function checkListeners(
       }
     }
     if (options.peerIdentity) checkClientCertificates(doc, site, findings)
+    if (options.peerIdentity && !options.xfcc) checkPeerAttribute(doc, site, findings)
     if (options.xfcc) checkXfcc(doc, site, findings)
     checkPerRoute(doc, site, findings)
   }
@@ -65,4 +74,18 @@ function checkXfcc(doc: Normalized, site: HcmSite, findings: Findings): void {
     'xfcc-forward',
     `forward_client_cert_details ${String(mode)} passes a client-supplied x-forwarded-client-cert to the processor, which takes identity from it: use SANITIZE_SET`,
   )
+}
+
+/** Without the attribute the processor sees no peer SPIFFE ID: every spiffe rule denies. */
+function checkPeerAttribute(doc: Normalized, site: HcmSite, findings: Findings): void {
+  for (const filter of site.extProcFilters) {
+    const config = filter.typed_config as Json
+    const attributes = Array.isArray(config.request_attributes) ? config.request_attributes : []
+    if (attributes.includes(PEER_URI_SAN_ATTRIBUTE)) continue
+    findings.warning(
+      pathIn(doc, config, 'request_attributes'),
+      'ext-proc-peer-attribute',
+      `request_attributes lacks ${PEER_URI_SAN_ATTRIBUTE}: the processor gets no peer SPIFFE ID, so every spiffe rule denies`,
+    )
+  }
 }

@@ -106,6 +106,13 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'static_resources.listeners[0].filter_chains[0].transport_socket.typed_config.require_client_certificate',
   ],
   [
+    'peer-attribute-missing.yaml',
+    {},
+    'warning',
+    'ext-proc-peer-attribute',
+    `${EXT_PROC}.request_attributes`,
+  ],
+  [
     'xfcc-forward.yaml',
     { xfcc: true },
     'error',
@@ -160,6 +167,11 @@ describe('check-envoy: a fixture per rule', () => {
 
   test('client certificates only matter when the policy relies on peer identity', async () => {
     assert.deepEqual(await check('no-client-cert.yaml', { peerIdentity: false }), [])
+  })
+
+  test('the peer attribute is not needed when identity comes from XFCC or is not used', async () => {
+    assert.deepEqual(await check('peer-attribute-missing.yaml', { xfcc: true }), [])
+    assert.deepEqual(await check('peer-attribute-missing.yaml', { peerIdentity: false }), [])
   })
 
   test('the message_timeout floor is configurable', async () => {
