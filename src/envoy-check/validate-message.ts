@@ -200,7 +200,12 @@ class Validator {
     }
     const out = this.message(type, rest, path, depth + 1)
     if (!isObject(out)) return value
-    if (TYPED_STRUCTS.has(type)) this.typedStruct(out, path, depth)
+    if (TYPED_STRUCTS.has(type)) {
+      // Checked as the type it stands for, and shown to the rules as that type: an ext_proc
+      // config in a TypedStruct is still an ext_proc config.
+      const inner = this.typedStruct(out, path, depth)
+      if (inner !== undefined) return inner
+    }
     const expanded = { '@type': type, ...out }
     this.pathOf.set(expanded, path)
     const keys = this.keysOf.get(out)
@@ -209,14 +214,13 @@ class Validator {
   }
 
   /** Envoy converts a TypedStruct's value into its type_url's message: check it as that type. */
-  private typedStruct(struct: Json, path: string, depth: number): void {
+  private typedStruct(struct: Json, path: string, depth: number): unknown {
     const url = struct.type_url
-    if (typeof url !== 'string' || !isObject(struct.value)) return
-    const inner = typeNameOf(url)
+    if (typeof url !== 'string' || !isObject(struct.value)) return undefined
     // Types outside the shipped protos (Lua, Wasm, custom filters) stay unchecked: that is what
     // TypedStruct is for.
-    if (this.descriptor.messages[inner] === undefined) return
-    this.message(inner, struct.value, childPath(path, 'value'), depth + 1)
+    if (this.descriptor.messages[typeNameOf(url)] === undefined) return undefined
+    return this.any({ ...struct.value, '@type': url }, childPath(path, 'value'), depth + 1)
   }
 }
 

@@ -113,6 +113,13 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     `${EXT_PROC}.request_attributes`,
   ],
   [
+    'typed-struct-ext-proc.yaml',
+    {},
+    'error',
+    'ext-proc-failure-mode-allow',
+    `${HCM}.http_filters[0].typed_config.value.failure_mode_allow`,
+  ],
+  [
     'xfcc-forward.yaml',
     { xfcc: true },
     'error',
