@@ -4,10 +4,12 @@ import type { Normalized } from './normalized.js'
 import { checkPerRoute } from './rules-per-route.js'
 import {
   DOWNSTREAM_TLS,
+  EXT_PROC,
   type HcmSite,
   hcmSites,
   isObject,
   type Json,
+  objects,
   pathIn,
 } from './walk-bootstrap.js'
 
@@ -28,6 +30,7 @@ export function checkListeners(
   options: ListenerRuleOptions,
 ): void {
   for (const site of hcmSites(doc.value)) {
+    checkDiscovered(doc, site, findings)
     if (site.extProcFilters.length === 0) continue
     for (const filter of site.extProcFilters) {
       if (filter.disabled === true) {
@@ -86,6 +89,28 @@ function checkPeerAttribute(doc: Normalized, site: HcmSite, findings: Findings):
       pathIn(doc, config, 'request_attributes'),
       'ext-proc-peer-attribute',
       `request_attributes lacks ${PEER_URI_SAN_ATTRIBUTE}: the processor gets no peer SPIFFE ID, so every spiffe rule denies`,
+    )
+  }
+}
+
+/** Config that arrives over xDS (ECDS, RDS) is out of reach: say so rather than pass silently. */
+function checkDiscovered(doc: Normalized, site: HcmSite, findings: Findings): void {
+  for (const filter of objects(site.hcm.http_filters)) {
+    const discovery = isObject(filter.config_discovery) ? filter.config_discovery : undefined
+    const urls = Array.isArray(discovery?.type_urls) ? discovery.type_urls : []
+    if (urls.some((u) => typeof u === 'string' && u.endsWith(`/${EXT_PROC}`))) {
+      findings.warning(
+        pathIn(doc, filter, 'config_discovery'),
+        'ext-proc-not-checked',
+        `ext_proc filter '${String(filter.name)}' gets its config over ECDS: check-envoy cannot check it`,
+      )
+    }
+  }
+  if (site.extProcFilters.length > 0 && site.hcm.rds !== undefined) {
+    findings.warning(
+      pathIn(doc, site.hcm, 'rds'),
+      'ext-proc-not-checked',
+      'routes come over RDS: per-route settings that disable ext_proc cannot be checked here',
     )
   }
 }

@@ -119,6 +119,8 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'ext-proc-failure-mode-allow',
     `${HCM}.http_filters[0].typed_config.value.failure_mode_allow`,
   ],
+  ['rds.yaml', {}, 'warning', 'ext-proc-not-checked', `${HCM}.rds`],
+  ['ecds.yaml', {}, 'warning', 'ext-proc-not-checked', `${HCM}.http_filters[0].config_discovery`],
   [
     'xfcc-forward.yaml',
     { xfcc: true },
