@@ -142,16 +142,18 @@ class Validator {
     }
     const enumDesc = this.descriptor.enums[type]
     if (enumDesc !== undefined) {
-      const ok =
-        (typeof value === 'string' && Object.hasOwn(enumDesc.v, value)) ||
-        (typeof value === 'number' && Number.isInteger(value))
-      if (!ok) {
-        this.findings.error(
-          path,
-          'proto-type',
-          `${describeValue(value)} is not a value of ${type} (${Object.keys(enumDesc.v).join(', ')})`,
-        )
+      if (typeof value === 'number' && Number.isInteger(value)) return value
+      // Exact first (TLSv1_3 is mixed case), then upper-cased: Envoy parses JSON with
+      // case_insensitive_enum_parsing (utility.cc), so `skip` is SKIP. Rules see the real name.
+      if (typeof value === 'string') {
+        if (Object.hasOwn(enumDesc.v, value)) return value
+        if (Object.hasOwn(enumDesc.v, value.toUpperCase())) return value.toUpperCase()
       }
+      this.findings.error(
+        path,
+        'proto-type',
+        `${describeValue(value)} is not a value of ${type} (${Object.keys(enumDesc.v).join(', ')})`,
+      )
       return value
     }
     return this.message(type, value, path, depth + 1)

@@ -52,6 +52,16 @@ describe('check-envoy: proto3 JSON validation against the Envoy API', () => {
     )
   })
 
+  test('enum names are case-insensitive, as Envoy parses them; numbers are accepted', () => {
+    assert.deepEqual(problems(CLUSTER, { lb_policy: 'random', type: 2 }), [])
+    const tls = 'envoy.extensions.transport_sockets.tls.v3.TlsParameters'
+    assert.deepEqual(problems(tls, { tls_minimum_protocol_version: 'TLSv1_3' }), [])
+    assert.deepEqual(
+      problems(CLUSTER, { lb_policy: 'RANDOMLY' }).map((p) => p[1]),
+      ['lb_policy'],
+    )
+  })
+
   test('wrappers are plain scalars; Duration strings; Struct takes anything', () => {
     assert.deepEqual(
       problems(CLUSTER, {

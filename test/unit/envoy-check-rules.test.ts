@@ -135,6 +135,7 @@ describe('check-envoy: a fixture per rule', () => {
     assert.deepEqual(await check('good.yaml'), [])
     assert.deepEqual(await check('good.yaml', { xfcc: true }), [])
     assert.deepEqual(await check('good-camel.json'), [])
+    assert.deepEqual(await check('good-lowercase-enums.yaml'), [])
   })
 
   for (const [file, options, severity, rule, path] of CASES) {
