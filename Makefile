@@ -51,6 +51,14 @@ build: compile ## compile TypeScript into dist/ (make schema regenerates the con
 compile: proto
 	$(BIN)/tsc -p tsconfig.json
 	@chmod +x dist/src/cli/main.js
+	@$(MAKE) -s --no-print-directory $(ENVOY_API_JSON)
+
+# check-envoy's compact Envoy API descriptor (all v3 envoy.config.* / envoy.extensions.* types),
+# built from the @grpc/grpc-js-xds protos so the published CLI needs neither at runtime.
+ENVOY_API_JSON := dist/src/envoy-check/envoy-api.json
+# Depends on the sources, not on the .js tsc rewrites every compile: rebuilt only when they change.
+$(ENVOY_API_JSON): src/envoy-check/build-descriptor.ts src/envoy-check/descriptor-types.ts node_modules/.installed
+	$(NODE) dist/src/envoy-check/build-descriptor.js
 
 schema: compile ## after changing src/config: regenerate schema/config.schema.json and docs/config-reference.md from src/config/schema.ts
 	$(NODE) dist/src/config/write-generated.js

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError } from '../config/errors.js'
 import { certsCommand } from './certs.js'
+import { checkEnvoyCommand } from './check-envoy.js'
 import { type Command, EXIT_FAILURE, EXIT_USAGE, UsageError, wantsHelp } from './command.js'
 import { configCommand } from './config-check.js'
 import { keysCommand } from './keys.js'
@@ -15,6 +16,7 @@ const COMMANDS: readonly Command[] = [
   keysCommand,
   tokenCommand,
   certsCommand,
+  checkEnvoyCommand,
 ]
 
 function mainHelp(): string {
