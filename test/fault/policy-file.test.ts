@@ -25,7 +25,7 @@ describe('fault injection: policy/config file under steady load (real server pro
   let load: SteadyLoad
 
   const writeConfigText = async (text: string, expect: RegExp) => {
-    const mark = server.output().length
+    const mark = server.mark()
     writeFileSync(configFile, text)
     await server.waitFor(expect, 20_000, mark)
   }

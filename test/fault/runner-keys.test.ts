@@ -36,7 +36,7 @@ describe('fault injection: runner key file under steady load (real server proces
   let load: SteadyLoad
 
   const writeKey = async (pem: string, expect: RegExp) => {
-    const mark = server.output().length
+    const mark = server.mark()
     writeFileSync(keyFile, pem, { mode: 0o600 })
     await server.waitFor(expect, 20_000, mark)
   }
@@ -79,7 +79,7 @@ describe('fault injection: runner key file under steady load (real server proces
   })
 
   test('key file deleted: treated as a bad file, the last good keyring stays', async () => {
-    const mark = server.output().length
+    const mark = server.mark()
     rmSync(keyFile)
     await server.waitFor(/cannot read \(ENOENT\)/, 20_000, mark)
     const since = Date.now()

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
+const KEEP_CHARS = 1024 * 1024
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
 export interface ChildServer {
@@ -10,9 +11,11 @@ export interface ChildServer {
   readonly adminPort: number | undefined
   /** undefined while the process runs; its exit code and signal once it has exited. */
   exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined
-  /** Everything it wrote to stdout and stderr so far. */
+  /** The last MiB it wrote to stdout and stderr (a long run logs more than a test needs). */
   output(): string
-  /** Resolves once `re` matches output written after `from` (an output().length); throws at `ms`. */
+  /** The position of the output written so far, for waitFor's `from`. */
+  mark(): number
+  /** Resolves once `re` matches output written after `from` (a mark()); throws at `ms`. */
   waitFor(re: RegExp, ms?: number, from?: number): Promise<void>
   /** SIGTERM, then the exit code (SIGKILL after `ms`). */
   stop(ms?: number): Promise<number | null>
@@ -32,13 +35,17 @@ export function startChildServer(
     env: { ...process.env, ...env },
   })
   let out = ''
+  let dropped = 0 // characters trimmed off the front of `out`
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
-  child.stdout?.on('data', (d: Buffer) => {
+  const append = (d: Buffer) => {
     out += d.toString('utf8')
-  })
-  child.stderr?.on('data', (d: Buffer) => {
-    out += d.toString('utf8')
-  })
+    if (out.length > 2 * KEEP_CHARS) {
+      dropped += out.length - KEEP_CHARS
+      out = out.slice(-KEEP_CHARS)
+    }
+  }
+  child.stdout?.on('data', append)
+  child.stderr?.on('data', append)
   const exitPromise = new Promise<void>((resolve) =>
     child.on('exit', (code, signal) => {
       exited = { code, signal }
@@ -47,7 +54,7 @@ export function startChildServer(
   )
   const waitFor = async (re: RegExp, ms = 10_000, from = 0) => {
     const end = Date.now() + ms
-    while (!re.test(out.slice(from))) {
+    while (!re.test(out.slice(Math.max(0, from - dropped)))) {
       if (exited !== undefined) throw new Error(`server exited (${JSON.stringify(exited)}): ${out}`)
       if (Date.now() > end)
         throw new Error(`no ${re} within ${ms} ms; output:\n${out.slice(-4000)}`)
@@ -62,7 +69,8 @@ export function startChildServer(
       port: started.port,
       adminPort: started.admin_port,
       exit: () => exited,
-      output: () => out,
+      output: () => out.slice(-KEEP_CHARS),
+      mark: () => dropped + out.length,
       waitFor,
       async stop(ms = 10_000) {
         if (exited === undefined) {
