@@ -7,6 +7,8 @@ export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Proces
 export interface LoadOptions {
   readonly url: string // http://host:port or https://host:port
   readonly frame: Buffer
+  /** A frame per stream instead of `frame` (unique tokens that each need a decryption). */
+  readonly nextFrame?: () => Buffer
   readonly expect: Expect
   /** HTTP/2 connections (Envoy: one per worker thread). */
   readonly connections: number
@@ -93,7 +95,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (!good) secondErrors++
       onDone?.()
     })
-    req.end(o.frame)
+    req.end(o.nextFrame?.() ?? o.frame)
   }
 
   const progress = setInterval(() => {
