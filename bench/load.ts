@@ -30,7 +30,10 @@ export interface LoadResult {
   readonly concurrency: number
   readonly durationS: number
   readonly completed: number
+  /** Wrong answers, failed streams and streams not sent (included in errors). */
   readonly errors: number
+  /** Offered but not sent: `concurrency` streams per connection were already in flight. */
+  readonly notSent: number
   readonly rate: number
   readonly latencyMs: ReturnType<Samples['summary']>
 }
@@ -58,6 +61,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let recording = false
   let completed = 0
   let errors = 0
+  let notSent = 0
   let secondDone = 0
   let secondErrors = 0
   let inFlight = 0
@@ -147,7 +151,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         const intended = t0 + issued * interval
         issued++
         if (inFlight >= cap) {
-          if (recording) errors++ // offered but could not be sent: counted, never hidden
+          if (recording) {
+            errors++ // offered but could not be sent: counted, never hidden
+            notSent++
+          }
           continue
         }
         startOne(intended)
@@ -170,6 +177,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     durationS: Math.round(measuredS * 100) / 100,
     completed,
     errors,
+    notSent,
     rate: Math.round(completed / measuredS),
     latencyMs: samples.summary(),
   }

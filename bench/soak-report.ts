@@ -14,6 +14,8 @@ export interface SoakVerdict {
   readonly heapAfterWarmupMB: number
   readonly heapEndMB: number
   readonly heapSlopeMBPerMin: number
+  /** Lowest heap used (after a GC) in the last third minus the first third after warm-up. */
+  readonly heapFloorGrowthMB: number
   readonly rssMaxMB: number
   readonly withinBound: boolean
 }
@@ -63,6 +65,9 @@ export function judgeMemory(
   const first = use.slice(0, 3)
   const last = use.slice(-3)
   const growth = Math.round((rss(last) - rss(first)) * 10) / 10
+  const third = Math.max(1, Math.floor(use.length / 3))
+  const floor = (xs: MemorySample[]) => Math.min(...xs.map((s) => s.heapUsedMB))
+  const floorGrowth = Math.round((floor(use.slice(-third)) - floor(use.slice(0, third))) * 10) / 10
   return {
     warmupSeconds,
     boundMB,
@@ -73,6 +78,7 @@ export function judgeMemory(
     heapAfterWarmupMB: heap(first),
     heapEndMB: heap(last),
     heapSlopeMBPerMin: slopePerMin(use.map((s) => [s.t, s.heapUsedMB])),
+    heapFloorGrowthMB: floorGrowth,
     rssMaxMB: Math.max(...samples.map((s) => s.rssMB)),
     withinBound: growth <= boundMB,
   }
@@ -82,26 +88,26 @@ export function renderSoakMarkdown(r: SoakReport): string {
   const m = r.memory
   const rows = r.classes.map(
     (c) =>
-      `| ${c.name} | ${c.expect} | ${Math.round(c.share * 100)}% | ${c.completed} | ${c.errors} | ${c.latencyMs.p50} | ${c.latencyMs.p99} |`,
+      `| ${c.name} | ${c.expect} | ${Math.round(c.share * 100)}% | ${c.completed} | ${c.errors} | ${c.notSent} | ${c.latencyMs.p50} | ${c.latencyMs.p99} |`,
   )
   const every = Math.max(1, Math.ceil(r.samples.length / 20))
   const series = r.samples
     .filter((_, i) => i % every === 0 || i === r.samples.length - 1)
-    .map((s) => `| ${s.t} | ${s.rssMB} | ${s.heapUsedMB} | ${s.procRssMB} |`)
+    .map((s) => `| ${s.t} | ${s.rssMB} | ${s.heapUsedMB} | ${s.procRssMB} | ${s.activeStreams} |`)
   return `# Soak ${r.startedAt}
 
-${r.seconds} s at ${r.offeredRate} streams/s offered (mixed traffic, real server process, RSA-${r.keyBits} runner key, token cache max ${r.tokenCacheMaxEntries} entries).
+${r.seconds} s at ${r.offeredRate} streams/s offered (open loop; mixed traffic, real server process, RSA-${r.keyBits} runner key, token cache max ${r.tokenCacheMaxEntries} entries).
 
-**Memory ${m.withinBound ? 'stayed within' : 'EXCEEDED'} the bound:** RSS growth after a ${m.warmupSeconds} s warm-up ${m.rssGrowthMB} MB (bound ${m.boundMB} MB): ${m.rssAfterWarmupMB} -> ${m.rssEndMB} MB, slope ${m.rssSlopeMBPerMin} MB/min; heap used ${m.heapAfterWarmupMB} -> ${m.heapEndMB} MB, slope ${m.heapSlopeMBPerMin} MB/min; RSS max ${m.rssMaxMB} MB.
+**Memory ${m.withinBound ? 'stayed within' : 'EXCEEDED'} the bound:** RSS growth after a ${m.warmupSeconds} s warm-up ${m.rssGrowthMB} MB (bound ${m.boundMB} MB): ${m.rssAfterWarmupMB} -> ${m.rssEndMB} MB, slope ${m.rssSlopeMBPerMin} MB/min; heap used ${m.heapAfterWarmupMB} -> ${m.heapEndMB} MB, slope ${m.heapSlopeMBPerMin} MB/min, floor (after GC) growth ${m.heapFloorGrowthMB} MB; RSS max ${m.rssMaxMB} MB.
 
 **Streams:** ${r.totals.streams} answered as expected or not: ${r.totals.completed} as expected, ${r.totals.errors} errors (wrong answer, failed stream or not sent). Server ${r.crashed ? 'CRASHED' : `exit code ${r.serverExitCode}`}.
 
-| class | expect | share | as expected | errors | p50 ms | p99 ms |
-|---|---|---|---|---|---|---|
+| class | expect | share | as expected | errors | of which not sent | p50 ms | p99 ms |
+|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-| t (s) | RSS MB | heap used MB | VmRSS MB |
-|---|---|---|---|
+| t (s) | RSS MB | heap used MB | VmRSS MB | streams open |
+|---|---|---|---|---|
 ${series.join('\n')}
 `
 }

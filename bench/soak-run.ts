@@ -24,6 +24,7 @@ export interface MemorySample {
   readonly rssMB: number // process_resident_memory_bytes
   readonly heapUsedMB: number // nodejs_heap_size_used_bytes
   readonly procRssMB: number // VmRSS from /proc/PID/status (cross-check)
+  readonly activeStreams: number // extproc_authz_active_streams: a backlog explains a bump
 }
 
 export interface ClassResult extends LoadResult {
@@ -93,6 +94,7 @@ async function sample(server: ChildServer, t: number): Promise<MemorySample> {
     rssMB: mb(metric('process_resident_memory_bytes')),
     heapUsedMB: mb(metric('nodejs_heap_size_used_bytes')),
     procRssMB: Math.round(procRss * 10) / 10,
+    activeStreams: metric('extproc_authz_active_streams'),
   }
 }
 
@@ -173,7 +175,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
         ...('nextFrame' in k ? { nextFrame: k.nextFrame } : {}),
         expect: k.expect,
         connections: 1,
-        concurrency: 64,
+        // Room for a stall of seconds on a shared machine: a stream not sent is an error.
+        concurrency: 1024,
         rate: Math.max(1, o.rate * k.share),
         durationS: o.seconds,
         warmupS: 0,

@@ -44,6 +44,7 @@ test('soak smoke run: report written (JSON + Markdown), counts add up, server ex
       sum((c) => c.errors),
     )
     assert.equal(r.totals.streams, r.totals.completed + r.totals.errors)
+    for (const c of r.classes) assert.ok(c.notSent <= c.errors, `${c.name}: not sent within errors`)
     // Open loop: each class offers rate x share streams a second whatever the server does, and
     // every offered stream is counted once, as expected or as an error.
     for (const c of r.classes) {
