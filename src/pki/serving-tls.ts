@@ -71,8 +71,9 @@ function trustDomainOf(leaf: X509Certificate): string | undefined {
 /**
  * Envoy verifies our certificate against the bundle of our trust domain: one it cannot verify
  * (issued by another CA, expired, not yet valid) would fail every new connection. Refused here, so
- * a bad rotation keeps the working pair and a bad start fails at once. Without a SPIFFE ID (or
- * its domain's bundle), any configured bundle will do.
+ * a bad rotation keeps the working pair and a bad start fails at once. When we hold no bundle for
+ * our own trust domain (no SPIFFE ID, or only the peers' domains configured), only the validity
+ * period can be checked: the issuer is then a matter between us and Envoy's configuration.
  */
 function checkServingChain(
   cert: Buffer,
@@ -80,13 +81,20 @@ function checkServingChain(
   bundles: ReadonlyMap<string, readonly X509Certificate[]>,
   source: string,
 ): void {
-  const chain = splitPem(cert.toString('latin1'))
+  const now = new Date()
   const td = trustDomainOf(leaf)
-  const roots = (td === undefined ? undefined : bundles.get(td)) ?? [...bundles.values()].flat()
-  if (!chainsTo(chain.length > 0 ? chain : [leaf], roots, new Date())) {
+  const roots = td === undefined ? undefined : bundles.get(td)
+  if (roots === undefined) {
+    if (new Date(leaf.validFrom) > now || now > new Date(leaf.validTo)) {
+      throw new Error(`${source}: the certificate is not valid now`)
+    }
+    return
+  }
+  const chain = splitPem(cert.toString('latin1'))
+  if (!chainsTo(chain.length > 0 ? chain : [leaf], roots, now)) {
     throw new Error(
-      `${source}: the certificate is not valid now or does not chain to the bundle of ` +
-        `${td === undefined ? 'any trust domain' : `its trust domain ${td}`}`,
+      `${source}: the certificate is not valid now or does not chain to the bundle of its ` +
+        `trust domain ${td}`,
     )
   }
 }
