@@ -76,6 +76,16 @@ describe('fault injection: policy/config file under steady load (real server pro
     assert.ok(!load.tally.lastAllowAt.has('open'), 'the refused rule never opened /open')
   })
 
+  test('config file deleted: the last good config stays until a file is back', async () => {
+    const mark = server.mark()
+    rmSync(configFile)
+    await server.waitFor(NOT_RELOADED, 20_000, mark)
+    await load.allowedAgain('spiffe-allowed', Date.now())
+    await writeConfigText(configYaml({ keyFile }), RELOADED)
+    assertFailClosed(load.tally, server)
+    assert.deepEqual(load.tally.missedAllows.slice(0, 5), [])
+  })
+
   test('recovery: the next valid file applies (loosening, then tightening back)', async () => {
     await applyPolicy(POLICY_V2, 'v2')
     await load.allowedAgain('open', Date.now())
