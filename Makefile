@@ -10,7 +10,7 @@ XDS_DEPS := node_modules/@grpc/grpc-js-xds/deps
 DESCRIPTOR := dist/proto/extproc-authz.binpb
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -path 'dist/test/lab/*' | sort)
 
-.PHONY: help install proto build compile schema lint format test run clean fuzz bench
+.PHONY: help install proto build compile schema lint format test run clean fuzz bench soak
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ run: build ## serve on the embedded default config (plaintext 127.0.0.1:50051)
 
 bench: build ## standard benchmark scenarios (needs h2load, taskset); results in bench/results/
 	$$(command -v taskset >/dev/null && echo taskset -c 1) $(NODE) dist/bench/run.js $(BENCH_ARGS)
+
+SOAK_SECONDS ?= 600
+SOAK_RATE ?= 500
+soak: build ## real server at steady mixed load for SOAK_SECONDS (600) at SOAK_RATE/s (500): memory + errors -> bench/results/soak-*
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) $(NODE) dist/bench/soak.js
 
 clean: ## remove build output
 	rm -rf dist src/gen $(VENDOR)

@@ -7,6 +7,8 @@ export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Proces
 export interface LoadOptions {
   readonly url: string // http://host:port or https://host:port
   readonly frame: Buffer
+  /** A frame per stream instead of `frame` (unique tokens that each need a decryption). */
+  readonly nextFrame?: () => Buffer
   readonly expect: Expect
   /** HTTP/2 connections (Envoy: one per worker thread). */
   readonly connections: number
@@ -28,7 +30,10 @@ export interface LoadResult {
   readonly concurrency: number
   readonly durationS: number
   readonly completed: number
+  /** Wrong answers, failed streams and streams not sent (included in errors). */
   readonly errors: number
+  /** Offered but not sent: `concurrency` streams per connection were already in flight. */
+  readonly notSent: number
   readonly rate: number
   readonly latencyMs: ReturnType<Samples['summary']>
 }
@@ -56,6 +61,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let recording = false
   let completed = 0
   let errors = 0
+  let notSent = 0
   let secondDone = 0
   let secondErrors = 0
   let inFlight = 0
@@ -93,7 +99,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (!good) secondErrors++
       onDone?.()
     })
-    req.end(o.frame)
+    req.end(o.nextFrame?.() ?? o.frame)
   }
 
   const progress = setInterval(() => {
@@ -145,7 +151,10 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
         const intended = t0 + issued * interval
         issued++
         if (inFlight >= cap) {
-          if (recording) errors++ // offered but could not be sent: counted, never hidden
+          if (recording) {
+            errors++ // offered but could not be sent: counted, never hidden
+            notSent++
+          }
           continue
         }
         startOne(intended)
@@ -168,6 +177,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     durationS: Math.round(measuredS * 100) / 100,
     completed,
     errors,
+    notSent,
     rate: Math.round(completed / measuredS),
     latencyMs: samples.summary(),
   }

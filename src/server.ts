@@ -187,6 +187,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     {
       listen: config.listen,
       port,
+      // Logged so a supervisor (or a test) that asked for port 0 can find /metrics.
       admin_port: admin?.port,
       transport: config.transport,
       rules: config.policy.rules.length,

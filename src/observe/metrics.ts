@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
 import type { RegistryStats } from '../liveness/http-registry.js'
 import type { TokenStats } from '../tokens/runner-token-resolver.js'
@@ -65,6 +65,9 @@ export interface Metrics {
 
 export function createMetrics(sources: MetricsSources): Metrics {
   const registry = new Registry()
+  // Process and Node runtime metrics (process_resident_memory_bytes, nodejs_heap_size_used_bytes,
+  // event loop lag, GC): what `make soak` samples, and what a leak shows up in first.
+  collectDefaultMetrics({ register: registry })
   const decisions = new Counter({
     name: `${P}decisions_total`,
     help: 'Decisions by outcome, reason code and rule.',

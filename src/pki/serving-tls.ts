@@ -5,7 +5,8 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { SecureContextOptions } from 'node:tls'
 import { parseSpiffeId, type SpiffeIdMatcher } from '../identity/spiffe-id.js'
-import type { PeerPolicy } from './verify-peer.js'
+import { chainsTo, type PeerPolicy } from './verify-peer.js'
+import { x509 } from './x509.js'
 
 export interface TlsFilesConfig {
   readonly cert_file: string
@@ -58,6 +59,46 @@ export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
   )
 }
 
+/** The trust domain of a leaf with exactly one SPIFFE ID URI SAN. */
+function trustDomainOf(leaf: X509Certificate): string | undefined {
+  const ext = new x509.X509Certificate(leaf.raw).getExtension(x509.SubjectAlternativeNameExtension)
+  const uris = ext?.names.items.filter((n) => n.type === 'url').map((n) => n.value) ?? []
+  if (uris.length !== 1) return undefined
+  const parsed = parseSpiffeId(uris[0] as string)
+  return parsed.ok ? parsed.id.trustDomain : undefined
+}
+
+/**
+ * Envoy verifies our certificate against the bundle of our trust domain: one it cannot verify
+ * (issued by another CA, expired, not yet valid) would fail every new connection. Refused here, so
+ * a bad rotation keeps the working pair and a bad start fails at once. When we hold no bundle for
+ * our own trust domain (no SPIFFE ID, or only the peers' domains configured), only the validity
+ * period can be checked: the issuer is then a matter between us and Envoy's configuration.
+ */
+function checkServingChain(
+  cert: Buffer,
+  leaf: X509Certificate,
+  bundles: ReadonlyMap<string, readonly X509Certificate[]>,
+  source: string,
+): void {
+  const now = new Date()
+  const td = trustDomainOf(leaf)
+  const roots = td === undefined ? undefined : bundles.get(td)
+  if (roots === undefined) {
+    if (new Date(leaf.validFrom) > now || now > new Date(leaf.validTo)) {
+      throw new Error(`${source}: the certificate is not valid now`)
+    }
+    return
+  }
+  const chain = splitPem(cert.toString('latin1'))
+  if (!chainsTo(chain.length > 0 ? chain : [leaf], roots, now)) {
+    throw new Error(
+      `${source}: the certificate is not valid now or does not chain to the bundle of its ` +
+        `trust domain ${td}`,
+    )
+  }
+}
+
 /** Builds the serving TLS state from PEM in memory (files or the SPIFFE Workload API). */
 export function servingTlsFromPem(
   cert: Buffer,
@@ -79,6 +120,7 @@ export function servingTlsFromPem(
     bundles.set(td, certs)
     pems.push(pem)
   }
+  checkServingChain(cert, leaf, bundles, source)
   const ca = Buffer.from(pems.join('\n'))
   const notAfter = new Date(leaf.validTo).getTime()
   return {

@@ -45,7 +45,8 @@ function within(cert: X509Certificate, now: Date): boolean {
   return new Date(cert.validFrom) <= now && now <= new Date(cert.validTo)
 }
 
-function chainsTo(
+/** The chain (leaf first) is valid now and its top is issued by one of `roots`. */
+export function chainsTo(
   chain: readonly X509Certificate[],
   roots: readonly X509Certificate[],
   now: Date,

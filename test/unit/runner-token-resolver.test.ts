@@ -110,6 +110,28 @@ describe('RunnerTokenResolver', () => {
     await Promise.all(results)
     assert.equal(r.stats().overloaded, 2)
   })
+
+  test('max_token_bytes is configurable: longer tokens are refused before any crypto', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'], max_token_bytes: 512 }),
+    )
+    const raw = createRunnerToken(publicKey, 'sess-1') // 2048-bit: 344 base64 characters
+    const valid = await r.resolve(facts(raw))
+    assert.equal(valid.state, 'valid')
+    // 513 characters: a valid token with base64 filler, and a 4096-bit-sized one (684).
+    for (const t of [raw + 'A'.repeat(513 - raw.length), 'A'.repeat(684)]) {
+      const x = r.resolve(facts(t))
+      assert.ok(!(x instanceof Promise), 'refused synchronously')
+      assert.deepEqual(x, {
+        state: 'failed',
+        reason: 'token_invalid',
+        detail: 'runner token: token_invalid',
+      })
+    }
+    assert.equal(r.stats().decryptions, 1, 'only the short token was decrypted')
+    assert.throws(() => RunnerTokensSchema.parse({ private_keys: ['x'], max_token_bytes: 100 }))
+  })
 })
 
 describe('JWKS key files', () => {

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { SoakReport } from '../../bench/soak-report.js'
+
+// `make soak` in miniature: the same script, a few seconds, asserting the report is produced and
+// its counts add up. Memory and speed are what the long run is for, not this one.
+const SOAK = fileURLToPath(new URL('../../bench/soak.js', import.meta.url))
+
+test('soak smoke run: report written (JSON + Markdown), counts add up, server exits cleanly', () => {
+  const out = mkdtempSync(join(tmpdir(), 'soak-smoke-'))
+  const seconds = 4
+  const rate = 100
+  try {
+    const run = spawnSync(process.execPath, [SOAK], {
+      env: {
+        ...process.env,
+        SOAK_SECONDS: String(seconds),
+        SOAK_RATE: String(rate),
+        SOAK_SAMPLE_SECONDS: '1',
+        SOAK_KEY_BITS: '2048',
+        SOAK_OUT: out,
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+    const files = readdirSync(out).sort()
+    assert.equal(files.length, 2, `${files.join(', ')}\n${run.stderr}`)
+    assert.match(files[0] as string, /^soak-.*\.json$/)
+    assert.match(files[1] as string, /^soak-.*\.md$/)
+    const r = JSON.parse(readFileSync(join(out, files[0] as string), 'utf8')) as SoakReport
+    const sum = (f: (c: SoakReport['classes'][number]) => number) =>
+      r.classes.reduce((a, c) => a + f(c), 0)
+    assert.equal(
+      r.totals.completed,
+      sum((c) => c.completed),
+    )
+    assert.equal(
+      r.totals.errors,
+      sum((c) => c.errors),
+    )
+    assert.equal(r.totals.streams, r.totals.completed + r.totals.errors)
+    for (const c of r.classes) assert.ok(c.notSent <= c.errors, `${c.name}: not sent within errors`)
+    // Open loop: each class offers rate x share streams a second whatever the server does, and
+    // every offered stream is counted once, as expected or as an error.
+    for (const c of r.classes) {
+      const offered = rate * c.share * seconds
+      assert.ok(
+        Math.abs(c.completed + c.errors - offered) <= Math.max(2, offered * 0.1),
+        `${c.name}: ${c.completed} + ${c.errors} streams for ${offered} offered`,
+      )
+    }
+    assert.ok(r.samples.length >= 2, 'memory sampled over time')
+    for (const s of r.samples) assert.ok(s.rssMB > 0 && s.heapUsedMB > 0, JSON.stringify(s))
+    assert.equal(r.crashed, false)
+    assert.equal(r.serverExitCode, 0)
+    const pass = r.memory.withinBound && r.totals.errors === 0 && !r.crashed
+    assert.equal(run.status, pass ? 0 : 1, 'exit status follows the verdict')
+    const md = readFileSync(join(out, files[1] as string), 'utf8')
+    assert.match(md, new RegExp(`${r.totals.completed} as expected, ${r.totals.errors} errors`))
+  } finally {
+    rmSync(out, { recursive: true, force: true })
+  }
+})
