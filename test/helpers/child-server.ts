@@ -13,10 +13,16 @@ export interface ChildServer {
   exit(): { code: number | null; signal: NodeJS.Signals | null } | undefined
   /** The last MiB it wrote to stdout and stderr (a long run logs more than a test needs). */
   output(): string
-  /** The position of the output written so far, for waitFor's `from`. */
+  /** The position of the output written so far, for waitFor's `from` and since(). */
   mark(): number
+  /** The output written after `from` (a mark()), as far as it is still kept. */
+  since(from: number): string
   /** Resolves once `re` matches output written after `from` (a mark()); throws at `ms`. */
   waitFor(re: RegExp, ms?: number, from?: number): Promise<void>
+  /** Sends a signal (SIGHUP to reload, SIGTERM to drain, ...). */
+  kill(signal: NodeJS.Signals): void
+  /** Resolves with the exit code once the process has exited. */
+  exited(): Promise<number | null>
   /** SIGTERM, then the exit code (SIGKILL after `ms`). */
   stop(ms?: number): Promise<number | null>
 }
@@ -28,12 +34,21 @@ export interface ChildServer {
  */
 export function startChildServer(
   configFile: string,
-  { startMs = 15_000, env = {} as NodeJS.ProcessEnv } = {},
+  {
+    startMs = 15_000,
+    env = {} as NodeJS.ProcessEnv,
+    /** More `serve` arguments (`--listen`, `--workers`). */
+    args = [] as readonly string[],
+  } = {},
 ): Promise<ChildServer> {
-  const child: ChildProcess = spawn(process.execPath, [MAIN, 'serve', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [MAIN, 'serve', '--config', configFile, ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
+    },
+  )
   let out = ''
   let dropped = 0 // characters trimmed off the front of `out`
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
@@ -71,7 +86,12 @@ export function startChildServer(
       exit: () => exited,
       output: () => out.slice(-KEEP_CHARS),
       mark: () => dropped + out.length,
+      since: (from) => out.slice(Math.max(0, from - dropped)),
       waitFor,
+      kill: (signal) => {
+        if (exited === undefined) child.kill(signal)
+      },
+      exited: () => exitPromise.then(() => exited?.code ?? null),
       async stop(ms = 10_000) {
         if (exited === undefined) {
           child.kill('SIGTERM')

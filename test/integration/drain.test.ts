@@ -1,39 +1,21 @@
 import assert from 'node:assert/strict'
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import type { ProcessingRequest } from '../../src/gen/envoy/service/ext_proc/v3/ProcessingRequest.js'
 import type { ProcessingResponse__Output } from '../../src/gen/envoy/service/ext_proc/v3/ProcessingResponse.js'
+import { type ChildServer, startChildServer } from '../helpers/child-server.js'
 import { exchange, HealthClient, newClient, requestHeaders } from '../helpers/extproc-client.js'
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const POLICY = 'policy:\n  rules:\n    - { name: pub, path: /pub, public: true }\n'
 
 /** `serve --config` in a child process; resolves once it logs that it serves. */
-async function serve(yaml: string) {
+function serve(yaml: string): Promise<ChildServer> {
   const dir = mkdtempSync(join(tmpdir(), 'drain-'))
   writeFileSync(join(dir, 'c.yaml'), yaml)
-  const child = spawn(process.execPath, [MAIN, 'serve', '--config', join(dir, 'c.yaml')], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  }) as ChildProcessWithoutNullStreams
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => {
-    out += d
-  })
-  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
-  const waitFor = async (re: RegExp, ms = 15_000) => {
-    const end = Date.now() + ms
-    while (!re.test(out) && Date.now() < end) await new Promise((r) => setTimeout(r, 25))
-    assert.match(out, re)
-  }
-  await waitFor(/"port":\d+/)
-  const port = Number(/"port":(\d+)/.exec(out)?.[1])
-  const adminPort = Number(/"admin_port":(\d+)/.exec(out)?.[1])
-  return { child, port, adminPort, exited, waitFor }
+  return startChildServer(join(dir, 'c.yaml'))
 }
 
 /** A Process stream opened now; request_headers are written later. */
@@ -71,7 +53,7 @@ function watchHealth(port: number) {
   return { seen, until, ended, close: () => client.close() }
 }
 
-async function activeStreams(adminPort: number): Promise<number> {
+async function activeStreams(adminPort: number | undefined): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text()
   const line = text.split('\n').find((l) => l.startsWith('extproc_authz_active_streams '))
   return Number(line?.split(' ')[1] ?? Number.NaN)
@@ -100,7 +82,7 @@ for (const transport of ['http2', 'grpc-js'] as const) {
         }
         assert.equal(await activeStreams(s.adminPort), 2)
 
-        s.child.kill('SIGTERM')
+        s.kill('SIGTERM')
         await health.until('NOT_SERVING') // pushed by Watch, no polling
         const a = await inDrain.send('/pub')
         assert.equal(a.status.code, grpc.status.OK)
@@ -113,10 +95,10 @@ for (const transport of ['http2', 'grpc-js'] as const) {
 
         assert.equal((await health.ended).code, grpc.status.OK, 'Watch ended cleanly on close')
         health.close()
-        assert.equal(await s.exited, 0)
+        assert.equal(await s.exited(), 0)
       } finally {
         client.close()
-        s.child.kill('SIGKILL')
+        s.kill('SIGKILL')
       }
     })
   })
@@ -129,12 +111,12 @@ describe('a second signal', () => {
       `listen: 127.0.0.1:0\nshutdown: { drain_seconds: 300, grace_seconds: 300 }\n${POLICY}`,
     )
     try {
-      s.child.kill('SIGTERM')
+      s.kill('SIGTERM')
       await s.waitFor(/draining/)
-      s.child.kill('SIGINT')
-      assert.equal(await s.exited, 1)
+      s.kill('SIGINT')
+      assert.equal(await s.exited(), 1)
     } finally {
-      s.child.kill('SIGKILL')
+      s.kill('SIGKILL')
     }
   })
 })

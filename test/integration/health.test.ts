@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
+import { startChildServer } from '../helpers/child-server.js'
 import { exchange, HealthClient, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
@@ -58,27 +57,13 @@ describe('graceful drain of a real serve process', () => {
       conf,
       `listen: 127.0.0.1:0\nshutdown: { drain_seconds: 1.5, grace_seconds: 2 }\n${POLICY}`,
     )
-    const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
-    const child = spawn(process.execPath, [main, 'serve', '--config', conf], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const server = await startChildServer(conf)
+    const port = server.port
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = ''
-        const t = setTimeout(() => reject(new Error(out)), 15_000)
-        child.stdout.on('data', (d: Buffer) => {
-          out += d
-          const m = /"port":(\d+)/.exec(out)
-          if (m) {
-            clearTimeout(t)
-            resolve(Number(m[1]))
-          }
-        })
-      })
       assert.equal((await check(port, '')).status, 'SERVING')
-      const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)))
-      child.kill('SIGTERM')
-      await new Promise((r) => setTimeout(r, 300))
+      const from = server.mark()
+      server.kill('SIGTERM')
+      await server.waitFor(/draining/, 10_000, from) // logged as health flips, before the drain wait
       assert.equal((await check(port, '')).status, 'NOT_SERVING')
       const client = newClient(port)
       const { responses } = await exchange(client, [
@@ -86,9 +71,9 @@ describe('graceful drain of a real serve process', () => {
       ])
       client.close()
       assert.ok(responses[0]?.request_headers, 'still deciding during the drain')
-      assert.equal(await exited, 0)
+      assert.equal(await server.exited(), 0)
     } finally {
-      child.kill('SIGKILL')
+      server.kill('SIGKILL')
     }
   })
 })
