@@ -7,6 +7,8 @@ export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Proces
 export interface LoadOptions {
   readonly url: string // http://host:port or https://host:port
   readonly frame: Buffer
+  /** A pool of frames sent in turn (unique runner tokens); overrides frame. */
+  readonly frames?: readonly Buffer[]
   readonly expect: Expect
   /** HTTP/2 connections (Envoy: one per worker thread). */
   readonly connections: number
@@ -28,6 +30,8 @@ export interface LoadResult {
   readonly concurrency: number
   readonly durationS: number
   readonly completed: number
+  /** Streams started, warm-up included: more than a pool's size means the pool wrapped. */
+  readonly started: number
   readonly errors: number
   readonly rate: number
   readonly latencyMs: ReturnType<Samples['summary']>
@@ -61,10 +65,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let inFlight = 0
   const cap = o.connections * o.concurrency
   let next = 0
+  let started = 0
+  const pool = o.frames ?? [o.frame]
 
   const startOne = (intended: number, onDone?: () => void) => {
     const session = sessions[next++ % sessions.length] as http2.ClientHttp2Session
     inFlight++
+    const frame = pool[started++ % pool.length] as Buffer
     let ok = false
     let status: string | undefined
     const req = session.request(headers, { endStream: false })
@@ -93,7 +100,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (!good) secondErrors++
       onDone?.()
     })
-    req.end(o.frame)
+    req.end(frame)
   }
 
   const progress = setInterval(() => {
@@ -167,6 +174,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     concurrency: o.concurrency,
     durationS: Math.round(measuredS * 100) / 100,
     completed,
+    started,
     errors,
     rate: Math.round(completed / measuredS),
     latencyMs: samples.summary(),
