@@ -29,3 +29,14 @@ export function treeCpuSeconds(pid: number): number {
   }
   return ticks / TICKS
 }
+
+/** User + system CPU seconds of one process's main thread (the event loop) alone. */
+export function mainThreadCpuSeconds(pid: number): number {
+  try {
+    const s = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8')
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ')
+    return (Number(f[11]) + Number(f[12])) / TICKS
+  } catch {
+    return 0
+  }
+}

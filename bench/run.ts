@@ -257,26 +257,13 @@ for (let i = 0; i < (values.quick ? 1 : repeats); i++) {
   }
 }
 
-// 3. RSA flood of unique tokens while cached traffic runs at 1,000/s: p99 during vs before,
-// with the product's lowered pool priority and (same run) without it.
+// 3. RSA flood of unique tokens while cached traffic runs at 1,000/s: p99 during vs before.
 const flood: FloodRow[] = []
 const floodPool = uniqueTokenFrames(keys.publicKey[2048], 12_000, 'f')
 for (let i = 0; i < (values.quick ? 1 : repeats); i++) {
-  for (const env of [{}, { BENCH_HELPER_NICE: '0' }]) {
-    const r = await floodRun(
-      runnerConfig[2048],
-      cachedFrame,
-      floodPool,
-      1000,
-      durationS,
-      SERVER_CPU,
-      env,
-    )
-    log(
-      `flood    ${r.priority}: cached p99 ${r.p99Before} -> ${r.p99During} ms; flood ${r.floodRate}/s`,
-    )
-    flood.push(r)
-  }
+  const r = await floodRun(runnerConfig[2048], cachedFrame, floodPool, 1000, durationS, SERVER_CPU)
+  log(`flood    cached p99 ${r.p99Before} -> ${r.p99During} ms; flood ${r.floodRate}/s`)
+  flood.push(r)
 }
 
 // 4. Multi-core: the workers mode, 2 connections (as 2 Envoy workers open), pinned.

@@ -9,7 +9,6 @@ import { SnapshotHolder } from '../src/extproc/snapshot.js'
 import { decisionLogger } from '../src/observe/decision-log.js'
 import { createLogger } from '../src/observe/logger.js'
 import { startServer } from '../src/server.js'
-import { lowerHelperThreadPriority } from '../src/tokens/thread-priority.js'
 import { startHttp2Transport } from '../src/transport/http2/serve-http2.js'
 import { startNoopGrpcJs } from './noop-grpcjs.js'
 import { startNoopHttp2 } from './noop-http2.js'
@@ -100,10 +99,6 @@ async function startAuthz(
   const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'
   const logger = createLogger(level, pino.destination({ dest: '/dev/null', sync: false }))
   const server = await startServer({ config, configSource: source, logger })
-  // BENCH_HELPER_NICE=0 undoes the product's lowered pool priority (root only), to show in the
-  // same run what the RSA flood does to cached traffic without it.
-  const nice = process.env.BENCH_HELPER_NICE
-  if (nice !== undefined) await lowerHelperThreadPriority(Number(nice))
   return server.port
 }
 

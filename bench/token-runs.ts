@@ -1,5 +1,5 @@
 import { type LoadResult, runLoad } from './load.js'
-import { treeCpuSeconds } from './proc-cpu.js'
+import { mainThreadCpuSeconds, treeCpuSeconds } from './proc-cpu.js'
 import { startTarget } from './target-process.js'
 
 // Runner-token runs with our generator: h2load sends one frame for every stream, so unique
@@ -14,6 +14,10 @@ export interface UncachedRow {
   perCpuSecond: number
   /** Server CPU-seconds per wall second: below 1 when the shared core ran something else. */
   cpuShare: number
+  /** Event-loop CPU per request (ms): HTTP/2, decision, log, and handing work to the pool. */
+  mainMsPerRequest: number
+  /** CPU per decryption (ms) of every other thread (the libuv pool doing RSA, V8 helpers). */
+  otherMsPerRequest: number
   completed: number
   started: number
   pool: number
@@ -54,6 +58,7 @@ export async function uncachedRun(
     })
     const measured = frames.slice(0, -200)
     const cpu0 = treeCpuSeconds(t.pid)
+    const main0 = mainThreadCpuSeconds(t.pid)
     const wall0 = performance.now()
     const r = await runLoad({
       url,
@@ -66,8 +71,12 @@ export async function uncachedRun(
       warmupS: 0,
     })
     const cpu = treeCpuSeconds(t.pid) - cpu0
+    const main = mainThreadCpuSeconds(t.pid) - main0
     const wall = (performance.now() - wall0) / 1000
+    const perRequestMs = (s: number) => Math.round((s * 1e6) / Math.max(1, r.completed)) / 1000
     return {
+      mainMsPerRequest: perRequestMs(main),
+      otherMsPerRequest: perRequestMs(cpu - main),
       key,
       rate: r.rate,
       perCpuSecond: cpu > 0 ? Math.round(r.completed / cpu) : 0,
@@ -85,8 +94,6 @@ export async function uncachedRun(
 }
 
 export interface FloodRow {
-  /** 'lowered' (the product: pool threads at nice 19) or 'default' (BENCH_HELPER_NICE=0). */
-  priority: string
   cachedRate: number
   p99Before: number
   p99During: number
@@ -154,7 +161,6 @@ export async function floodRun(
       }),
     ])
     return {
-      priority: env.BENCH_HELPER_NICE === '0' ? 'default' : 'lowered',
       cachedRate,
       p50Before: before.latencyMs.p50,
       p99Before: before.latencyMs.p99,

@@ -6,7 +6,6 @@ import { writeKeyPair } from './generate-keypair.js'
 import { type Keyring, loadKeyring } from './keyring.js'
 import { runnerTokenConditions } from './runner-token-condition.js'
 import { RunnerTokenResolver } from './runner-token-resolver.js'
-import { lowerHelperThreadPriority } from './thread-priority.js'
 import { type FileWatch, watchFiles } from './watch-files.js'
 
 export interface RunnerTokens {
@@ -43,9 +42,6 @@ export async function setUpRunnerTokens(
   }
   const resolver = new RunnerTokenResolver(await loadKeyring(config.private_keys), config)
   logger.info(describeKeyring(resolver.currentKeyring), 'runner token keys loaded')
-  // Decryptions run on the libuv pool: keep them behind the event loop (cached decisions).
-  const lowered = await lowerHelperThreadPriority()
-  logger.info({ threads: lowered }, 'helper threads lowered to the lowest CPU priority')
 
   const reload = async (): Promise<boolean> => {
     try {
