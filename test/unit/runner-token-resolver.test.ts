@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
 import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
@@ -64,6 +65,27 @@ describe('RunnerTokenResolver', () => {
     assert.equal(s.decryptions, 1)
     assert.equal(s.coalesced, 1)
     assert.equal(s.hits, 1)
+  })
+
+  test('at most one decryption per usable core runs at once; the rest queue and all finish', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+    )
+    const cores = Math.max(1, availableParallelism())
+    const n = cores + 3
+    const answers = Array.from({ length: n }, (_, i) =>
+      r.resolve(facts(createRunnerToken(publicKey, `sess-q${i}`))),
+    )
+    assert.equal(r.stats().running, cores)
+    assert.equal(r.stats().pending, n)
+    const done = await Promise.all(answers)
+    assert.deepEqual(
+      done.map((c) => (c.state === 'valid' ? c.sessionId : c.state)),
+      Array.from({ length: n }, (_, i) => `sess-q${i}`),
+    )
+    assert.equal(r.stats().running, 0)
+    assert.equal(r.stats().decryptions, n)
   })
 
   test('TTL: entries expire, and never outlive a JWE exp', async () => {
