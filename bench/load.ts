@@ -4,6 +4,12 @@ import type { Expect } from './scenarios.js'
 
 export const PROCESS_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process'
 
+/** Sends a pool of frames in turn (pre-made unique runner tokens); see LoadResult.started. */
+export function cycle(frames: readonly Buffer[]): () => Buffer {
+  let i = 0
+  return () => frames[i++ % frames.length] as Buffer
+}
+
 export interface LoadOptions {
   readonly url: string // http://host:port or https://host:port
   readonly frame: Buffer
@@ -30,6 +36,8 @@ export interface LoadResult {
   readonly concurrency: number
   readonly durationS: number
   readonly completed: number
+  /** Streams started, warm-up included: more than a pool's size means the pool wrapped. */
+  readonly started: number
   /** Wrong answers, failed streams and streams not sent (included in errors). */
   readonly errors: number
   /** Offered but not sent: `concurrency` streams per connection were already in flight. */
@@ -67,10 +75,13 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   let inFlight = 0
   const cap = o.connections * o.concurrency
   let next = 0
+  let started = 0
 
   const startOne = (intended: number, onDone?: () => void) => {
     const session = sessions[next++ % sessions.length] as http2.ClientHttp2Session
     inFlight++
+    const frame = o.nextFrame?.() ?? o.frame
+    started++
     let ok = false
     let status: string | undefined
     const req = session.request(headers, { endStream: false })
@@ -99,7 +110,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (!good) secondErrors++
       onDone?.()
     })
-    req.end(o.nextFrame?.() ?? o.frame)
+    req.end(frame)
   }
 
   const progress = setInterval(() => {
@@ -176,6 +187,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     concurrency: o.concurrency,
     durationS: Math.round(measuredS * 100) / 100,
     completed,
+    started,
     errors,
     notSent,
     rate: Math.round(completed / measuredS),

@@ -1,40 +1,135 @@
-import type { LatencyRow, MaxRow, ScalingRow } from './run.js'
+import { median } from './openssl-speed.js'
+import type { LatencyRow, MaxRow } from './run.js'
+import type { ScalingRow } from './scaling.js'
+import type { FloodRow, UncachedRow } from './token-runs.js'
 
 interface Result {
   date: string
-  machine: { nproc: number; cpu: string; node: string }
-  settings: { connections: number; streamsPerConnection: number; durationS: number }
+  machine: { nproc: number; cpu: string; node: string; loadavg: string }
+  settings: {
+    connections: number
+    streamsPerConnection: number
+    durationS: number
+    repeats: number
+  }
   max: MaxRow[]
+  uncached: UncachedRow[]
+  openssl: Array<Record<string, number>>
+  opensslCommand: string
+  flood: FloodRow[]
   scaling: ScalingRow[]
   latency: LatencyRow[]
 }
 
-/** The Markdown tables README shows: throughput as ratios to the same-run no-op floor. */
+const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-')
+const verdict = (ok: boolean) => (ok ? '**met**' : '**not met**')
+
+/** The targets of issue 7, computed from this run only (ratios within the run). */
+function targets(r: Result): string[] {
+  const h2 = (target: string, scenario: string) =>
+    r.max.find((m) => m.client === 'h2load' && m.target === target && m.scenario === scenario)
+      ?.rate ?? 0
+  const floor = h2('noop-http2', 'spiffe-allow')
+  const allow = h2('authz-http2', 'spiffe-allow') / floor
+  const runner = h2('authz-http2', 'runner-cached') / floor
+  const warn = h2('authz-http2 log=warn', 'spiffe-allow') / floor
+  const rows = [
+    '| target | measured (this run) | |',
+    '|---|---|---|',
+    `| cached allow ≥ 0.8× node:http2 no-op, per core (h2load, medians) | spiffe-allow ${f2(allow)}×, runner-cached ${f2(runner)}× | ${verdict(allow >= 0.8 && runner >= 0.8)} |`,
+    `| (decision log cost: spiffe-allow with logging at warn instead of info) | ${f2(warn)}× | - |`,
+  ]
+  for (const key of ['rsa2048', 'rsa4096']) {
+    const rounds = r.uncached.filter((u) => u.key === key)
+    const perCpu = median(
+      rounds.map((u, i) => u.perCpuSecond / (r.openssl[i]?.[key] ?? Number.NaN)),
+    )
+    const wall = median(rounds.map((u, i) => u.rate / (r.openssl[i]?.[key] ?? Number.NaN)))
+    rows.push(
+      `| uncached ${key} decryptions ≥ 90% of openssl private ops/s × cores in use (1) | ${Math.round(perCpu * 100)}% per server CPU-second; ${Math.round(wall * 100)}% wall-clock | ${verdict(perCpu >= 0.9)} |`,
+    )
+  }
+  const flood = median(r.flood.map((x) => x.p99During / x.p99Before))
+  rows.push(
+    `| RSA flood raises cached p99 < 2× (1,000/s cached, RSA-2048 flood) | ${f2(flood)}× (median of ${r.flood.length}) | ${verdict(flood < 2)} |`,
+  )
+  const sc = (w: number, conns: number) =>
+    r.scaling.filter((x) => x.workers === w && x.connections === conns)
+  const one = median(sc(1, 2).map((x) => x.rate))
+  const two = median(sc(2, 2).map((x) => x.rate))
+  const perCore =
+    median(sc(2, 2).map((x) => x.perServerCore)) / median(sc(1, 2).map((x) => x.perServerCore))
+  rows.push(
+    `| 1 → 2 cores ≥ 1.8× (workers mode, 2 connections) | ${f2(two / one)}× streams/s; ${f2(perCore)}× streams per server core-second | ${verdict(two / one >= 1.8)} |`,
+  )
+  const at = (t: string) => r.latency.find((l) => l.target === t && l.offered === 1000)
+  const noop = at('noop-http2')
+  const authz = at('authz-http2')
+  if (noop !== undefined && authz !== undefined) {
+    const added = authz.p99 - noop.p99
+    rows.push(
+      `| processor-added p99 < 2 ms at 1,000/s on one core | ${f2(added)} ms (p99 ${authz.p99} vs no-op ${noop.p99}) | ${verdict(added < 2)} |`,
+    )
+  }
+  return rows
+}
+
+/** The Markdown README shows: throughput as ratios to the same-run no-op floor. */
 export function renderMarkdown(r: Result): string {
-  const floor = r.max.find((m) => m.target === 'noop-http2' && m.client === 'h2load')?.rate ?? 0
+  const noop = r.max.find((m) => m.target === 'noop-http2' && m.client === 'h2load')
+  const floor = noop?.rate ?? 0
+  const floorCore = noop?.perCore ?? 0
   const lines = [
-    `Run ${r.date} on ${r.machine.nproc} x ${r.machine.cpu}, Node ${r.machine.node}; server on one`,
-    `core, client on the other; ${r.settings.connections} connections x ${r.settings.streamsPerConnection} streams, ${r.settings.durationS} s per run.`,
+    `Run ${r.date} on ${r.machine.nproc} x ${r.machine.cpu}, Node ${r.machine.node}; load average at the end ${r.machine.loadavg}.`,
+    `Server on CPU 0, generators on CPU 1 (taskset); ${r.settings.connections} connections x ${r.settings.streamsPerConnection} streams, ${r.settings.durationS} s per run; repeated rows are medians of ${r.settings.repeats} alternating runs.`,
     '',
-    '| server | scenario | client | streams/s | x no-op node:http2 | errors | p50 ms | p99 ms |',
-    '|---|---|---|---:|---:|---:|---:|---:|',
+    ...targets(r),
+    '',
+    '| server | scenario | client | streams/s | x no-op node:http2 | runs | per server core | x no-op per core | errors | p50 ms | p99 ms |',
+    '|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|',
   ]
   for (const m of r.max) {
     const ratio = floor > 0 ? (m.rate / floor).toFixed(2) : '-'
     lines.push(
-      `| ${m.target} | ${m.scenario} | ${m.client} | ${m.rate} | ${ratio} | ${m.errors} | ${m.p50 ?? '-'} | ${m.p99 ?? '-'} |`,
+      `| ${m.target} | ${m.scenario} | ${m.client} | ${m.rate} | ${ratio} | ${m.runs.join(', ')} | ${m.perCore ?? '-'} | ${m.perCore !== undefined && floorCore > 0 ? f2(m.perCore / floorCore) : '-'} | ${m.errors} | ${m.p50 ?? '-'} | ${m.p99 ?? '-'} |`,
     )
   }
-  const one = r.scaling.find((x) => x.workers === 1)?.rate ?? 0
   lines.push(
     '',
-    '| authz workers (spiffe-allow) | CPUs | h2load connections | streams/s | x 1 worker | errors |',
+    `Uncached runner tokens (a unique token per stream, 2 x 16 streams, server on CPU 0) beside \`${r.opensslCommand}\` run just before, each round:`,
+    '',
+    '| round | key | streams/s | per server CPU-s | server CPU share | openssl private ops/s | per CPU-s / openssl | event-loop CPU ms/req | other threads CPU ms/req | openssl ms/op | p50 ms | p99 ms | tokens sent / pool | errors |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',
+  )
+  const perRound = r.uncached.length / Math.max(1, r.openssl.length)
+  for (const [i, u] of r.uncached.entries()) {
+    const round = Math.floor(i / perRound)
+    const ossl = r.openssl[round]?.[u.key] ?? 0
+    lines.push(
+      `| ${round + 1} | ${u.key} | ${u.rate} | ${u.perCpuSecond} | ${u.cpuShare} | ${ossl} | ${f2(u.perCpuSecond / ossl)} | ${u.mainMsPerRequest} | ${u.otherMsPerRequest} | ${ossl > 0 ? (1000 / ossl).toFixed(3) : '-'} | ${u.p50} | ${u.p99} | ${u.started} / ${u.pool} | ${u.errors} |`,
+    )
+  }
+  lines.push(
+    '',
+    'RSA-2048 flood (2 x 64 streams of unique tokens, closed loop) while cached runner-token traffic runs at 1,000/s:',
+    '',
+    '| cached p50 before / during ms | cached p99 before / during ms | p99 ratio | cached errors during | flood streams/s | flood refused (503) or failed |',
     '|---|---|---:|---:|---:|---:|',
   )
-  for (const x of r.scaling) {
-    const ratio = one > 0 ? (x.rate / one).toFixed(2) : '-'
+  for (const x of r.flood) {
     lines.push(
-      `| ${x.workers} | ${x.cpus} | ${x.connections} | ${x.rate} | ${ratio} | ${x.errors} |`,
+      `| ${x.p50Before} / ${x.p50During} | ${x.p99Before} / ${x.p99During} | ${f2(x.p99During / x.p99Before)} | ${x.cachedErrorsDuring} | ${x.floodRate} | ${x.floodErrors} |`,
+    )
+  }
+  const one = median(r.scaling.filter((x) => x.workers === 1).map((x) => x.rate))
+  lines.push(
+    '',
+    '| authz workers (spiffe-allow) | server CPUs | h2load CPUs | connections | streams/s | x 1 worker (median) | server cores used | streams/s per server core | errors |',
+    '|---|---|---|---:|---:|---:|---:|---:|---:|',
+  )
+  for (const x of r.scaling) {
+    lines.push(
+      `| ${x.workers} | ${x.cpus} | ${x.clientCpus} | ${x.connections} | ${x.rate} | ${f2(x.rate / one)} | ${x.serverCores} | ${x.perServerCore} | ${x.errors} |`,
     )
   }
   lines.push(

@@ -4,26 +4,40 @@ import { parseArgs } from 'node:util'
 import { grpcFrame } from './frame.js'
 import { runH2load } from './h2load.js'
 import { runLoad } from './load.js'
+import { median, opensslSpeed } from './openssl-speed.js'
+import { treeCpuSeconds } from './proc-cpu.js'
+import { spliceReadme } from './readme.js'
 import { renderMarkdown } from './report.js'
+import {
+  cachedTokenFrame,
+  makeRunnerKeys,
+  uniqueTokenFrames,
+  writeRunnerConfig,
+} from './runner-scenarios.js'
+import { type ScalingRow, scalingRun } from './scaling.js'
 import { SCENARIOS, scenarioByName } from './scenarios.js'
 import { lineChartSvg } from './svg-plot.js'
 import { startTarget } from './target-process.js'
 import { makeTlsFiles } from './tls-files.js'
+import { type FloodRow, floodRun, type UncachedRow, uncachedRun } from './token-runs.js'
 
-// `make bench`: the standard scenarios beside no-op processors in the same run, so results are
+// `make bench`: every scenario beside the no-op processors in the same run, so results are
 // ratios. Server pinned to CPU 0, load generators to CPU 1 (2-core machine). Writes
-// bench/results/latest.{json,md} and latency.svg.
+// bench/results/latest.{json,md} and latency.svg, and the README's "Latest results" block.
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
+    repeats: { type: 'string', default: '3' },
     rates: { type: 'string', default: '500,1000,2000,4000,6000,8000' },
     out: { type: 'string', default: 'bench/results' },
+    readme: { type: 'string', default: 'README.md' },
     quick: { type: 'boolean', default: false },
   },
 })
 const durationS = Number(values.duration)
 const warmupS = Number(values.warmup)
+const repeats = Number(values.repeats)
 const SERVER_CPU = '0'
 const CLIENT_CPU = '1'
 const CONNS = 2
@@ -34,7 +48,11 @@ export interface MaxRow {
   target: string
   scenario: string
   client: 'h2load' | 'loadgen'
+  /** Median over `runs` alternating runs (h2load rows of the repeated set), else one run. */
   rate: number
+  runs: number[]
+  /** Median streams/s per core the server actually used (its CPU-seconds per wall second). */
+  perCore?: number
   errors: number
   p50?: number
   p99?: number
@@ -51,33 +69,80 @@ export interface LatencyRow {
   max: number
 }
 
-export interface ScalingRow {
-  workers: number
-  cpus: string
-  connections: number
-  rate: number
-  errors: number
-}
-
 const maxRows: MaxRow[] = []
 const latencyRows: LatencyRow[] = []
+const keys = makeRunnerKeys()
+const runnerConfig = { 2048: writeRunnerConfig(keys, 2048), 4096: writeRunnerConfig(keys, 4096) }
+const cachedFrame = cachedTokenFrame(keys.publicKey[2048])
 
-async function h2loadMax(target: string, scenario: string): Promise<void> {
-  const t = await startTarget(target, scenario, { cpus: SERVER_CPU })
+interface H2Target {
+  target: string
+  scenario: string
+  label?: string
+  env?: NodeJS.ProcessEnv
+  frame: Buffer
+}
+
+function h2(target: string, scenario: string): H2Target {
+  return { target, scenario, frame: grpcFrame(scenarioByName(scenario).request) }
+}
+const runnerCached: H2Target = {
+  target: 'authz-http2',
+  scenario: 'runner-cached',
+  env: { BENCH_CONFIG_FILE: runnerConfig[2048] },
+  frame: cachedFrame,
+}
+
+async function h2loadOnce(t: H2Target): Promise<{ rate: number; errors: number; perCore: number }> {
+  const server = await startTarget(t.target, t.scenario, { cpus: SERVER_CPU, env: t.env })
   try {
+    const cpu0 = treeCpuSeconds(server.pid)
+    const wall0 = performance.now()
     const r = await runH2load({
-      port: t.port,
-      frame: grpcFrame(scenarioByName(scenario).request),
+      port: server.port,
+      frame: t.frame,
       connections: CONNS,
       concurrency: STREAMS,
       durationS,
       warmupS,
       cpus: CLIENT_CPU,
     })
-    log(`h2load   ${target.padEnd(14)} ${scenario.padEnd(13)} ${r.rate} streams/s`)
-    maxRows.push({ target, scenario, client: 'h2load', rate: r.rate, errors: r.failed })
+    // Other tenants take part of the server's core: divide by the share it really got.
+    const cores = (treeCpuSeconds(server.pid) - cpu0) / ((performance.now() - wall0) / 1000)
+    const perCore = cores > 0 ? Math.round(r.rate / cores) : 0
+    log(
+      `h2load   ${(t.label ?? t.target).padEnd(22)} ${t.scenario.padEnd(14)} ${r.rate} streams/s, ${perCore} per server core`,
+    )
+    return { rate: r.rate, errors: r.failed, perCore }
   } finally {
-    await t.stop()
+    await server.stop()
+  }
+}
+
+/** Runs each target `n` times, alternating (A B C A B C ...), and records the median. */
+async function h2loadAlternating(targets: H2Target[], n: number): Promise<void> {
+  const runs = targets.map(() => [] as number[])
+  const perCore = targets.map(() => [] as number[])
+  const errors = targets.map(() => 0)
+  for (let i = 0; i < n; i++) {
+    for (const [j, t] of targets.entries()) {
+      const r = await h2loadOnce(t)
+      runs[j]?.push(r.rate)
+      perCore[j]?.push(r.perCore)
+      errors[j] = (errors[j] ?? 0) + r.errors
+    }
+  }
+  for (const [j, t] of targets.entries()) {
+    const rs = runs[j] ?? []
+    maxRows.push({
+      target: t.label ?? t.target,
+      scenario: t.scenario,
+      client: 'h2load',
+      rate: Math.round(median(rs)),
+      runs: rs,
+      perCore: Math.round(median(perCore[j] ?? [])),
+      errors: errors[j] ?? 0,
+    })
   }
 }
 
@@ -92,26 +157,15 @@ async function ourLoad(target: string, scenario: string, rate?: number): Promise
   })
   const scheme = mtls ? 'https://localhost' : 'http://127.0.0.1'
   const tls = mtls ? { ca: tlsFiles.cert, cert: tlsFiles.cert, key: tlsFiles.key } : undefined
+  const base = { url: `${scheme}:${t.port}`, tls, frame: grpcFrame(s.request), expect: s.expect }
   try {
     if (rate !== undefined) {
       // A fresh process is cold: JIT it at a modest closed-loop load first, so the open-loop
       // run measures the steady state rather than a backlog built while compiling.
-      await runLoad({
-        url: `${scheme}:${t.port}`,
-        tls,
-        frame: grpcFrame(s.request),
-        expect: s.expect,
-        connections: CONNS,
-        concurrency: 4,
-        durationS: 2,
-        warmupS: 0,
-      })
+      await runLoad({ ...base, connections: CONNS, concurrency: 4, durationS: 2, warmupS: 0 })
     }
     const r = await runLoad({
-      url: `${scheme}:${t.port}`,
-      tls,
-      frame: grpcFrame(s.request),
-      expect: s.expect,
+      ...base,
       connections: CONNS,
       concurrency: rate === undefined ? STREAMS : 4096,
       rate,
@@ -122,19 +176,12 @@ async function ourLoad(target: string, scenario: string, rate?: number): Promise
     process.stderr.write('\r')
     const l = r.latencyMs
     log(
-      `loadgen  ${target.padEnd(14)} ${scenario.padEnd(13)} ${rate ?? 'max'} -> ${r.rate}/s ` +
+      `loadgen  ${target.padEnd(22)} ${scenario.padEnd(14)} ${rate ?? 'max'} -> ${r.rate}/s ` +
         `p50 ${l.p50} p99 ${l.p99} max ${l.max} ms, ${r.errors} errors`,
     )
     if (rate === undefined) {
-      maxRows.push({
-        target,
-        scenario,
-        client: 'loadgen',
-        rate: r.rate,
-        errors: r.errors,
-        p50: l.p50,
-        p99: l.p99,
-      })
+      const row = { target, scenario, client: 'loadgen' as const, rate: r.rate, runs: [r.rate] }
+      maxRows.push({ ...row, errors: r.errors, p50: l.p50, p99: l.p99 })
     } else {
       latencyRows.push({
         target,
@@ -153,70 +200,122 @@ async function ourLoad(target: string, scenario: string, rate?: number): Promise
   }
 }
 
-const scenarios = values.quick ? ['spiffe-allow'] : SCENARIOS.map((s) => s.name)
 const started = new Date()
 log(`extproc-authz bench: ${durationS}s per run after ${warmupS}s warm-up; server on CPU 0`)
 
-// 1. Throughput ceilings, measured by h2load (C: not the bottleneck) and by our generator.
-await h2loadMax('noop-http2', 'spiffe-allow')
-await h2loadMax('noop-grpcjs', 'spiffe-allow')
-for (const s of scenarios) {
-  await h2loadMax('authz-http2', s)
-  await h2loadMax('authz-grpc-js', s)
+// 1. Throughput ceilings by h2load (C: not the bottleneck). The no-op floor, the cached allow
+// decisions and the decision log at warn are repeated, alternating, and reported as medians.
+await h2loadAlternating(
+  [
+    h2('noop-http2', 'spiffe-allow'),
+    h2('authz-http2', 'spiffe-allow'),
+    runnerCached,
+    {
+      ...h2('authz-http2', 'spiffe-allow'),
+      label: 'authz-http2 log=warn',
+      env: { BENCH_LOG_LEVEL: 'warn' },
+    },
+  ],
+  values.quick ? 1 : repeats,
+)
+if (!values.quick) {
+  await h2loadAlternating([h2('noop-grpcjs', 'spiffe-allow')], 1)
+  for (const s of SCENARIOS.map((x) => x.name)) {
+    if (s !== 'spiffe-allow') await h2loadAlternating([h2('authz-http2', s)], 1)
+    await h2loadAlternating([h2('authz-grpc-js', s)], 1)
+  }
+  await ourLoad('noop-http2', 'spiffe-allow')
+  await ourLoad('authz-http2', 'spiffe-allow')
+  await ourLoad('authz-http2-mtls', 'spiffe-allow')
 }
-await ourLoad('noop-http2', 'spiffe-allow')
-await ourLoad('authz-http2', 'spiffe-allow')
-await ourLoad('authz-http2-mtls', 'spiffe-allow')
 
-// 2. Multi-core: the product's workers mode, 1 vs 2 cores, h2load unpinned (it shares the
-// cores: only 2 here). One connection feeds only one worker: balancing is per connection.
-const scaling: ScalingRow[] = []
-for (const [workers, cpuSet, conns] of [
-  [1, '0', 2],
-  [2, '0,1', 2],
-  [2, '0,1', 1],
-  [2, '0,1', 4],
-] as const) {
-  const t = await startTarget('authz-http2-cluster', 'spiffe-allow', {
-    cpus: cpuSet,
-    env: { BENCH_WORKERS: String(workers) },
-  })
-  try {
-    const r = await runH2load({
-      port: t.port,
-      frame: grpcFrame(scenarioByName('spiffe-allow').request),
-      connections: conns,
-      concurrency: STREAMS,
+// 2. Uncached runner tokens (unique token per stream) against openssl speed, alternating.
+const pools = {
+  2048: uniqueTokenFrames(keys.publicKey[2048], 12_000, 'u'),
+  4096: uniqueTokenFrames(keys.publicKey[4096], 3_000, 'u'),
+}
+const uncached: UncachedRow[] = []
+const openssl: Array<Record<string, number>> = []
+let opensslCommand = ''
+for (let i = 0; i < (values.quick ? 1 : repeats); i++) {
+  const o = await opensslSpeed(3, SERVER_CPU)
+  openssl.push(o.privateOps)
+  opensslCommand = o.command
+  log(`openssl  rsa2048 ${o.privateOps.rsa2048}/s rsa4096 ${o.privateOps.rsa4096}/s (private ops)`)
+  for (const bits of [2048, 4096] as const) {
+    const r = await uncachedRun(
+      `rsa${bits}`,
+      runnerConfig[bits],
+      pools[bits],
       durationS,
-      warmupS,
-    })
-    log(`h2load   workers=${workers} cpus=${cpuSet} connections=${conns}: ${r.rate} streams/s`)
-    scaling.push({ workers, cpus: cpuSet, connections: conns, rate: r.rate, errors: r.failed })
-  } finally {
-    await t.stop()
+      SERVER_CPU,
+    )
+    log(
+      `loadgen  runner-uncached rsa${bits}: ${r.rate}/s, ${r.perCpuSecond} per server CPU-s (share ${r.cpuShare}), ${r.errors} errors, ${r.started}/${r.pool} tokens`,
+    )
+    uncached.push(r)
   }
 }
 
-// 3. Latency against offered load (open loop), no-op beside the processor.
-const rates = values.rates.split(',').map(Number)
+// 3. RSA flood of unique tokens while cached traffic runs at 1,000/s: p99 during vs before.
+const flood: FloodRow[] = []
+const floodPool = uniqueTokenFrames(keys.publicKey[2048], 12_000, 'f')
+for (let i = 0; i < (values.quick ? 1 : repeats); i++) {
+  const r = await floodRun(runnerConfig[2048], cachedFrame, floodPool, 1000, durationS, SERVER_CPU)
+  log(`flood    cached p99 ${r.p99Before} -> ${r.p99During} ms; flood ${r.floodRate}/s`)
+  flood.push(r)
+}
+
+// 4. Multi-core: the workers mode, 2 connections (as 2 Envoy workers open), pinned.
+const scaling: ScalingRow[] = []
+const scale = (w: number, c: string, cc: string, conns: number) =>
+  scalingRun(w, c, cc, conns, STREAMS, durationS, warmupS).then((r) => {
+    log(
+      `h2load   workers=${w} cpus=${c} client=${cc} connections=${conns}: ${r.rate}/s, server ${r.serverCores} cores`,
+    )
+    scaling.push(r)
+  })
+for (let i = 0; i < (values.quick ? 1 : repeats); i++) {
+  await scale(1, '0', '1', 2)
+  await scale(2, '0,1', '0,1', 2)
+}
+if (!values.quick) {
+  await scale(2, '0,1', '0,1', 1)
+  await scale(2, '0,1', '0,1', 4)
+}
+
+// 5. Latency against offered load (open loop), no-op beside the processor.
+const rates = values.quick ? [1000] : values.rates.split(',').map(Number)
 for (const rate of rates) {
   await ourLoad('noop-http2', 'spiffe-allow', rate)
   await ourLoad('authz-http2', 'spiffe-allow', rate)
 }
-await ourLoad('authz-http2-mtls', 'spiffe-allow', 1000)
+if (!values.quick) await ourLoad('authz-http2-mtls', 'spiffe-allow', 1000)
 
 const cpuModel = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 const result = {
   date: started.toISOString(),
-  machine: { nproc: cpus().length, cpu: cpuModel ?? 'unknown', node: process.version },
-  settings: { connections: CONNS, streamsPerConnection: STREAMS, durationS, warmupS },
+  finished: new Date().toISOString(),
+  machine: {
+    nproc: cpus().length,
+    cpu: cpuModel ?? 'unknown',
+    node: process.version,
+    loadavg: load,
+  },
+  settings: { connections: CONNS, streamsPerConnection: STREAMS, durationS, warmupS, repeats },
   max: maxRows,
+  uncached,
+  openssl,
+  opensslCommand,
+  flood,
   scaling,
   latency: latencyRows,
 }
 mkdirSync(values.out, { recursive: true })
+const md = renderMarkdown(result)
 writeFileSync(`${values.out}/latest.json`, `${JSON.stringify(result, null, 2)}\n`)
-writeFileSync(`${values.out}/latest.md`, renderMarkdown(result))
+writeFileSync(`${values.out}/latest.md`, md)
 const series = ['noop-http2', 'authz-http2'].map((target) => ({
   name: target === 'noop-http2' ? 'no-op (node:http2)' : 'authz spiffe-allow',
   points: latencyRows.filter((r) => r.target === target).map((r) => ({ x: r.offered, y: r.p99 })),
@@ -230,4 +329,5 @@ writeFileSync(
     series,
   ),
 )
-log(renderMarkdown(result))
+if (values.readme !== '') spliceReadme(values.readme, md)
+log(md)

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { type ChildServer, startChildServer } from '../test/helpers/child-server.js'
 import { requestHeaders } from '../test/helpers/extproc-client.js'
 import { grpcFrame } from './frame.js'
-import { type LoadResult, runLoad } from './load.js'
+import { cycle, type LoadResult, runLoad } from './load.js'
 import type { Expect } from './scenarios.js'
 
 // The soak's server and traffic: the real CLI as a child process (as deployed), driven at a steady
@@ -119,7 +119,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
   const cachedFrames = Array.from({ length: 20 }, (_, i) =>
     frame(`/api/sessions/run-${i}/logs`, undefined, mint(`run-${i}`)),
   )
-  let c = 0
   let u = 0
   const classes = [
     { name: 'spiffe-allowed', share: 0.35, expect: 'allow', frame: frame('/api/items', PEER) },
@@ -127,7 +126,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
       name: 'token-cached',
       share: 0.35,
       expect: 'allow',
-      nextFrame: () => cachedFrames[c++ % cachedFrames.length] as Buffer,
+      nextFrame: cycle(cachedFrames),
     },
     {
       name: 'spiffe-denied',

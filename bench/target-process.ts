@@ -12,6 +12,8 @@ export function pinned(cpus: string | undefined, cmd: string, args: string[]): [
 
 export interface RunningTarget {
   readonly port: number
+  /** The server's process id (taskset execs node, so this is node's). */
+  readonly pid: number
   stop(): Promise<void>
 }
 
@@ -43,6 +45,7 @@ export function startTarget(
       child.removeAllListeners('exit')
       resolve({
         port: Number(m[1]),
+        pid: child.pid ?? -1,
         stop: () =>
           new Promise<void>((done) => {
             child.once('exit', () => done())

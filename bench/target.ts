@@ -1,4 +1,5 @@
 import cluster from 'node:cluster'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import pino from 'pino'
 import { buildSnapshot } from '../src/build-snapshot.js'
@@ -86,12 +87,18 @@ async function startAuthz(
   scenario: string | undefined,
   listen: string,
 ): Promise<number> {
-  const s = scenarioByName(scenario ?? 'public')
-  const config = { ...parseConfig(s.configYaml, `scenario ${s.name}`), listen, transport }
+  // BENCH_CONFIG_FILE: a config written at run time (runner-token scenarios need fresh keys).
+  const file = process.env.BENCH_CONFIG_FILE
+  const [yaml, source] =
+    file === undefined
+      ? [scenarioByName(scenario ?? 'public').configYaml, `scenario ${scenario}`]
+      : [readFileSync(file, 'utf8'), file]
+  const config = { ...parseConfig(yaml, source), listen, transport }
   // Decision logs at info, as in production, written to /dev/null: their cost is counted.
-  const level = process.env.BENCH_LOG_LEVEL === 'silent' ? 'silent' : 'info'
+  // BENCH_LOG_LEVEL=warn measures what the decision log costs.
+  const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'
   const logger = createLogger(level, pino.destination({ dest: '/dev/null', sync: false }))
-  const server = await startServer({ config, configSource: s.name, logger })
+  const server = await startServer({ config, configSource: source, logger })
   return server.port
 }
 

@@ -25,7 +25,10 @@ export async function buildCredentials(
   if (config.runner_tokens === undefined) {
     return { tokens: undefined, registry: undefined, extensions: undefined, close() {} }
   }
-  const tokens = await setUpRunnerTokens(config.runner_tokens, logger, { watch })
+  const tokens = await setUpRunnerTokens(config.runner_tokens, logger, {
+    watch,
+    processes: config.workers,
+  })
   const source = config.session_registry?.source
   let registry: (LivenessCheck & { close(): void }) | undefined
   try {

@@ -2,6 +2,7 @@ import { splitRequestPath } from '../authz/path-template.js'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
 import { parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js'
 import { xfccPeerUri } from '../identity/xfcc.js'
+import { type DecodeSelection, NameSet } from './codec/name-set.js'
 import type { AttributeValue, HeaderField } from './codec/processing-request.js'
 
 /** Envoy attribute holding the first URI SAN of the downstream peer certificate. */
@@ -12,6 +13,28 @@ const MAX_REQUEST_ID_LENGTH = 128
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
 /** W3C Trace Context: version-traceid-parentid-flags, lower-case hex. */
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/**
+ * Exactly the headers and attributes buildRequestFacts reads (the cases of its switch, and the
+ * peer attribute): the decoder turns only these into strings. A header added to the switch
+ * must be added here (a unit test checks each one arrives).
+ */
+export const FACT_SELECTION: DecodeSelection = {
+  headers: new NameSet(
+    [
+      ':method',
+      ':path',
+      ':authority',
+      'authorization',
+      'x-forwarded-client-cert',
+      'x-request-id',
+      'traceparent',
+      'content-type',
+    ],
+    'latin1',
+  ),
+  attributes: new NameSet([PEER_URI_SAN_ATTRIBUTE], 'utf8'),
+}
 
 export interface IdentityOptions {
   /** Read the peer from x-forwarded-client-cert instead of Envoy's connection attribute. */

@@ -1,7 +1,7 @@
 import { authorize } from '../authz/authorize.js'
 import { type Decision, type Deny, deny } from '../authz/decision.js'
 import type { RequestFacts } from '../authz/request-facts.js'
-import { buildRequestFacts } from './build-request-facts.js'
+import { buildRequestFacts, FACT_SELECTION } from './build-request-facts.js'
 import {
   type AttributeValue,
   type DecodedProcessingRequest,
@@ -116,7 +116,7 @@ export class ProcessStream {
     }
     let msg: DecodedProcessingRequest
     try {
-      msg = decodeProcessingRequest(message, snapshot.limits)
+      msg = decodeProcessingRequest(message, snapshot.limits, FACT_SELECTION)
     } catch (err) {
       if (err instanceof LimitExceededError) {
         this.fail(snapshot.responder, deny('headers_too_large', err.message))

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
 import type { RunnerCredential, RunnerCredentialResolver } from '../authz/runner-credential.js'
 import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
@@ -24,6 +25,8 @@ export interface TokenStats {
   decryptions: number
   decryptSeconds: number
   pending: number
+  /** Decryptions on the thread pool right now (at most one per core the process may use). */
+  running: number
   cacheEntries: number
   cacheEvictions: number
   keysLoaded: number
@@ -47,6 +50,11 @@ function toCredential(o: DecryptOutcome): RunnerCredential {
   return { state: 'failed', reason: o.reason, detail: `runner token: ${o.reason}` }
 }
 
+/** Decryptions one of `processes` serving processes runs at once: its share of the cores. */
+export function decryptionSlots(processes: number): number {
+  return Math.max(1, Math.floor(availableParallelism() / Math.max(1, processes)))
+}
+
 /**
  * Turns the bearer token into a runner credential. Cache hits return synchronously; misses
  * decrypt off the event loop behind a bounded queue, one decryption per distinct token.
@@ -59,6 +67,18 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   private readonly inFlight = new Map<string, Promise<RunnerCredential>>()
   /** Called with each decryption's duration, queue wait included (the metrics histogram). */
   onDecryption: ((seconds: number) => void) | undefined
+  /**
+   * RSA jobs handed to the thread pool at once: one per core this process may run on
+   * (affinity-aware). libuv's pool has 4 threads; on one core, 4 RSA threads against the event
+   * loop left it a fifth of the CPU, and cached requests queued behind a flood of unique
+   * tokens. With one job per core, the event loop runs between jobs (it starts the next one),
+   * so a cached request waits at most about one RSA operation; throughput is the same, as the
+   * core stays busy either way. With `workers: N` processes share the cores, so each takes
+   * its share (decryptionSlots).
+   */
+  private readonly maxRunning: number
+  private running = 0
+  private readonly waiting: Array<() => void> = []
   private readonly counters = {
     hits: 0,
     misses: 0,
@@ -72,7 +92,9 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     keyring: Keyring,
     private readonly config: RunnerTokensConfig,
     private readonly now: () => number = Date.now,
+    maxRunning = decryptionSlots(1),
   ) {
+    this.maxRunning = maxRunning
     this.keyring = keyring
     this.opts = {
       sessionClaim: config.jwe.session_claim,
@@ -127,7 +149,10 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     }
     this.counters.misses++
     const started = performance.now()
-    const promise = decryptRunnerToken(token, this.keyring, this.opts, this.now).then((outcome) => {
+    const keyring = this.keyring
+    const promise = this.limited(() =>
+      decryptRunnerToken(token, keyring, this.opts, this.now),
+    ).then((outcome) => {
       this.inFlight.delete(digest)
       const seconds = (performance.now() - started) / 1000
       this.counters.decryptions++
@@ -139,6 +164,19 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     })
     this.inFlight.set(digest, promise)
     return promise
+  }
+
+  /** Runs `job` when one of the maxRunning slots is free; a finished job hands its slot on. */
+  private async limited<T>(job: () => Promise<T>): Promise<T> {
+    if (this.running < this.maxRunning) this.running++
+    else await new Promise<void>((resolve) => this.waiting.push(resolve))
+    try {
+      return await job()
+    } finally {
+      const next = this.waiting.shift()
+      if (next !== undefined) next()
+      else this.running--
+    }
   }
 
   private remember(digest: string, outcome: DecryptOutcome, credential: RunnerCredential): void {
@@ -159,6 +197,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     return {
       ...this.counters,
       pending: this.inFlight.size,
+      running: this.running,
       cacheEntries: this.positive.size + this.negative.size,
       cacheEvictions: this.positive.evictions + this.negative.evictions,
       keysLoaded: this.keyring.keys.length,

@@ -5,7 +5,7 @@ import type { Logger } from '../observe/logger.js'
 import { writeKeyPair } from './generate-keypair.js'
 import { type Keyring, loadKeyring } from './keyring.js'
 import { runnerTokenConditions } from './runner-token-condition.js'
-import { RunnerTokenResolver } from './runner-token-resolver.js'
+import { decryptionSlots, RunnerTokenResolver } from './runner-token-resolver.js'
 import { type FileWatch, watchFiles } from './watch-files.js'
 
 export interface RunnerTokens {
@@ -24,7 +24,11 @@ function describeKeyring(k: Keyring) {
 export async function setUpRunnerTokens(
   config: RunnerTokensConfig,
   logger: Logger,
-  { watch = true } = {},
+  {
+    watch = true,
+    /** Serving processes sharing the cores (`workers`): each runs its share of decryptions. */
+    processes = 1,
+  } = {},
 ): Promise<RunnerTokens> {
   const [currentFile] = config.private_keys
   if (config.generate_if_missing && currentFile !== undefined) {
@@ -40,7 +44,12 @@ export async function setUpRunnerTokens(
       )
     }
   }
-  const resolver = new RunnerTokenResolver(await loadKeyring(config.private_keys), config)
+  const resolver = new RunnerTokenResolver(
+    await loadKeyring(config.private_keys),
+    config,
+    Date.now,
+    decryptionSlots(processes),
+  )
   logger.info(describeKeyring(resolver.currentKeyring), 'runner token keys loaded')
 
   const reload = async (): Promise<boolean> => {

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
 import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
 import { importRunnerKey, KeyLoadError, type Keyring } from '../../src/tokens/keyring.js'
 import { createRunnerJwe, createRunnerToken } from '../../src/tokens/runner.js'
-import { RunnerTokenResolver } from '../../src/tokens/runner-token-resolver.js'
+import { decryptionSlots, RunnerTokenResolver } from '../../src/tokens/runner-token-resolver.js'
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
@@ -64,6 +65,45 @@ describe('RunnerTokenResolver', () => {
     assert.equal(s.decryptions, 1)
     assert.equal(s.coalesced, 1)
     assert.equal(s.hits, 1)
+  })
+
+  test('at most one decryption per usable core runs at once; the rest queue and all finish', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+    )
+    const cores = Math.max(1, availableParallelism())
+    const n = cores + 3
+    const answers = Array.from({ length: n }, (_, i) =>
+      r.resolve(facts(createRunnerToken(publicKey, `sess-q${i}`))),
+    )
+    assert.equal(r.stats().running, cores)
+    assert.equal(r.stats().pending, n)
+    const done = await Promise.all(answers)
+    assert.deepEqual(
+      done.map((c) => (c.state === 'valid' ? c.sessionId : c.state)),
+      Array.from({ length: n }, (_, i) => `sess-q${i}`),
+    )
+    assert.equal(r.stats().running, 0)
+    assert.equal(r.stats().decryptions, n)
+  })
+
+  test('with workers, each process takes its share of the cores (at least one slot)', async () => {
+    const cores = Math.max(1, availableParallelism())
+    assert.equal(decryptionSlots(1), cores)
+    assert.equal(decryptionSlots(2), Math.max(1, Math.floor(cores / 2)))
+    assert.equal(decryptionSlots(cores * 4), 1)
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+      Date.now,
+      1,
+    )
+    const answers = [0, 1, 2].map((i) =>
+      r.resolve(facts(createRunnerToken(publicKey, `sess-w${i}`))),
+    )
+    assert.equal(r.stats().running, 1)
+    assert.equal((await Promise.all(answers)).filter((c) => c.state === 'valid').length, 3)
   })
 
   test('TTL: entries expire, and never outlive a JWE exp', async () => {

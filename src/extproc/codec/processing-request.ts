@@ -1,12 +1,10 @@
 import {
-  latin1,
-  utf8String,
-  WIRE_FIXED64,
-  WIRE_LEN,
-  WIRE_VARINT,
-  WireError,
-  WireReader,
-} from './wire.js'
+  type AttributeValue,
+  decodeAttributesEntry,
+  releaseAttributeReaders,
+} from './attributes.js'
+import type { DecodeSelection, NameSet } from './name-set.js'
+import { latin1, WIRE_LEN, WIRE_VARINT, WireError, WireReader } from './wire.js'
 
 // Field numbers from envoy/service/ext_proc/v3/external_processor.proto and
 // envoy/config/core/v3/base.proto, google/protobuf/struct.proto.
@@ -23,8 +21,9 @@ const PHASES = [
 const FIELD_ATTRIBUTES = 9 // map<string, google.protobuf.Struct>
 const FIELD_OBSERVABILITY_MODE = 10
 
-/** The attribute map key under which Envoy's ext_proc filter puts its attributes. */
-export const EXT_PROC_ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc'
+// Decoding is synchronous and never nests this reader in itself: one is reused.
+const EMPTY = new Uint8Array(0)
+const HEADER_READER = new WireReader(EMPTY)
 
 export type Phase = Exclude<(typeof PHASES)[number], undefined>
 
@@ -35,14 +34,16 @@ export interface HeaderField {
   readonly value: string
 }
 
-/** Scalar Struct values; nested structs and lists are not used for decisions and are dropped. */
-export type AttributeValue = string | number | boolean | null
-
 export interface DecodedProcessingRequest {
   phase: Phase | undefined
-  /** Header fields of a request_headers/response_headers message, in order, duplicates kept. */
+  /**
+   * Header fields of a request_headers/response_headers message, in order, duplicates kept;
+   * with a selection, only the selected ones (limits still count every field).
+   */
   headers: HeaderField[]
-  /** Sum of name and value bytes of `headers`. */
+  /** Fields in the header map, selected or not. */
+  headerCount: number
+  /** Encoded bytes of every header field (bounds name and value bytes). */
   headerBytes: number
   endOfStream: boolean
   /** `attributes["envoy.filters.http.ext_proc"]`, present only on the first message of a direction. */
@@ -64,18 +65,41 @@ export class LimitExceededError extends Error {
   override readonly name = 'LimitExceededError'
 }
 
+/**
+ * Decodes the fields authorization uses. With `select`, header values and attribute values
+ * are decoded only for the selected names; the others are still bounded by `limits` but never
+ * become strings.
+ */
 export function decodeProcessingRequest(
   buf: Uint8Array,
   limits: DecodeLimits,
+  select?: DecodeSelection,
 ): DecodedProcessingRequest {
   const out: DecodedProcessingRequest = {
     phase: undefined,
     headers: [],
+    headerCount: 0,
     headerBytes: 0,
     endOfStream: false,
     attributes: undefined,
     observabilityMode: false,
   }
+  try {
+    decodeTopLevel(buf, out, limits, select)
+  } finally {
+    // The shared readers must not keep the message (it may hold a token) alive.
+    HEADER_READER.reset(EMPTY, 0, 0)
+    releaseAttributeReaders()
+  }
+  return out
+}
+
+function decodeTopLevel(
+  buf: Uint8Array,
+  out: DecodedProcessingRequest,
+  limits: DecodeLimits,
+  select: DecodeSelection | undefined,
+): void {
   const r = new WireReader(buf)
   while (!r.done()) {
     const tag = r.uint32()
@@ -87,20 +111,20 @@ export function decodeProcessingRequest(
       const [s, e] = r.lenDelimited()
       out.phase = phase
       out.headers = []
+      out.headerCount = 0
       out.headerBytes = 0
       out.endOfStream = false
-      if (field <= 3) decodeHttpHeaders(buf, s, e, out, limits)
+      if (field <= 3) decodeHttpHeaders(buf, s, e, out, limits, select?.headers)
       else if (field <= 5) out.endOfStream = decodeBodyEndOfStream(buf, s, e)
     } else if (field === FIELD_ATTRIBUTES && wt === WIRE_LEN) {
       const [s, e] = r.lenDelimited()
-      decodeAttributesEntry(buf, s, e, out)
+      decodeAttributesEntry(buf, s, e, out, select?.attributes)
     } else if (field === FIELD_OBSERVABILITY_MODE && wt === WIRE_VARINT) {
       out.observabilityMode = r.uint32() !== 0
     } else {
       r.skip(wt)
     }
   }
-  return out
 }
 
 // HttpHeaders { HeaderMap headers = 1; map attributes = 2 (deprecated); bool end_of_stream = 3; }
@@ -110,13 +134,14 @@ function decodeHttpHeaders(
   end: number,
   out: DecodedProcessingRequest,
   limits: DecodeLimits,
+  only: NameSet | undefined,
 ): void {
   const r = new WireReader(buf, start, end)
   while (!r.done()) {
     const tag = r.uint32()
     if (tag === ((1 << 3) | WIRE_LEN)) {
       const [s, e] = r.lenDelimited()
-      decodeHeaderMap(buf, s, e, out, limits)
+      decodeHeaderMap(buf, s, e, out, limits, only)
     } else if (tag === ((3 << 3) | WIRE_VARINT)) {
       out.endOfStream = r.uint32() !== 0
     } else {
@@ -132,6 +157,7 @@ function decodeHeaderMap(
   end: number,
   out: DecodedProcessingRequest,
   limits: DecodeLimits,
+  only: NameSet | undefined,
 ): void {
   const r = new WireReader(buf, start, end)
   while (!r.done()) {
@@ -143,36 +169,43 @@ function decodeHeaderMap(
     const [s, e] = r.lenDelimited()
     // Bound the work before decoding: a header's encoded size bounds its name and value.
     out.headerBytes += e - s
-    if (out.headers.length >= limits.maxHeaders || out.headerBytes > limits.maxHeaderBytes) {
+    if (out.headerCount >= limits.maxHeaders || out.headerBytes > limits.maxHeaderBytes) {
       throw new LimitExceededError('request headers exceed the configured limits')
     }
-    out.headers.push(decodeHeaderValue(buf, s, e))
+    out.headerCount++
+    const field = decodeHeaderValue(buf, s, e, only)
+    if (field !== undefined) out.headers.push(field)
   }
 }
 
 // HeaderValue { string key = 1; string value = 2; bytes raw_value = 3; }
-function decodeHeaderValue(buf: Uint8Array, start: number, end: number): HeaderField {
-  const r = new WireReader(buf, start, end)
-  let name = ''
-  let value: string | undefined
-  let raw: string | undefined
+// Undefined when `only` is given and the name is not in it: nothing of it is decoded.
+function decodeHeaderValue(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  only: NameSet | undefined,
+): HeaderField | undefined {
+  const r = HEADER_READER.reset(buf, start, end)
+  // Ranges first (a field may repeat: the last wins, and key may follow the values).
+  let ks = 0
+  let ke = 0
+  let vs = -1
+  let ve = -1
+  let rs = -1
+  let re = -1
   while (!r.done()) {
     const tag = r.uint32()
-    if (tag === ((1 << 3) | WIRE_LEN)) {
-      const [s, e] = r.lenDelimited()
-      name = latin1(buf, s, e)
-    } else if (tag === ((2 << 3) | WIRE_LEN)) {
-      const [s, e] = r.lenDelimited()
-      value = latin1(buf, s, e)
-    } else if (tag === ((3 << 3) | WIRE_LEN)) {
-      const [s, e] = r.lenDelimited()
-      raw = latin1(buf, s, e)
-    } else {
-      r.skip(tag & 7)
-    }
+    if (tag === ((1 << 3) | WIRE_LEN)) [ks, ke] = r.lenDelimited()
+    else if (tag === ((2 << 3) | WIRE_LEN)) [vs, ve] = r.lenDelimited()
+    else if (tag === ((3 << 3) | WIRE_LEN)) [rs, re] = r.lenDelimited()
+    else r.skip(tag & 7)
   }
+  const name = only === undefined ? latin1(buf, ks, ke) : only.match(buf, ks, ke)
+  if (name === undefined) return undefined
   // Current Envoy fills raw_value and leaves value empty; older Envoy fills only value.
-  return { name, value: raw ?? value ?? '' }
+  const value = rs >= 0 ? latin1(buf, rs, re) : vs >= 0 ? latin1(buf, vs, ve) : ''
+  return { name, value }
 }
 
 // HttpBody { bytes body = 1; bool end_of_stream = 2; } — the body itself is never read.
@@ -187,98 +220,6 @@ function decodeBodyEndOfStream(buf: Uint8Array, start: number, end: number): boo
   return eos
 }
 
-// map<string, Struct> entry { string key = 1; Struct value = 2; }
-function decodeAttributesEntry(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  out: DecodedProcessingRequest,
-): void {
-  const r = new WireReader(buf, start, end)
-  let key = ''
-  let value: [number, number] | undefined
-  while (!r.done()) {
-    const tag = r.uint32()
-    if (tag === ((1 << 3) | WIRE_LEN)) {
-      const [s, e] = r.lenDelimited()
-      key = utf8String(buf, s, e)
-    } else if (tag === ((2 << 3) | WIRE_LEN)) {
-      value = r.lenDelimited()
-    } else {
-      r.skip(tag & 7)
-    }
-  }
-  if (key !== EXT_PROC_ATTRIBUTES_KEY || value === undefined) return
-  const attrs = out.attributes ?? new Map<string, AttributeValue>()
-  decodeStructFields(buf, value[0], value[1], attrs)
-  out.attributes = attrs
-}
-
-// Struct { map<string, Value> fields = 1; }
-function decodeStructFields(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  into: Map<string, AttributeValue>,
-): void {
-  const r = new WireReader(buf, start, end)
-  while (!r.done()) {
-    const tag = r.uint32()
-    if (tag !== ((1 << 3) | WIRE_LEN)) {
-      r.skip(tag & 7)
-      continue
-    }
-    const [s, e] = r.lenDelimited()
-    const entry = new WireReader(buf, s, e)
-    let key = ''
-    let value: AttributeValue | undefined
-    while (!entry.done()) {
-      const t = entry.uint32()
-      if (t === ((1 << 3) | WIRE_LEN)) {
-        const [ks, ke] = entry.lenDelimited()
-        key = utf8String(buf, ks, ke)
-      } else if (t === ((2 << 3) | WIRE_LEN)) {
-        const [vs, ve] = entry.lenDelimited()
-        value = decodeScalarValue(buf, vs, ve)
-      } else {
-        entry.skip(t & 7)
-      }
-    }
-    if (value !== undefined) into.set(key, value)
-  }
-}
-
-// Value { oneof kind { NullValue null_value = 1; double number_value = 2; string string_value = 3;
-//                      bool bool_value = 4; Struct struct_value = 5; ListValue list_value = 6; } }
-function decodeScalarValue(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-): AttributeValue | undefined {
-  const r = new WireReader(buf, start, end)
-  let value: AttributeValue | undefined
-  while (!r.done()) {
-    const tag = r.uint32()
-    const field = tag >>> 3
-    const wt = tag & 7
-    if (field === 1 && wt === WIRE_VARINT) {
-      r.uint32()
-      value = null
-    } else if (field === 2 && wt === WIRE_FIXED64) {
-      value = r.double()
-    } else if (field === 3 && wt === WIRE_LEN) {
-      const [s, e] = r.lenDelimited()
-      value = utf8String(buf, s, e)
-    } else if (field === 4 && wt === WIRE_VARINT) {
-      value = r.uint32() !== 0
-    } else if ((field === 5 || field === 6) && wt === WIRE_LEN) {
-      r.lenDelimited()
-      value = undefined
-    } else {
-      r.skip(wt)
-    }
-  }
-  return value
-}
-
+export { EXT_PROC_ATTRIBUTES_KEY } from './attributes.js'
+export type { AttributeValue }
 export { WireError }

@@ -17,15 +17,26 @@ export class WireError extends Error {
 /** Reads one protobuf message from `buf[start, end)`. */
 export class WireReader {
   pos: number
-  readonly end: number
+  end: number
 
   constructor(
-    readonly buf: Uint8Array,
+    public buf: Uint8Array,
     start = 0,
     end: number = buf.length,
   ) {
     this.pos = start
     this.end = end
+  }
+
+  /**
+   * Points this reader at another range. Small sub-messages read many times per request (header
+   * fields, attribute entries) reuse one reader instead of allocating one each.
+   */
+  reset(buf: Uint8Array, start: number, end: number): this {
+    this.buf = buf
+    this.pos = start
+    this.end = end
+    return this
   }
 
   done(): boolean {

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import { buildRequestFacts, FACT_SELECTION } from '../../src/extproc/build-request-facts.js'
+import { NameSet } from '../../src/extproc/codec/name-set.js'
+import {
+  decodeProcessingRequest,
+  LimitExceededError,
+} from '../../src/extproc/codec/processing-request.js'
+import { ProcessingRequestType } from '../helpers/reference-codec.js'
+
+const LIMITS = { maxHeaders: 100, maxHeaderBytes: 65536 }
+
+function encode(headers: Array<[string, string]>, attrs: Record<string, string | boolean>) {
+  return ProcessingRequestType.encode(
+    ProcessingRequestType.fromObject({
+      request_headers: {
+        headers: {
+          headers: headers.map(([key, v]) =>
+            key === 'x-old' ? { key, value: v } : { key, raw_value: Buffer.from(v, 'latin1') },
+          ),
+        },
+        end_of_stream: true,
+      },
+      attributes: [
+        {
+          key: 'envoy.filters.http.ext_proc',
+          value: {
+            fields: Object.entries(attrs).map(([key, v]) => ({
+              key,
+              value: typeof v === 'string' ? { string_value: v } : { bool_value: v },
+            })),
+          },
+        },
+      ],
+    }),
+  ).finish()
+}
+
+const HEADERS: Array<[string, string]> = [
+  [':method', 'POST'],
+  [':scheme', 'https'],
+  [':authority', 'API.example.org:8443'],
+  [':path', '/api/sessions/s-1/steps?x=1'],
+  ['user-agent', 'Mozilla/5.0 (X11; Linux x86_64)'],
+  ['authorization', 'Bearer abc.def'],
+  ['x-forwarded-client-cert', 'By=spiffe://td/a;URI=spiffe://td/ns/x/sa/y'],
+  ['x-request-id', 'req-1'],
+  ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'],
+  ['content-type', 'application/grpc+proto'],
+  ['x-old', 'legacy value field'],
+  ['authorizatio', 'one byte short: not selected'],
+  ['x-bin', '\xff\x00\x80'],
+]
+const ATTRS = {
+  'connection.uri_san_peer_certificate': 'spiffe://td/ns/prod/sa/api',
+  'connection.mtls': true,
+  'source.address': '10.1.2.3:53412',
+}
+
+describe('decoding only the selected headers and attributes', () => {
+  test('keeps selected fields in order with duplicates, counts and bounds every field', () => {
+    const sel = {
+      headers: new NameSet([':path', 'dup', 'absent'], 'latin1'),
+      attributes: new NameSet(['connection.mtls'], 'utf8'),
+    }
+    const bytes = encode([...HEADERS, ['dup', '1'], ['dup', '2']], ATTRS)
+    const d = decodeProcessingRequest(bytes, LIMITS, sel)
+    assert.deepEqual(d.headers, [
+      { name: ':path', value: '/api/sessions/s-1/steps?x=1' },
+      { name: 'dup', value: '1' },
+      { name: 'dup', value: '2' },
+    ])
+    assert.equal(d.headerCount, HEADERS.length + 2)
+    assert.equal(d.headerBytes, decodeProcessingRequest(bytes, LIMITS).headerBytes)
+    assert.deepEqual(d.attributes, new Map([['connection.mtls', true]]))
+    // Unselected fields still count against the limits.
+    assert.throws(
+      () => decodeProcessingRequest(bytes, { ...LIMITS, maxHeaders: 3 }, sel),
+      LimitExceededError,
+    )
+    assert.throws(
+      () => decodeProcessingRequest(bytes, { ...LIMITS, maxHeaderBytes: 64 }, sel),
+      LimitExceededError,
+    )
+  })
+
+  test('truncated input fails with a selection exactly when it fails without one', () => {
+    const bytes = encode(HEADERS, ATTRS)
+    const fails = (b: Uint8Array, s?: typeof FACT_SELECTION) => {
+      try {
+        decodeProcessingRequest(b, LIMITS, s)
+        return false
+      } catch {
+        return true
+      }
+    }
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const b = bytes.subarray(0, cut)
+      assert.equal(fails(b, FACT_SELECTION), fails(b), `cut at ${cut}`)
+    }
+  })
+
+  test('request facts are the same as from a full decode (every header facts read arrives)', () => {
+    for (const xfcc of [false, true]) {
+      for (const drop of [undefined, ...HEADERS.map(([n]) => n)]) {
+        const headers = HEADERS.filter(([n]) => n !== drop)
+        const bytes = encode(headers, ATTRS)
+        const full = decodeProcessingRequest(bytes, LIMITS)
+        const sel = decodeProcessingRequest(bytes, LIMITS, FACT_SELECTION)
+        assert.deepEqual(
+          buildRequestFacts(sel.headers, sel.attributes, { xfcc }),
+          buildRequestFacts(full.headers, full.attributes, { xfcc }),
+        )
+      }
+    }
+    // Each selected header changes the facts when present, so none can be silently dropped.
+    const base = buildRequestFacts(
+      decodeProcessingRequest(encode(HEADERS, ATTRS), LIMITS, FACT_SELECTION).headers,
+      undefined,
+      { xfcc: true },
+    )
+    for (const [name] of HEADERS.slice(0, 10).filter(
+      ([n]) => n !== ':scheme' && n !== 'user-agent',
+    )) {
+      const without = decodeProcessingRequest(
+        encode(
+          HEADERS.filter(([n]) => n !== name),
+          ATTRS,
+        ),
+        LIMITS,
+        FACT_SELECTION,
+      )
+      assert.notDeepEqual(buildRequestFacts(without.headers, undefined, { xfcc: true }), base, name)
+    }
+  })
+})
