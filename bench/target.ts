@@ -93,7 +93,18 @@ async function startAuthz(
     file === undefined
       ? [scenarioByName(scenario ?? 'public').configYaml, `scenario ${scenario}`]
       : [readFileSync(file, 'utf8'), file]
-  const config = { ...parseConfig(yaml, source), listen, transport }
+  const parsed = parseConfig(yaml, source)
+  // BENCH_SAMPLE_ALLOW: the fraction of allows logged (logging.decisions.sample_allow), to
+  // measure the decision log as the example and Kubernetes configs ship it (0.01).
+  const sampleAllow = process.env.BENCH_SAMPLE_ALLOW
+  const logging =
+    sampleAllow === undefined
+      ? parsed.logging
+      : {
+          ...parsed.logging,
+          decisions: { ...parsed.logging.decisions, sample_allow: Number(sampleAllow) },
+        }
+  const config = { ...parsed, logging, listen, transport }
   // Decision logs at info, as in production, written to /dev/null: their cost is counted.
   // BENCH_LOG_LEVEL=warn measures what the decision log costs.
   const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'
