@@ -1,11 +1,11 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import type { Config } from '../config/schema.js'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
 import type { Logger } from './logger.js'
 
 /** Session ids are capabilities' subjects: logged as a SHA-256 prefix by default. */
 export function hashSessionId(id: string): string {
-  return createHash('sha256').update(id).digest('hex').slice(0, 16)
+  return hash('sha256', id, 'hex').slice(0, 16)
 }
 
 type LoggingConfig = Config['logging']

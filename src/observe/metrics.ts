@@ -1,7 +1,8 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
-import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
+import type { StreamObserver } from '../extproc/process-stream.js'
 import type { RegistryStats } from '../liveness/http-registry.js'
 import type { TokenStats } from '../tokens/runner-token-resolver.js'
+import { DecisionMetrics } from './decision-metrics.js'
 
 /** Cumulative numbers components keep themselves; read at scrape time (pull, no hot-path cost). */
 export interface MetricsSources {
@@ -68,21 +69,8 @@ export function createMetrics(sources: MetricsSources): Metrics {
   // Process and Node runtime metrics (process_resident_memory_bytes, nodejs_heap_size_used_bytes,
   // event loop lag, GC): what `make soak` samples, and what a leak shows up in first.
   collectDefaultMetrics({ register: registry })
-  const decisions = new Counter({
-    name: `${P}decisions_total`,
-    help: 'Decisions by outcome, reason code and rule.',
-    labelNames: ['decision', 'reason', 'rule'],
-    registers: [registry],
-  })
-  const duration = new Histogram({
-    name: `${P}decision_duration_seconds`,
-    help: 'From request_headers received to the answer handed to the transport.',
-    labelNames: ['decision'],
-    buckets: [
-      0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
-    ],
-    registers: [registry],
-  })
+  const decisions = new DecisionMetrics()
+  decisions.register(registry, P)
   const reloadsSeen = { ok: 0, failed: 0 }
   new Counter({
     name: `${P}config_reloads_total`,
@@ -208,12 +196,6 @@ export function createMetrics(sources: MetricsSources): Metrics {
   return {
     registry,
     observeDecryption: (seconds) => decryptionDuration.observe(seconds),
-    observer: {
-      onDecision({ decision, durationMs }: DecisionEvent) {
-        const label = decision.allow ? 'allow' : 'deny'
-        decisions.labels(label, decision.reason, decision.rule ?? '').inc()
-        duration.labels(label).observe(durationMs / 1000)
-      },
-    },
+    observer: decisions,
   }
 }
