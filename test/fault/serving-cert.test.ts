@@ -3,11 +3,11 @@ import { X509Certificate } from 'node:crypto'
 import { rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { connect } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
 import { type ChildServer, startChildServer } from '../helpers/child-server.js'
 import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
+import { servedSerial } from '../helpers/served-serial.js'
 import { requestMix, runnerKey, tempDir, writeConfig } from './fixture.js'
 import type { World } from './oracle.js'
 import { assertFailClosed, type SteadyLoad, startSteadyLoad } from './steady-load.js'
@@ -40,25 +40,7 @@ describe('fault injection: serving certificate rotated mid-load (real server pro
   const options = { 'grpc.ssl_target_name_override': 'localhost' }
   /** A fresh handshake, trusting only the bundle CA (as Envoy does): the serial it is shown. */
   const servingSerial = () =>
-    new Promise<string>((resolve, reject) => {
-      const s = connect(
-        {
-          host: '127.0.0.1',
-          port: server.port,
-          ca: ca.certPem,
-          cert: envoy.certPem,
-          key: envoy.keyPem,
-          servername: 'localhost',
-          ALPNProtocols: ['h2'],
-        },
-        () => {
-          const raw = s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0)
-          s.destroy()
-          resolve(new X509Certificate(raw).serialNumber)
-        },
-      )
-      s.on('error', reject)
-    })
+    servedSerial(server.port, { ca: ca.certPem, cert: envoy.certPem, key: envoy.keyPem })
   const serialOf = (i: Issued) => new X509Certificate(i.certPem).serialNumber
   /** A new client (new connection) must get decisions over the current certificate. */
   const freshClientDecides = async () => {

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict'
-import { X509Certificate } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { connect } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
 import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
+import { servedSerial } from '../helpers/served-serial.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 // Real files rewritten in place (as spiffe-helper does), real handshakes on loopback.
@@ -20,28 +19,8 @@ describe('serving certificate rotation from files', () => {
   const certFile = join(dir, 'svid.pem')
   const keyFile = join(dir, 'svid_key.pem')
 
-  async function servingSerial(): Promise<string> {
-    return new Promise((resolve, reject) => {
-      const s = connect(
-        {
-          host: '127.0.0.1',
-          port: ts.port,
-          ca: ca.certPem,
-          cert: envoy.certPem,
-          key: envoy.keyPem,
-          servername: 'localhost',
-          ALPNProtocols: ['h2'],
-        },
-        () => {
-          const serial = new X509Certificate(s.getPeerX509Certificate()?.raw ?? Buffer.alloc(0))
-            .serialNumber
-          s.destroy()
-          resolve(serial)
-        },
-      )
-      s.on('error', reject)
-    })
-  }
+  const servingSerial = () =>
+    servedSerial(ts.port, { ca: ca.certPem, cert: envoy.certPem, key: envoy.keyPem })
 
   before(async () => {
     ca = await generateCa('example.org CA')
