@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { buildRequestFacts, FACT_SELECTION } from '../../src/extproc/build-request-facts.js'
 import { NameSet } from '../../src/extproc/codec/name-set.js'
@@ -97,6 +98,21 @@ describe('decoding only the selected headers and attributes', () => {
     for (let cut = 1; cut < bytes.length; cut++) {
       const b = bytes.subarray(0, cut)
       assert.equal(fails(b, FACT_SELECTION), fails(b), `cut at ${cut}`)
+    }
+  })
+
+  test('every header buildRequestFacts reads is in FACT_SELECTION (read from its switch)', () => {
+    // The fixed HEADERS above cannot catch a header added to the switch but not to the
+    // selection (it would arrive as absent, silently). The compiled module's case labels can.
+    const source = readFileSync(
+      new URL('../../src/extproc/build-request-facts.js', import.meta.url),
+      'utf8',
+    )
+    const read = [...source.matchAll(/case '([^']+)':/g)].map((m) => m[1] as string)
+    assert.ok(read.length >= 8, `found the switch's cases: ${read.join(', ')}`)
+    for (const name of read) {
+      const bytes = Buffer.from(name, 'latin1')
+      assert.equal(FACT_SELECTION.headers.match(bytes, 0, bytes.length), name, name)
     }
   })
 
