@@ -1,13 +1,12 @@
 import cluster from 'node:cluster'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import pino from 'pino'
 import { buildSnapshot } from '../src/build-snapshot.js'
 import { runWorkers } from '../src/cluster/run-workers.js'
 import { parseConfig } from '../src/config/load-config.js'
 import { SnapshotHolder } from '../src/extproc/snapshot.js'
 import { decisionLogger } from '../src/observe/decision-log.js'
-import { createLogger } from '../src/observe/logger.js'
+import { createLogger, logDestination } from '../src/observe/logger.js'
 import { startServer } from '../src/server.js'
 import { startHttp2Transport } from '../src/transport/http2/serve-http2.js'
 import { startNoopGrpcJs } from './noop-grpcjs.js'
@@ -55,7 +54,7 @@ async function main(kind: string, scenario: string | undefined): Promise<number>
     const tls = readTlsFiles(process.env.BENCH_TLS_DIR ?? '')
     const s = scenarioByName(scenario ?? 'public')
     const config = parseConfig(s.configYaml, `scenario ${s.name}`)
-    const logger = createLogger('info', pino.destination({ dest: '/dev/null', sync: false }))
+    const logger = createLogger('info', logDestination('/dev/null'))
     const transport = await startHttp2Transport({
       listen: '127.0.0.1:0',
       snapshots: new SnapshotHolder(buildSnapshot(config)),
@@ -108,7 +107,7 @@ async function startAuthz(
   // Decision logs at info, as in production, written to /dev/null: their cost is counted.
   // BENCH_LOG_LEVEL=warn measures what the decision log costs.
   const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'
-  const logger = createLogger(level, pino.destination({ dest: '/dev/null', sync: false }))
+  const logger = createLogger(level, logDestination('/dev/null'))
   const server = await startServer({ config, configSource: source, logger })
   return server.port
 }

@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto'
+import { pino } from 'pino'
 import type { Config } from '../config/schema.js'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
 import type { Logger } from './logger.js'
@@ -44,12 +45,24 @@ const DEFAULTS: LoggingConfig = {
   decisions: { allow_level: 'info', deny_level: 'warn', sample_allow: 1, sample_deny: 1 },
 }
 
+const { chindingsSym, messageKeySym, needsMetadataGsym, streamSym, timeSym } = pino.symbols
+
+/** A JSON string value, or nothing when the field is absent (pino leaves undefined out too). */
+function field(name: string, value: string | undefined): string {
+  return value === undefined ? '' : `,"${name}":${JSON.stringify(value)}`
+}
+
 /** One line per decision. Fields are chosen, never copied wholesale from the request. */
 export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS): DecisionLog {
-  // The line is built from chosen fields only (none of them a credential or a raw header), so
-  // the root logger's redaction, which costs more than the rest of the line (measured ~7 us of
-  // ~12 us per line, see README "Benchmarks"), has nothing to do here.
-  const logger = root.child({}, { redact: { paths: [] } })
+  // The line is written straight to the logger's destination, in exactly the form pino gives
+  // it (level number, time, the logger's bindings, fields, msg; a test holds the two equal):
+  // ~1.3 µs against ~3.4 µs through pino's object walk. The fields are chosen (none is a
+  // credential or a raw header), so redaction has nothing to do here.
+  const r = root as unknown as Record<symbol, unknown>
+  const stream = r[streamSym] as { write(line: string): unknown } & Record<symbol, unknown>
+  // pino.multistream wants per-line metadata set by pino itself: go through pino then.
+  const direct = stream[needsMetadataGsym] !== true
+  const fallback = root.child({}, { redact: { paths: [] } })
   let settings = logging
   let sampledOut = 0
   return {
@@ -61,33 +74,51 @@ export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS):
       // Decided before any field is built: a line left out costs a level check and a hash.
       const d = settings.decisions
       const level = decision.allow ? d.allow_level : d.deny_level
-      if (!logger.isLevelEnabled(level)) return
+      if (!root.isLevelEnabled(level)) return
       if (!inSample(decision.allow ? d.sample_allow : d.sample_deny, facts?.requestId)) {
         sampledOut++
         return
       }
-      logger[level](
-        {
-          decision: decision.allow ? 'allow' : 'deny',
-          reason: decision.reason,
-          rule: decision.rule,
-          detail: decision.allow ? undefined : decision.detail,
-          method: facts?.method,
-          // The query string may carry secrets (signed URLs, tokens): log the path only.
-          path: facts === undefined ? undefined : stripQuery(facts.path),
-          peer: facts?.peer?.uri,
-          request_id: facts?.requestId,
-          session:
-            !decision.allow || decision.sessionId === undefined
-              ? undefined
-              : settings.plain_session_ids
-                ? decision.sessionId
-                : hashSessionId(decision.sessionId),
-          trace_id: facts?.traceparent?.slice(3, 35),
-          span_id: facts?.traceparent?.slice(36, 52),
-          duration_ms: Math.round(durationMs * 1000) / 1000,
-        },
-        'decision',
+      const session =
+        !decision.allow || decision.sessionId === undefined
+          ? undefined
+          : settings.plain_session_ids
+            ? decision.sessionId
+            : hashSessionId(decision.sessionId)
+      const traceparent = facts?.traceparent
+      const fields = {
+        decision: decision.allow ? 'allow' : 'deny',
+        reason: decision.reason,
+        rule: decision.rule,
+        detail: decision.allow ? undefined : decision.detail,
+        method: facts?.method,
+        // The query string may carry secrets (signed URLs, tokens): log the path only.
+        path: facts === undefined ? undefined : stripQuery(facts.path),
+        peer: facts?.peer?.uri,
+        request_id: facts?.requestId,
+        session,
+        trace_id: traceparent?.slice(3, 35),
+        span_id: traceparent?.slice(36, 52),
+        duration_ms: Math.round(durationMs * 1000) / 1000,
+      }
+      if (!direct) {
+        fallback[level](fields, 'decision')
+        return
+      }
+      stream.write(
+        `{"level":${root.levels.values[level]}${(r[timeSym] as () => string)()}${r[chindingsSym] as string}` +
+          `,"decision":"${fields.decision}"` +
+          field('reason', fields.reason) +
+          field('rule', fields.rule) +
+          field('detail', fields.detail) +
+          field('method', fields.method) +
+          field('path', fields.path) +
+          field('peer', fields.peer) +
+          field('request_id', fields.request_id) +
+          field('session', fields.session) +
+          field('trace_id', fields.trace_id) +
+          field('span_id', fields.span_id) +
+          `,"duration_ms":${fields.duration_ms},"${r[messageKeySym] as string}":"decision"}\n`,
       )
     },
   }

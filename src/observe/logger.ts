@@ -1,4 +1,5 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino'
+import { TurnBatchedDestination } from './turn-batched-destination.js'
 
 export type { Logger }
 
@@ -21,6 +22,14 @@ export const REDACT_PATHS = [
   '*.key',
 ]
 
+/**
+ * Where `serve` logs: asynchronous writes (a slow reader of stdout never blocks decisions)
+ * batched per event-loop turn (see TurnBatchedDestination). `dest` is a file descriptor or path.
+ */
+export function logDestination(dest: number | string = 1): TurnBatchedDestination {
+  return new TurnBatchedDestination(pino.destination({ dest, sync: false }))
+}
+
 export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {
   return pino(
     {
@@ -29,6 +38,6 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       base: { pid: process.pid },
     },
-    destination ?? pino.destination({ dest: 1, sync: false }),
+    destination ?? logDestination(1),
   )
 }

@@ -1,0 +1,76 @@
+import type { DestinationStream } from 'pino'
+
+/** What the batcher needs from the stream under it (pino.destination's SonicBoom has it all). */
+export interface FlushableStream extends DestinationStream {
+  flush?(cb?: (err?: Error | null) => void): void
+  flushSync?(): void
+}
+
+/** Lines held before a write is forced even within one event-loop turn. */
+const MAX_PENDING_CHARS = 64 * 1024
+
+/**
+ * Collects the log lines written during one event-loop turn and hands them to `sink` as one
+ * string at the end of the turn (setImmediate), so a burst of decisions costs one write.
+ *
+ * Why: sonic-boom 4.2 measures `Buffer.byteLength` of its whole pending buffer on every write.
+ * With a write in flight on the thread pool that buffer grows to 16 KiB, and at 10k+ lines/s
+ * the per-line cost rose to ~16 µs in the server (a cached decision costs ~60 µs in all).
+ * Nothing is lost on exit: the 'exit' hook drains the pending lines synchronously.
+ */
+export class TurnBatchedDestination implements FlushableStream {
+  private pending: string[] = []
+  private pendingChars = 0
+  private scheduled = false
+  private readonly onExit = () => this.flushSync()
+
+  constructor(private readonly sink: FlushableStream) {
+    process.once('exit', this.onExit)
+  }
+
+  write(line: string): boolean {
+    this.pending.push(line)
+    this.pendingChars += line.length
+    if (this.pendingChars >= MAX_PENDING_CHARS) this.drain()
+    else if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(this.drainScheduled)
+    }
+    return true
+  }
+
+  private readonly drainScheduled = () => {
+    this.scheduled = false
+    this.drain()
+  }
+
+  /** Hands everything pending to the sink now. */
+  private drain(): void {
+    if (this.pending.length === 0) return
+    const lines = this.pending
+    this.pending = []
+    this.pendingChars = 0
+    this.sink.write(lines.length === 1 ? (lines[0] as string) : lines.join(''))
+  }
+
+  flush(cb?: (err?: Error | null) => void): void {
+    this.drain()
+    if (this.sink.flush !== undefined) this.sink.flush(cb)
+    else cb?.()
+  }
+
+  flushSync(): void {
+    this.drain()
+    try {
+      this.sink.flushSync?.()
+    } catch {
+      // The sink is not open yet or already closed: nothing more can be written.
+    }
+  }
+
+  /** Stops watching for exit (tests create many). Pending lines are drained first. */
+  close(): void {
+    this.drain()
+    process.removeListener('exit', this.onExit)
+  }
+}

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict'
+import { execFileSync } from 'node:child_process'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
+import type { Decision } from '../../src/authz/decision.js'
+import type { RequestFacts } from '../../src/authz/request-facts.js'
+import type { DecisionEvent } from '../../src/extproc/process-stream.js'
+import { decisionLogger, hashSessionId } from '../../src/observe/decision-log.js'
+import { createLogger } from '../../src/observe/logger.js'
+import { TurnBatchedDestination } from '../../src/observe/turn-batched-destination.js'
+
+/** A destination that keeps every write as it came. */
+function capture() {
+  const writes: string[] = []
+  return { writes, write: (s: string) => writes.push(s) }
+}
+
+function event(over: {
+  decision?: Partial<Decision>
+  facts?: Partial<RequestFacts> | undefined
+}): DecisionEvent {
+  const decision = {
+    allow: true,
+    reason: 'allowed',
+    rule: 'sessions',
+    spiffeId: 'spiffe://example.org/ns/ci/sa/runner',
+    ...over.decision,
+  } as Decision
+  const facts =
+    over.facts === undefined && 'facts' in over
+      ? undefined
+      : ({
+          method: 'GET',
+          path: '/api/sessions/abc/logs?sig=secret',
+          peer: { uri: 'spiffe://example.org/ns/ci/sa/runner' },
+          requestId: '2f1e7c8a-61b4-4d6e-9a51-0c1f3e5d7b92',
+          traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+          ...over.facts,
+        } as RequestFacts)
+  return { decision, facts, durationMs: 0.01234 }
+}
+
+/** What pino itself writes for the same fields (the form the direct writer must match). */
+function viaPino(e: DecisionEvent, level: 'info' | 'warn', plain = false): string {
+  const out = capture()
+  const logger = createLogger('info', out)
+  const { decision: d, facts: f } = e
+  logger[level](
+    {
+      decision: d.allow ? 'allow' : 'deny',
+      reason: d.reason,
+      rule: d.rule,
+      detail: d.allow ? undefined : d.detail,
+      method: f?.method,
+      path: f?.path.split('?')[0],
+      peer: f?.peer?.uri,
+      request_id: f?.requestId,
+      session:
+        d.allow && d.sessionId !== undefined
+          ? plain
+            ? d.sessionId
+            : hashSessionId(d.sessionId)
+          : undefined,
+      trace_id: f?.traceparent?.slice(3, 35),
+      span_id: f?.traceparent?.slice(36, 52),
+      duration_ms: Math.round(e.durationMs * 1000) / 1000,
+    },
+    'decision',
+  )
+  return out.writes.join('')
+}
+
+const sameButTime = (line: string) => line.replace(/"time":\d+/, '"time":0')
+
+describe('decision log lines', () => {
+  const cases: Array<[string, DecisionEvent, 'info' | 'warn']> = [
+    ['a SPIFFE allow', event({}), 'info'],
+    ['a runner allow (session hashed)', event({ decision: { sessionId: 'sess-42' } }), 'info'],
+    [
+      'a deny with detail',
+      event({
+        decision: {
+          allow: false,
+          reason: 'no_matching_rule',
+          detail: 'no rule matches',
+          rule: undefined,
+        },
+      }),
+      'warn',
+    ],
+    ['a deny without facts (malformed request)', event({ facts: undefined }), 'info'],
+    [
+      'hostile strings: quotes, backslashes, control characters, non-ASCII, a lone surrogate',
+      event({
+        facts: {
+          method: 'G"E\\T',
+          path: '/a\u0000b\n\u2028c/é/\ud800?x',
+          requestId: 'id "with" \\ quotes',
+          peer: { uri: 'spiffe://example.org/\u001f' } as RequestFacts['peer'],
+          traceparent: undefined,
+        },
+      }),
+      'info',
+    ],
+  ]
+  for (const [name, e, level] of cases) {
+    test(`${name}: written directly, exactly as pino writes it`, () => {
+      const out = capture()
+      const logger = createLogger('info', out)
+      const log = decisionLogger(logger, {
+        level: 'info',
+        plain_session_ids: false,
+        decisions: { allow_level: 'info', deny_level: 'warn', sample_allow: 1, sample_deny: 1 },
+      })
+      log.onDecision(e)
+      assert.equal(out.writes.length, 1)
+      const line = out.writes[0] as string
+      assert.equal(sameButTime(line), sameButTime(viaPino(e, level)))
+      const parsed = JSON.parse(line)
+      assert.equal(parsed.msg, 'decision')
+      assert.equal(parsed.name, 'extproc-authz')
+      assert.ok(!line.includes('secret'), 'the query string is never logged')
+    })
+  }
+
+  test('through pino.multistream (per-line metadata), lines still arrive whole', () => {
+    const out = capture()
+    const logger = createLogger('info', pino.multistream([{ stream: out, level: 'info' }]))
+    const log = decisionLogger(logger)
+    log.onDecision(event({}))
+    assert.equal(out.writes.length, 1)
+    assert.equal(sameButTime(out.writes[0] as string), sameButTime(viaPino(event({}), 'info')))
+  })
+})
+
+describe('TurnBatchedDestination', () => {
+  test('lines of one turn reach the sink as one write, in order; later turns write again', async () => {
+    const sink = capture()
+    const d = new TurnBatchedDestination(sink)
+    try {
+      d.write('a\n')
+      d.write('b\n')
+      d.write('c\n')
+      assert.deepEqual(sink.writes, [], 'nothing written inside the turn')
+      await new Promise((r) => setImmediate(r))
+      assert.deepEqual(sink.writes, ['a\nb\nc\n'])
+      d.write('d\n')
+      await new Promise((r) => setImmediate(r))
+      assert.deepEqual(sink.writes, ['a\nb\nc\n', 'd\n'])
+    } finally {
+      d.close()
+    }
+  })
+
+  test('a large burst is written before the turn ends (pending lines are bounded)', () => {
+    const sink = capture()
+    const d = new TurnBatchedDestination(sink)
+    try {
+      const line = `${'x'.repeat(1023)}\n`
+      for (let i = 0; i < 200; i++) d.write(line)
+      assert.ok(sink.writes.length >= 3, `writes: ${sink.writes.length}`)
+      assert.ok(sink.writes.every((w) => w.length <= 64 * 1024 + line.length))
+    } finally {
+      d.close()
+    }
+  })
+
+  test('flush and flushSync hand pending lines to the sink at once', () => {
+    let synced = 0
+    const sink = { ...capture(), flushSync: () => synced++ }
+    const d = new TurnBatchedDestination(sink)
+    try {
+      d.write('a\n')
+      d.flushSync()
+      assert.deepEqual(sink.writes, ['a\n'])
+      assert.equal(synced, 1)
+      d.write('b\n')
+      let called = false
+      d.flush(() => {
+        called = true
+      })
+      assert.deepEqual(sink.writes, ['a\n', 'b\n'])
+      assert.ok(called)
+    } finally {
+      d.close()
+    }
+  })
+
+  test('a process that exits or crashes right after logging loses no line (real child process)', () => {
+    const logger = fileURLToPath(new URL('../../src/observe/logger.js', import.meta.url))
+    for (const end of ['process.exit(3)', "throw new Error('boom')"]) {
+      const script = `
+        const { createLogger } = await import(${JSON.stringify(logger)})
+        const log = createLogger('info')
+        for (let i = 0; i < 500; i++) log.info({ i }, 'line')
+        ${end}
+      `
+      let stdout = ''
+      try {
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
+      } catch (err) {
+        stdout = String((err as { stdout: Buffer }).stdout)
+      }
+      const lines = stdout.trim().split('\n')
+      assert.equal(lines.length, 500, `${end}: ${lines.length} lines`)
+      assert.deepEqual(
+        lines.map((l) => JSON.parse(l).i),
+        Array.from({ length: 500 }, (_, i) => i),
+      )
+    }
+  })
+})
