@@ -1,4 +1,4 @@
-import { webcrypto } from 'node:crypto'
+import { constants, privateDecrypt, webcrypto } from 'node:crypto'
 import { errors, jwtDecrypt } from 'jose'
 import type { Keyring, RunnerKey } from './keyring.js'
 
@@ -10,6 +10,12 @@ export interface TokenOptions {
   readonly clockToleranceSeconds: number
   readonly sessionPattern: RegExp
   readonly sessionMaxLength: number
+  /**
+   * Raw tokens: RSA on the calling thread (node:crypto privateDecrypt, synchronous) instead of
+   * WebCrypto on the libuv thread pool. For a process that has one core to itself, where a pool
+   * thread only competes with the event loop for it (the resolver paces these one per turn).
+   */
+  readonly rsaOnEventLoop?: boolean
 }
 
 export type DecryptOutcome =
@@ -48,16 +54,22 @@ function checkSession(sessionId: unknown, opts: TokenOptions): sessionId is stri
   )
 }
 
+const OAEP_SHA256 = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const
+
 async function decryptRaw(
   ciphertext: Buffer,
   keyring: Keyring,
+  onEventLoop: boolean,
 ): Promise<[string, RunnerKey] | undefined> {
   // Current key first, then previous ones; only keys whose modulus fits the ciphertext.
   for (const key of keyring.keys) {
     if (key.ciphertextBytes !== ciphertext.length) continue
     try {
-      // WebCrypto runs RSA on the libuv thread pool: the event loop keeps serving cached requests.
-      const plain = await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, key.cryptoKey, ciphertext)
+      // Either way OpenSSL's RSA-OAEP (SHA-256 for OAEP and MGF1, empty label) does the work.
+      // WebCrypto runs it on the libuv thread pool: the event loop keeps serving meanwhile.
+      const plain = onEventLoop
+        ? privateDecrypt({ key: key.privateKey, ...OAEP_SHA256 }, ciphertext)
+        : await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, key.cryptoKey, ciphertext)
       return [utf8.decode(plain), key]
     } catch {
       // try the next key; a failure is reported once, below, whatever the cause
@@ -80,7 +92,7 @@ export async function decryptRunnerToken(
     if (token.split('.').length === 5) return await decryptJwe(token, keyring, opts, now)
     const ciphertext = base64Decode(token)
     if (ciphertext === undefined) return INVALID
-    const result = await decryptRaw(ciphertext, keyring)
+    const result = await decryptRaw(ciphertext, keyring, opts.rsaOnEventLoop === true)
     if (result === undefined) return INVALID
     const [sessionId, key] = result
     if (!checkSession(sessionId, opts)) return { ok: false, reason: 'session_id_invalid' }

@@ -32,6 +32,8 @@ export interface RunnerKey {
   readonly ciphertextBytes: number
   /** Imported once: RSA-OAEP with SHA-256 for OAEP and MGF1, usable by WebCrypto and jose. */
   readonly cryptoKey: webcrypto.CryptoKey
+  /** The same key for node:crypto's synchronous privateDecrypt (decryption on the event loop). */
+  readonly privateKey: KeyObject
   readonly publicKey: KeyObject
   readonly file: string
 }
@@ -76,7 +78,15 @@ export async function importRunnerKey(
   const publicKey = createPublicKey(key)
   const kid =
     jwkKid ?? (await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK, 'sha256'))
-  return { kid, bits, ciphertextBytes: Math.ceil(bits / 8), cryptoKey, publicKey, file }
+  return {
+    kid,
+    bits,
+    ciphertextBytes: Math.ceil(bits / 8),
+    cryptoKey,
+    privateKey: key,
+    publicKey,
+    file,
+  }
 }
 
 /** A JWKS file ({"keys": [...]}) of RSA private JWKs; each key's `kid` is kept if present. */

@@ -104,6 +104,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
       clockToleranceSeconds: config.jwe.clock_tolerance_seconds,
       sessionPattern: new RegExp(config.session_id.pattern),
       sessionMaxLength: config.session_id.max_length,
+      rsaOnEventLoop: maxRunning === 1,
     }
     this.positive = new Lru(config.cache.max_entries)
     this.negative = new Lru(config.cache.negative_max_entries)
@@ -171,6 +172,10 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   private async limited<T>(job: () => Promise<T>): Promise<T> {
     if (this.running < this.maxRunning) this.running++
     else await new Promise<void>((resolve) => this.waiting.push(resolve))
+    // One core: decryptions run on the event loop, one per turn, and the I/O polled between
+    // two of them is answered first (a cached request waits at most one RSA operation).
+    if (this.opts.rsaOnEventLoop === true)
+      await new Promise<void>((resolve) => setImmediate(resolve))
     try {
       return await job()
     } finally {

@@ -66,26 +66,32 @@ describe('runner token decoding properties', () => {
     jwe = await createRunnerJwe(publicKey, SESSION, { ttlSeconds: 3600 })
   })
 
-  test('random strings, bytes, base64, JWE-shaped and huge values: token_invalid, never a throw', async () => {
-    await fc.assert(
-      fc.asyncProperty(garbage, async (t) => {
-        assert.deepEqual(await decryptRunnerToken(t, keyring, opts), INVALID)
-      }),
-      { numRuns: RUNS },
-    )
-  })
+  // Both RSA paths: WebCrypto on the thread pool, and node:crypto on the event loop (a
+  // process with one core to itself).
+  for (const rsaOnEventLoop of [false, true]) {
+    const options = { ...opts, rsaOnEventLoop }
+    const where = rsaOnEventLoop ? 'event loop' : 'thread pool'
+    test(`${where}: random strings, bytes, base64, JWE-shaped and huge values: token_invalid, never a throw`, async () => {
+      await fc.assert(
+        fc.asyncProperty(garbage, async (t) => {
+          assert.deepEqual(await decryptRunnerToken(t, keyring, options), INVALID)
+        }),
+        { numRuns: RUNS },
+      )
+    })
 
-  test('truncated, extended or altered real tokens (raw and JWE): never another session', async () => {
-    const sameOrInvalid = (o: DecryptOutcome) =>
-      o.ok ? o.sessionId === SESSION : o.reason === 'token_invalid'
-    await fc.assert(
-      fc.asyncProperty(fc.oneof(damaged(raw), damaged(jwe)), async (t) => {
-        const o = await decryptRunnerToken(t, keyring, opts)
-        assert.ok(sameOrInvalid(o), JSON.stringify(o))
-      }),
-      { numRuns: RUNS },
-    )
-  })
+    test(`${where}: truncated, extended or altered real tokens (raw and JWE): never another session`, async () => {
+      const sameOrInvalid = (o: DecryptOutcome) =>
+        o.ok ? o.sessionId === SESSION : o.reason === 'token_invalid'
+      await fc.assert(
+        fc.asyncProperty(fc.oneof(damaged(raw), damaged(jwe)), async (t) => {
+          const o = await decryptRunnerToken(t, keyring, options)
+          assert.ok(sameOrInvalid(o), JSON.stringify(o))
+        }),
+        { numRuns: RUNS },
+      )
+    })
+  }
 
   test('through the resolver: over-long values are refused before any decryption', async () => {
     const resolver = new RunnerTokenResolver(keyring, config)

@@ -106,6 +106,53 @@ describe('RunnerTokenResolver', () => {
     assert.equal((await Promise.all(answers)).filter((c) => c.state === 'valid').length, 3)
   })
 
+  test('one slot (a core to itself): RSA on the event loop, one decryption per turn', async () => {
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+      Date.now,
+      1,
+    )
+    // A ticker counts event-loop turns; each decryption records the turn it finished in.
+    let turn = 0
+    let ticking = true
+    const tick = () => {
+      turn++
+      if (ticking) setImmediate(tick)
+    }
+    setImmediate(tick)
+    const finishedIn: number[] = []
+    r.onDecryption = () => finishedIn.push(turn)
+    const sessions = ['sess-i0', 'sess-i1', 'sess-i2', 'sess-i3', 'sess-i4']
+    const tokens = sessions.map((s) => createRunnerToken(publicKey, s))
+    const answers = tokens.map((t) => r.resolve(facts(t)))
+    // Nothing runs in the turn that asked: a burst of misses cannot hold up the current turn.
+    assert.equal(finishedIn.length, 0)
+    const cachedDuring = r.resolve(facts(tokens[0] as string))
+    assert.ok(cachedDuring instanceof Promise, 'coalesced with the pending decryption')
+    const done = await Promise.all(answers)
+    ticking = false
+    assert.deepEqual(
+      done.map((c) => (c.state === 'valid' ? c.sessionId : c.state)),
+      sessions,
+    )
+    assert.equal(finishedIn.length, sessions.length)
+    for (let i = 1; i < finishedIn.length; i++) {
+      assert.ok(
+        (finishedIn[i] as number) > (finishedIn[i - 1] as number),
+        `two decryptions in one turn: ${finishedIn.join(',')}`,
+      )
+    }
+    // Invalid tokens fail the same way on this path as on the thread pool.
+    const bad = createRunnerToken(publicKey, 'sess-x').replace(/^./, (c) => (c === 'A' ? 'B' : 'A'))
+    const failed = await r.resolve(facts(bad))
+    assert.deepEqual(failed, {
+      state: 'failed',
+      reason: 'token_invalid',
+      detail: 'runner token: token_invalid',
+    })
+  })
+
   test('TTL: entries expire, and never outlive a JWE exp', async () => {
     let now = Date.now()
     const r = new RunnerTokenResolver(
