@@ -43,6 +43,11 @@ export interface LoadResult {
   /** Offered but not sent: `concurrency` streams per connection were already in flight. */
   readonly notSent: number
   readonly rate: number
+  /**
+   * From the intended start to the arrival of the ProcessingResponse: what holds Envoy's
+   * request (Envoy goes on as soon as the answer arrives; the trailers that end the stream come
+   * later and hold nothing). Counted only for streams that then end with grpc-status 0.
+   */
   readonly latencyMs: ReturnType<Samples['summary']>
 }
 
@@ -52,7 +57,8 @@ const TAG_IMMEDIATE = 0x3a
 
 /**
  * Drives Process streams like Envoy: one stream per request, one request_headers message
- * (half-closed), wait for the answer and trailers. Latency is measured from the intended start
+ * (half-closed), wait for the answer and trailers. Latency runs to the answer's arrival (see
+ * LoadResult.latencyMs) and is measured from the intended start
  * (open loop) so a stalled server cannot hide queueing (no coordinated omission).
  */
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
@@ -83,6 +89,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
     const frame = o.nextFrame?.() ?? o.frame
     started++
     let ok = false
+    let answeredAt = 0
     let status: string | undefined
     const req = session.request(headers, { endStream: false })
     req.on('response', (h) => {
@@ -92,6 +99,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (ok || chunk.length < 6) return
       const tag = chunk[5]
       ok = o.expect === 'allow' ? tag === TAG_REQUEST_HEADERS : tag === TAG_IMMEDIATE
+      answeredAt = performance.now()
     })
     req.on('trailers', (t) => {
       status = String(t['grpc-status'])
@@ -103,7 +111,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
       if (recording) {
         if (good) {
           completed++
-          samples.add((performance.now() - intended) * 1000)
+          samples.add((answeredAt - intended) * 1000)
         } else errors++
       }
       secondDone++

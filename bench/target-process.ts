@@ -17,13 +17,17 @@ export interface RunningTarget {
   stop(): Promise<void>
 }
 
-/** Starts bench/target.js in its own process (pinned), waits for "PORT n". */
+/**
+ * Starts bench/target.js in its own process (pinned), waits for "PORT n". BENCH_NODE_ARGS adds
+ * node flags to every target, e.g. "--cpu-prof --cpu-prof-dir=prof" to profile what a run does.
+ */
 export function startTarget(
   kind: string,
   scenario: string,
   opts: { cpus?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
 ): Promise<RunningTarget> {
   const [cmd, args] = pinned(opts.cpus, process.execPath, [
+    ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
     ...(opts.nodeArgs ?? []),
     TARGET,
     kind,
