@@ -46,6 +46,37 @@ export type FactsResult =
   | { readonly ok: true; readonly facts: RequestFacts }
   | { readonly ok: false; readonly detail: string }
 
+/**
+ * Bounded memo of a pure function of a string: the same peer SPIFFE ID and :authority arrive on
+ * request after request (Envoy sends the peer of the downstream connection with every one), and
+ * a deployment has few of either. Cleared when full, so hostile variety costs memory only up to
+ * the bound.
+ */
+class Memo<T> {
+  private readonly map = new Map<string, T>()
+  constructor(
+    private readonly compute: (key: string) => T,
+    private readonly max = 1024,
+  ) {}
+
+  get(key: string): T {
+    let value = this.map.get(key)
+    if (value === undefined) {
+      value = this.compute(key)
+      if (this.map.size >= this.max) this.map.clear()
+      this.map.set(key, value)
+    }
+    return value
+  }
+}
+
+// null: not a valid SPIFFE ID (an ID that fails the standard is no identity).
+const PEERS = new Memo<SpiffeId | null>((uri) => {
+  const parsed = parseSpiffeId(uri)
+  return parsed.ok ? parsed.id : null
+})
+const HOSTS = new Memo<string>(hostOf)
+
 function hostOf(authority: string): string {
   // "[::1]:8443" -> "[::1]"; "api.example.org:443" -> "api.example.org"
   const end = authority.startsWith('[') ? authority.indexOf(']') + 1 : authority.lastIndexOf(':')
@@ -118,11 +149,7 @@ export function buildRequestFacts(
     const attr = attributes?.get(PEER_URI_SAN_ATTRIBUTE)
     if (typeof attr === 'string' && attr !== '') peerUri = attr
   }
-  let peer: SpiffeId | undefined
-  if (peerUri !== undefined) {
-    const parsed = parseSpiffeId(peerUri)
-    if (parsed.ok) peer = parsed.id // An ID that fails the standard is no identity.
-  }
+  const peer = peerUri === undefined ? undefined : (PEERS.get(peerUri) ?? undefined)
 
   let bearer: string | typeof AMBIGUOUS | undefined
   if (authorization === AMBIGUOUS) bearer = AMBIGUOUS
@@ -134,7 +161,7 @@ export function buildRequestFacts(
       method,
       path,
       segments: splitRequestPath(path),
-      host: hostOf(authority),
+      host: HOSTS.get(authority),
       peer,
       bearer,
       // Envoy creates no span for the ext_proc side stream: the client's trace context is here.

@@ -85,6 +85,74 @@ describe('decoding only the selected headers and attributes', () => {
     )
   })
 
+  test('HeaderValue shapes other than key-then-raw_value decode as protobuf says', () => {
+    const varint = (n: number): number[] => {
+      const out: number[] = []
+      while (n >= 0x80) {
+        out.push((n & 0x7f) | 0x80)
+        n = Math.floor(n / 128)
+      }
+      out.push(n)
+      return out
+    }
+    const field = (n: number, bytes: Buffer | string) => {
+      const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes
+      return Buffer.from([(n << 3) | 2, ...varint(b.length), ...b])
+    }
+    const message = (...headerValues: Buffer[]) => {
+      const map = Buffer.concat(headerValues.map((hv) => field(1, hv)))
+      return field(2, field(1, map)) // request_headers { headers { headers... } }
+    }
+    const long = 'v'.repeat(20_000)
+    const cases: Array<[string, Buffer, { name: string; value: string }]> = [
+      ['Envoy shape', Buffer.concat([field(1, 'k'), field(3, 'v')]), { name: 'k', value: 'v' }],
+      ['raw_value first', Buffer.concat([field(3, 'v'), field(1, 'k')]), { name: 'k', value: 'v' }],
+      [
+        'key twice: the last wins',
+        Buffer.concat([field(1, 'a'), field(3, 'v'), field(1, 'k')]),
+        { name: 'k', value: 'v' },
+      ],
+      [
+        'an empty value field as well (raw_value wins)',
+        Buffer.concat([field(1, 'k'), field(2, ''), field(3, 'v')]),
+        { name: 'k', value: 'v' },
+      ],
+      [
+        'value only (older Envoy)',
+        Buffer.concat([field(1, 'k'), field(2, 'old')]),
+        { name: 'k', value: 'old' },
+      ],
+      [
+        'an unknown varint field after the value',
+        Buffer.concat([field(1, 'k'), field(3, 'v'), Buffer.from([7 << 3, 1])]),
+        { name: 'k', value: 'v' },
+      ],
+      [
+        'a 200-byte name (two-byte length)',
+        Buffer.concat([field(1, 'n'.repeat(200)), field(3, 'v')]),
+        { name: 'n'.repeat(200), value: 'v' },
+      ],
+      [
+        'a 20,000-byte value (three-byte length)',
+        Buffer.concat([field(1, 'k'), field(3, long)]),
+        { name: 'k', value: long },
+      ],
+      ['no key at all', field(3, 'v'), { name: '', value: 'v' }],
+    ]
+    for (const [name, hv, expected] of cases) {
+      const bytes = message(hv, Buffer.concat([field(1, 'z'), field(3, 'last')]))
+      const d = decodeProcessingRequest(bytes, LIMITS)
+      assert.deepEqual(d.headers, [expected, { name: 'z', value: 'last' }], name)
+      const only = new NameSet([expected.name || 'k'], 'latin1')
+      const sel = decodeProcessingRequest(bytes, LIMITS, { headers: only, attributes: only })
+      assert.deepEqual(sel.headers, expected.name === '' ? [] : [expected], `${name} (selected)`)
+    }
+    // A value length that runs past the HeaderValue is corrupt on either path.
+    const overrun = Buffer.concat([field(1, 'k'), Buffer.from([(3 << 3) | 2, 9]), Buffer.from('v')])
+    assert.throws(() => decodeProcessingRequest(message(overrun), LIMITS))
+    assert.throws(() => decodeProcessingRequest(message(overrun), LIMITS, FACT_SELECTION))
+  })
+
   test('truncated input fails with a selection exactly when it fails without one', () => {
     const bytes = encode(HEADERS, ATTRS)
     const fails = (b: Uint8Array, s?: typeof FACT_SELECTION) => {

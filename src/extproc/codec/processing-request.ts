@@ -166,9 +166,13 @@ function decodeHeaderMap(
       r.skip(tag & 7)
       continue
     }
-    const [s, e] = r.lenDelimited()
+    const len = r.uint32()
+    const s = r.pos
+    const e = s + len
+    if (e > r.end) throw new WireError('length-delimited field overruns message')
+    r.pos = e
     // Bound the work before decoding: a header's encoded size bounds its name and value.
-    out.headerBytes += e - s
+    out.headerBytes += len
     if (out.headerCount >= limits.maxHeaders || out.headerBytes > limits.maxHeaderBytes) {
       throw new LimitExceededError('request headers exceed the configured limits')
     }
@@ -176,6 +180,28 @@ function decodeHeaderMap(
     const field = decodeHeaderValue(buf, s, e, only)
     if (field !== undefined) out.headers.push(field)
   }
+}
+
+/**
+ * The shape Envoy writes for every header: key (field 1, shorter than 128 bytes), then
+ * raw_value (field 3), and nothing else. Returns where the value starts, or -1 for any other
+ * shape (which the general reader then handles: the same answer, protobuf's last-one-wins
+ * included, since a message of exactly this shape has one key and one value).
+ */
+function envoyShapeValueStart(buf: Uint8Array, start: number, end: number): number {
+  if (end - start < 4 || buf[start] !== ((1 << 3) | WIRE_LEN)) return -1
+  const keyLen = buf[start + 1] as number
+  if (keyLen >= 0x80) return -1
+  const tagAt = start + 2 + keyLen
+  // Tag and at least one length byte after the key.
+  if (tagAt + 2 > end || buf[tagAt] !== ((3 << 3) | WIRE_LEN)) return -1
+  // raw_value's length: one or two varint bytes cover values up to 16 KiB.
+  const b0 = buf[tagAt + 1] as number
+  if (b0 < 0x80) return tagAt + 2 + b0 === end ? tagAt + 2 : -1
+  if (tagAt + 3 > end) return -1
+  const b1 = buf[tagAt + 2] as number
+  if (b1 >= 0x80) return -1
+  return tagAt + 3 + ((b0 & 0x7f) | (b1 << 7)) === end ? tagAt + 3 : -1
 }
 
 // HeaderValue { string key = 1; string value = 2; bytes raw_value = 3; }
@@ -186,6 +212,13 @@ function decodeHeaderValue(
   end: number,
   only: NameSet | undefined,
 ): HeaderField | undefined {
+  const valueStart = envoyShapeValueStart(buf, start, end)
+  if (valueStart >= 0) {
+    const ke = start + 2 + (buf[start + 1] as number)
+    const name = only === undefined ? latin1(buf, start + 2, ke) : only.match(buf, start + 2, ke)
+    if (name === undefined) return undefined
+    return { name, value: latin1(buf, valueStart, end) }
+  }
   const r = HEADER_READER.reset(buf, start, end)
   // Ranges first (a field may repeat: the last wins, and key may follow the values).
   let ks = 0

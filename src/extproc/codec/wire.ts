@@ -119,6 +119,8 @@ export function latin1(buf: Uint8Array, start: number, end: number): string {
 }
 
 export function utf8String(buf: Uint8Array, start: number, end: number): string {
+  // Buffer decodes a range without a view object; both replace invalid UTF-8 with U+FFFD.
+  if (buf instanceof Buffer) return buf.toString('utf8', start, end)
   return utf8.decode(buf.subarray(start, end))
 }
 
