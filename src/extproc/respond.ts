@@ -10,7 +10,7 @@ export interface HeaderOptions {
   readonly strip: readonly string[]
 }
 
-const PEER_CACHE_MAX = 4096
+const ANSWER_CACHE_MAX = 4096
 
 const JSON_CONTENT_TYPE: HeaderToSet = { name: 'content-type', value: 'application/json' }
 
@@ -22,10 +22,12 @@ export class Responder {
   private readonly owned: readonly string[]
   private readonly bareAllow: Buffer
   /**
-   * Allow answers by peer SPIFFE ID: a deployment has few workloads, and encoding the same
-   * mutation per request was a measurable share of the hot path. Bounded: cleared when full.
+   * Allow answers by what they carry (peer SPIFFE ID, runner session, whether Authorization is
+   * stripped): a deployment has few workloads, a runner repeats its session on every request,
+   * and encoding the same mutation per request was a measurable share of the hot path.
+   * Bounded: cleared when full.
    */
-  private readonly byPeer = new Map<string, Buffer>()
+  private readonly encoded = new Map<string, Buffer>()
 
   constructor(private readonly headers: HeaderOptions) {
     this.owned = [...new Set([headers.spiffeId, headers.sessionId, ...headers.strip])]
@@ -33,36 +35,28 @@ export class Responder {
   }
 
   allow(decision: Allow): Buffer {
-    if (
-      decision.spiffeId === undefined &&
-      decision.sessionId === undefined &&
-      !decision.stripAuthorization
-    ) {
+    const { spiffeId, sessionId, stripAuthorization } = decision
+    if (spiffeId === undefined && sessionId === undefined && !stripAuthorization) {
       return this.bareAllow
     }
-    const cacheable = decision.sessionId === undefined && !decision.stripAuthorization
-    if (cacheable) {
-      const cached = this.byPeer.get(decision.spiffeId as string)
-      if (cached !== undefined) return cached
-    }
+    // Unambiguous whatever the characters: flags, then the SPIFFE ID's length before both.
+    const key =
+      `${stripAuthorization ? 'S' : 's'}${sessionId === undefined ? 'n' : 'y'}` +
+      `${spiffeId === undefined ? -1 : spiffeId.length}:${spiffeId ?? ''}${sessionId ?? ''}`
+    const cached = this.encoded.get(key)
+    if (cached !== undefined) return cached
     const set: HeaderToSet[] = []
-    if (decision.spiffeId !== undefined) {
-      set.push({ name: this.headers.spiffeId, value: decision.spiffeId })
-    }
-    if (decision.sessionId !== undefined) {
-      set.push({ name: this.headers.sessionId, value: decision.sessionId })
-    }
+    if (spiffeId !== undefined) set.push({ name: this.headers.spiffeId, value: spiffeId })
+    if (sessionId !== undefined) set.push({ name: this.headers.sessionId, value: sessionId })
     // Headers we set are overwritten (every client copy replaced); every other header we own
     // is removed, so a client can never smuggle an identity header upstream.
     const remove = this.owned.filter((h) => !set.some((s) => s.name === h))
-    if (decision.stripAuthorization) remove.push('authorization')
+    if (stripAuthorization) remove.push('authorization')
     const mutation: HeaderMutationSpec = { set, remove }
-    const encoded = encodeContinue('request_headers', mutation)
-    if (cacheable) {
-      if (this.byPeer.size >= PEER_CACHE_MAX) this.byPeer.clear()
-      this.byPeer.set(decision.spiffeId as string, encoded)
-    }
-    return encoded
+    const answer = encodeContinue('request_headers', mutation)
+    if (this.encoded.size >= ANSWER_CACHE_MAX) this.encoded.clear()
+    this.encoded.set(key, answer)
+    return answer
   }
 
   deny(decision: Deny, requestId: string | undefined, grpc: boolean): Buffer {

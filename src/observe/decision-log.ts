@@ -4,9 +4,21 @@ import type { Config } from '../config/schema.js'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
 import type { Logger } from './logger.js'
 
-/** Session ids are capabilities' subjects: logged as a SHA-256 prefix by default. */
+const SESSION_HASHES = new Map<string, string>()
+const SESSION_HASHES_MAX = 4096
+
+/**
+ * Session ids are capabilities' subjects: logged as a SHA-256 prefix by default. A runner sends
+ * its session on every request: the prefix is remembered (bounded, cleared when full).
+ */
 export function hashSessionId(id: string): string {
-  return hash('sha256', id, 'hex').slice(0, 16)
+  let hashed = SESSION_HASHES.get(id)
+  if (hashed === undefined) {
+    hashed = hash('sha256', id, 'hex').slice(0, 16)
+    if (SESSION_HASHES.size >= SESSION_HASHES_MAX) SESSION_HASHES.clear()
+    SESSION_HASHES.set(id, hashed)
+  }
+  return hashed
 }
 
 type LoggingConfig = Config['logging']

@@ -5,6 +5,7 @@ import {
   encodeContinue,
   encodeImmediateResponse,
 } from '../../src/extproc/codec/processing-response.js'
+import { Responder } from '../../src/extproc/respond.js'
 import { ProcessingRequestType, ProcessingResponseType } from '../helpers/reference-codec.js'
 
 const ProcessingRequest = ProcessingRequestType
@@ -204,5 +205,62 @@ describe('ProcessingResponse encoding decodes with protobufjs', () => {
         encodeImmediateResponse({ status: 0, headers: [], body: new Uint8Array(), details: '' }),
       RangeError,
     )
+  })
+})
+
+describe('Responder allow answers', () => {
+  const responder = new Responder({
+    spiffeId: 'x-spiffe-id',
+    sessionId: 'x-runner-session-id',
+    strip: ['x-internal'],
+  })
+  const mutation = (bytes: Buffer) => {
+    const m = ProcessingResponse.toObject(ProcessingResponse.decode(bytes), {
+      bytes: String,
+      defaults: false,
+    }).request_headers?.response?.header_mutation
+    return {
+      set: Object.fromEntries(
+        (m?.set_headers ?? []).map((h: { header: { key: string; raw_value: string } }) => [
+          h.header.key,
+          Buffer.from(h.header.raw_value, 'base64').toString('latin1'),
+        ]),
+      ),
+      remove: m?.remove_headers ?? [],
+    }
+  }
+  const allow = (spiffeId?: string, sessionId?: string, stripAuthorization = false) =>
+    responder.allow({
+      allow: true,
+      rule: 'r',
+      reason: 'allowed',
+      spiffeId,
+      sessionId,
+      stripAuthorization,
+    })
+
+  test('each combination of peer, session and stripping gets its own answer, reused after', () => {
+    const combos: Array<[string | undefined, string | undefined, boolean]> = [
+      ['spiffe://td/a', undefined, false],
+      ['spiffe://td/a', 's-1', false],
+      ['spiffe://td/a', 's-2', false],
+      ['spiffe://td/a', 's-1', true],
+      [undefined, 's-1', true],
+      [undefined, undefined, true],
+      // Would collide in a key that just concatenated the two.
+      ['spiffe://td/a1', undefined, false],
+      ['spiffe://td/a', '1', false],
+    ]
+    for (const [peer, session, strip] of combos) {
+      const first = allow(peer, session, strip)
+      assert.equal(allow(peer, session, strip), first, 'the same answer is reused')
+      const m = mutation(first)
+      const set: Record<string, string> = {}
+      if (peer !== undefined) set['x-spiffe-id'] = peer
+      if (session !== undefined) set['x-runner-session-id'] = session
+      assert.deepEqual(m.set, set, `${peer} ${session} ${strip}`)
+      const remove = ['x-spiffe-id', 'x-runner-session-id', 'x-internal'].filter((h) => !(h in set))
+      assert.deepEqual(m.remove, strip ? [...remove, 'authorization'] : remove)
+    }
   })
 })
