@@ -53,6 +53,8 @@ export interface MaxRow {
   runs: number[]
   /** Median streams/s per core the server actually used (its CPU-seconds per wall second). */
   perCore?: number
+  /** Per-core rate over that of the no-op floor run just before, for each run (paired rows). */
+  pairedRatios?: number[]
   errors: number
   p50?: number
   p99?: number
@@ -119,21 +121,40 @@ async function h2loadOnce(t: H2Target): Promise<{ rate: number; errors: number; 
   }
 }
 
-/** Runs each target `n` times, alternating (A B C A B C ...), and records the median. */
-async function h2loadAlternating(targets: H2Target[], n: number): Promise<void> {
+/**
+ * Runs each target `n` times, alternating (A B C A B C ...), and records the median. With
+ * `paired`, targets[0] is the floor and runs again right before every other target (F A F B F
+ * C ...): each target's per-core rate is divided by that of the floor run just before it, and
+ * the median of those ratios is recorded. The machine's speed drifts by tens of percent within
+ * minutes; a ratio of adjacent runs cancels most of the drift that a ratio of medians keeps.
+ */
+async function h2loadAlternating(targets: H2Target[], n: number, paired = false): Promise<void> {
   const runs = targets.map(() => [] as number[])
   const perCore = targets.map(() => [] as number[])
+  const ratios = targets.map(() => [] as number[])
   const errors = targets.map(() => 0)
+  const record = (j: number, r: { rate: number; errors: number; perCore: number }) => {
+    runs[j]?.push(r.rate)
+    perCore[j]?.push(r.perCore)
+    errors[j] = (errors[j] ?? 0) + r.errors
+  }
   for (let i = 0; i < n; i++) {
     for (const [j, t] of targets.entries()) {
+      if (paired && j === 0) continue
+      let floor: number | undefined
+      if (paired) {
+        const f = await h2loadOnce(targets[0] as H2Target)
+        record(0, f)
+        floor = f.perCore
+      }
       const r = await h2loadOnce(t)
-      runs[j]?.push(r.rate)
-      perCore[j]?.push(r.perCore)
-      errors[j] = (errors[j] ?? 0) + r.errors
+      record(j, r)
+      if (floor !== undefined && floor > 0) ratios[j]?.push(r.perCore / floor)
     }
   }
   for (const [j, t] of targets.entries()) {
     const rs = runs[j] ?? []
+    const ps = ratios[j] ?? []
     maxRows.push({
       target: t.label ?? t.target,
       scenario: t.scenario,
@@ -141,6 +162,7 @@ async function h2loadAlternating(targets: H2Target[], n: number): Promise<void> 
       rate: Math.round(median(rs)),
       runs: rs,
       perCore: Math.round(median(perCore[j] ?? [])),
+      ...(ps.length > 0 ? { pairedRatios: ps.map((x) => Math.round(x * 100) / 100) } : {}),
       errors: errors[j] ?? 0,
     })
   }
@@ -223,6 +245,7 @@ await h2loadAlternating(
     },
   ],
   values.quick ? 1 : repeats,
+  true,
 )
 if (!values.quick) {
   await h2loadAlternating([h2('noop-grpcjs', 'spiffe-allow')], 1)
