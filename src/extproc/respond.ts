@@ -22,12 +22,17 @@ export class Responder {
   private readonly owned: readonly string[]
   private readonly bareAllow: Buffer
   /**
-   * Allow answers by what they carry (peer SPIFFE ID, runner session, whether Authorization is
-   * stripped): a deployment has few workloads, a runner repeats its session on every request,
-   * and encoding the same mutation per request was a measurable share of the hot path.
-   * Bounded: cleared when full.
+   * Allow answers by what they carry: [stripped?] -> peer SPIFFE ID -> runner session (undefined
+   * keys for absent ones). A deployment has few workloads, a runner repeats its session on every
+   * request, and encoding the same mutation per request was a measurable share of the hot path.
+   * The keys are the strings the request already holds, so a lookup builds nothing. Bounded:
+   * everything is dropped when ANSWER_CACHE_MAX answers are held.
    */
-  private readonly encoded = new Map<string, Buffer>()
+  private readonly encoded = [
+    new Map<string | undefined, Map<string | undefined, Buffer>>(),
+    new Map<string | undefined, Map<string | undefined, Buffer>>(),
+  ] as const
+  private held = 0
 
   constructor(private readonly headers: HeaderOptions) {
     this.owned = [...new Set([headers.spiffeId, headers.sessionId, ...headers.strip])]
@@ -39,11 +44,9 @@ export class Responder {
     if (spiffeId === undefined && sessionId === undefined && !stripAuthorization) {
       return this.bareAllow
     }
-    // Unambiguous whatever the characters: flags, then the SPIFFE ID's length before both.
-    const key =
-      `${stripAuthorization ? 'S' : 's'}${sessionId === undefined ? 'n' : 'y'}` +
-      `${spiffeId === undefined ? -1 : spiffeId.length}:${spiffeId ?? ''}${sessionId ?? ''}`
-    const cached = this.encoded.get(key)
+    const byPeer = this.encoded[stripAuthorization ? 1 : 0]
+    let bySession = byPeer.get(spiffeId)
+    const cached = bySession?.get(sessionId)
     if (cached !== undefined) return cached
     const set: HeaderToSet[] = []
     if (spiffeId !== undefined) set.push({ name: this.headers.spiffeId, value: spiffeId })
@@ -54,8 +57,17 @@ export class Responder {
     if (stripAuthorization) remove.push('authorization')
     const mutation: HeaderMutationSpec = { set, remove }
     const answer = encodeContinue('request_headers', mutation)
-    if (this.encoded.size >= ANSWER_CACHE_MAX) this.encoded.clear()
-    this.encoded.set(key, answer)
+    if (this.held >= ANSWER_CACHE_MAX) {
+      for (const m of this.encoded) m.clear()
+      this.held = 0
+      bySession = undefined
+    }
+    if (bySession === undefined) {
+      bySession = new Map()
+      byPeer.set(spiffeId, bySession)
+    }
+    bySession.set(sessionId, answer)
+    this.held++
     return answer
   }
 

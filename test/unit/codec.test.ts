@@ -263,4 +263,14 @@ describe('Responder allow answers', () => {
       assert.deepEqual(m.remove, strip ? [...remove, 'authorization'] : remove)
     }
   })
+
+  test('past the bound the memo starts over, and answers stay right', () => {
+    for (let i = 0; i < 5000; i++) allow('spiffe://td/a', `s-${i}`)
+    const again = allow('spiffe://td/a', 's-7')
+    assert.deepEqual(mutation(again).set, {
+      'x-spiffe-id': 'spiffe://td/a',
+      'x-runner-session-id': 's-7',
+    })
+    assert.equal(allow('spiffe://td/a', 's-7'), again)
+  })
 })
