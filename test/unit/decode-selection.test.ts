@@ -153,6 +153,92 @@ describe('decoding only the selected headers and attributes', () => {
     assert.throws(() => decodeProcessingRequest(message(overrun), LIMITS, FACT_SELECTION))
   })
 
+  test('attribute entries in shapes other than key-then-value decode as protobuf says', () => {
+    const varint = (n: number): number[] => {
+      const out: number[] = []
+      while (n >= 0x80) {
+        out.push((n & 0x7f) | 0x80)
+        n = Math.floor(n / 128)
+      }
+      out.push(n)
+      return out
+    }
+    const field = (n: number, bytes: Buffer | string) => {
+      const b = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes
+      return Buffer.from([(n << 3) | 2, ...varint(b.length), ...b])
+    }
+    const str = (v: string) => field(3, v) // Value { string_value = 3 }
+    const request = (...entries: Buffer[]) =>
+      field(
+        9, // ProcessingRequest.attributes entry
+        Buffer.concat([
+          field(1, 'envoy.filters.http.ext_proc'),
+          field(2, Buffer.concat(entries.map((e) => field(1, e)))), // Struct { fields = 1 }
+        ]),
+      )
+    const long = 'v'.repeat(20_000)
+    const cases: Array<[string, Buffer, string, string]> = [
+      ['Envoy shape', Buffer.concat([field(1, 'k'), field(2, str('v'))]), 'k', 'v'],
+      ['value first', Buffer.concat([field(2, str('v')), field(1, 'k')]), 'k', 'v'],
+      [
+        'key twice: the last wins',
+        Buffer.concat([field(1, 'a'), field(2, str('v')), field(1, 'k')]),
+        'k',
+        'v',
+      ],
+      [
+        'value twice: the last wins',
+        Buffer.concat([field(1, 'k'), field(2, str('old')), field(2, str('v'))]),
+        'k',
+        'v',
+      ],
+      [
+        'an unknown varint field after the value',
+        Buffer.concat([field(1, 'k'), field(2, str('v')), Buffer.from([7 << 3, 1])]),
+        'k',
+        'v',
+      ],
+      [
+        'a 200-byte key',
+        Buffer.concat([field(1, 'n'.repeat(200)), field(2, str('v'))]),
+        'n'.repeat(200),
+        'v',
+      ],
+      [
+        'a 200-byte value',
+        Buffer.concat([field(1, 'k'), field(2, str('w'.repeat(200)))]),
+        'k',
+        'w'.repeat(200),
+      ],
+      [
+        'a 20,000-byte value (three-byte length)',
+        Buffer.concat([field(1, 'k'), field(2, str(long))]),
+        'k',
+        long,
+      ],
+    ]
+    const last = Buffer.concat([field(1, 'z'), field(2, str('last'))])
+    for (const [name, entry, key, value] of cases) {
+      const bytes = request(entry, last)
+      const d = decodeProcessingRequest(bytes, LIMITS)
+      assert.deepEqual(
+        d.attributes,
+        new Map([
+          [key, value],
+          ['z', 'last'],
+        ]),
+        name,
+      )
+      const only = new NameSet([key], 'utf8')
+      const sel = decodeProcessingRequest(bytes, LIMITS, { headers: only, attributes: only })
+      assert.deepEqual(sel.attributes, new Map([[key, value]]), `${name} (selected)`)
+    }
+    // A malformed Value fails the message even when its key is not selected.
+    const bad = Buffer.concat([field(1, 'k'), field(2, Buffer.from([(3 << 3) | 2, 9, 0x76]))])
+    assert.throws(() => decodeProcessingRequest(request(bad), LIMITS))
+    assert.throws(() => decodeProcessingRequest(request(bad), LIMITS, FACT_SELECTION))
+  })
+
   test('truncated input fails with a selection exactly when it fails without one', () => {
     const bytes = encode(HEADERS, ATTRS)
     const fails = (b: Uint8Array, s?: typeof FACT_SELECTION) => {
