@@ -58,6 +58,20 @@ const ATTRS = {
   'source.address': '10.1.2.3:53412',
 }
 
+/** A hand-encoded length-delimited protobuf field, for shapes protobufjs never writes. */
+function lenField(n: number, bytes: Buffer | string, encoding: 'latin1' | 'utf8'): Buffer {
+  const b = typeof bytes === 'string' ? Buffer.from(bytes, encoding) : bytes
+  const len: number[] = []
+  for (let v = b.length; ; v = Math.floor(v / 128)) {
+    if (v < 0x80) {
+      len.push(v)
+      break
+    }
+    len.push((v & 0x7f) | 0x80)
+  }
+  return Buffer.from([(n << 3) | 2, ...len, ...b])
+}
+
 describe('decoding only the selected headers and attributes', () => {
   test('keeps selected fields in order with duplicates, counts and bounds every field', () => {
     const sel = {
@@ -86,19 +100,7 @@ describe('decoding only the selected headers and attributes', () => {
   })
 
   test('HeaderValue shapes other than key-then-raw_value decode as protobuf says', () => {
-    const varint = (n: number): number[] => {
-      const out: number[] = []
-      while (n >= 0x80) {
-        out.push((n & 0x7f) | 0x80)
-        n = Math.floor(n / 128)
-      }
-      out.push(n)
-      return out
-    }
-    const field = (n: number, bytes: Buffer | string) => {
-      const b = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes
-      return Buffer.from([(n << 3) | 2, ...varint(b.length), ...b])
-    }
+    const field = (n: number, bytes: Buffer | string) => lenField(n, bytes, 'latin1')
     const message = (...headerValues: Buffer[]) => {
       const map = Buffer.concat(headerValues.map((hv) => field(1, hv)))
       return field(2, field(1, map)) // request_headers { headers { headers... } }
@@ -154,19 +156,7 @@ describe('decoding only the selected headers and attributes', () => {
   })
 
   test('attribute entries in shapes other than key-then-value decode as protobuf says', () => {
-    const varint = (n: number): number[] => {
-      const out: number[] = []
-      while (n >= 0x80) {
-        out.push((n & 0x7f) | 0x80)
-        n = Math.floor(n / 128)
-      }
-      out.push(n)
-      return out
-    }
-    const field = (n: number, bytes: Buffer | string) => {
-      const b = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : bytes
-      return Buffer.from([(n << 3) | 2, ...varint(b.length), ...b])
-    }
+    const field = (n: number, bytes: Buffer | string) => lenField(n, bytes, 'utf8')
     const str = (v: string) => field(3, v) // Value { string_value = 3 }
     const request = (...entries: Buffer[]) =>
       field(
