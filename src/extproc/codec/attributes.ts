@@ -1,5 +1,12 @@
 import { NameSet } from './name-set.js'
-import { utf8String, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT, WireReader } from './wire.js'
+import {
+  keyThenValueStart,
+  utf8String,
+  WIRE_FIXED64,
+  WIRE_LEN,
+  WIRE_VARINT,
+  WireReader,
+} from './wire.js'
 
 // ProcessingRequest.attributes: map<string, google.protobuf.Struct>. Authorization reads one
 // Struct (the ext_proc filter's) and from it scalar values only.
@@ -50,38 +57,6 @@ export function decodeAttributesEntry(
   out.attributes = attrs
 }
 
-/** Ranges of the last map entry envoyShapedEntry accepted (one decode at a time: reused). */
-const ENTRY = { ks: 0, ke: 0, vs: 0, ve: 0 }
-
-/**
- * Whether buf[s, e) is a map entry of exactly key (field 1, under 128 bytes) then value (field
- * 2, under 16 KiB), the shape Envoy writes; its ranges go to ENTRY. Any other shape is left to
- * the general reader, which gives the same answer for this one (one key, one value).
- */
-function envoyShapedEntry(buf: Uint8Array, s: number, e: number): boolean {
-  if (e - s < 4 || buf[s] !== ((1 << 3) | WIRE_LEN)) return false
-  const keyLen = buf[s + 1] as number
-  if (keyLen >= 0x80) return false
-  const tagAt = s + 2 + keyLen
-  if (tagAt + 2 > e || buf[tagAt] !== ((2 << 3) | WIRE_LEN)) return false
-  const b0 = buf[tagAt + 1] as number
-  let vs = tagAt + 2
-  let length = b0
-  if (b0 >= 0x80) {
-    if (tagAt + 3 > e) return false
-    const b1 = buf[tagAt + 2] as number
-    if (b1 >= 0x80) return false
-    vs = tagAt + 3
-    length = (b0 & 0x7f) | (b1 << 7)
-  }
-  if (vs + length !== e) return false
-  ENTRY.ks = s + 2
-  ENTRY.ke = tagAt
-  ENTRY.vs = vs
-  ENTRY.ve = e
-  return true
-}
-
 // Struct { map<string, Value> fields = 1; }
 function decodeStructFields(
   buf: Uint8Array,
@@ -102,11 +77,12 @@ function decodeStructFields(
     let ke = 0
     let vs = -1
     let ve = -1
-    if (envoyShapedEntry(buf, s, e)) {
-      ks = ENTRY.ks
-      ke = ENTRY.ke
-      vs = ENTRY.vs
-      ve = ENTRY.ve
+    const valueStart = keyThenValueStart(buf, s, e, 2) // key, value: Envoy's shape
+    if (valueStart >= 0) {
+      ks = s + 2
+      ke = ks + (buf[s + 1] as number)
+      vs = valueStart
+      ve = e
       decodeScalarValue(buf, vs, ve, false) // walked: a malformed Value fails the message
     } else {
       const entry = ENTRY_READER.reset(buf, s, e) // calls only leaves, which use LEAF_READER

@@ -4,7 +4,7 @@ import {
   releaseAttributeReaders,
 } from './attributes.js'
 import type { DecodeSelection, NameSet } from './name-set.js'
-import { latin1, WIRE_LEN, WIRE_VARINT, WireError, WireReader } from './wire.js'
+import { keyThenValueStart, latin1, WIRE_LEN, WIRE_VARINT, WireError, WireReader } from './wire.js'
 
 // Field numbers from envoy/service/ext_proc/v3/external_processor.proto and
 // envoy/config/core/v3/base.proto, google/protobuf/struct.proto.
@@ -182,28 +182,6 @@ function decodeHeaderMap(
   }
 }
 
-/**
- * The shape Envoy writes for every header: key (field 1, shorter than 128 bytes), then
- * raw_value (field 3), and nothing else. Returns where the value starts, or -1 for any other
- * shape (which the general reader then handles: the same answer, protobuf's last-one-wins
- * included, since a message of exactly this shape has one key and one value).
- */
-function envoyShapeValueStart(buf: Uint8Array, start: number, end: number): number {
-  if (end - start < 4 || buf[start] !== ((1 << 3) | WIRE_LEN)) return -1
-  const keyLen = buf[start + 1] as number
-  if (keyLen >= 0x80) return -1
-  const tagAt = start + 2 + keyLen
-  // Tag and at least one length byte after the key.
-  if (tagAt + 2 > end || buf[tagAt] !== ((3 << 3) | WIRE_LEN)) return -1
-  // raw_value's length: one or two varint bytes cover values up to 16 KiB.
-  const b0 = buf[tagAt + 1] as number
-  if (b0 < 0x80) return tagAt + 2 + b0 === end ? tagAt + 2 : -1
-  if (tagAt + 3 > end) return -1
-  const b1 = buf[tagAt + 2] as number
-  if (b1 >= 0x80) return -1
-  return tagAt + 3 + ((b0 & 0x7f) | (b1 << 7)) === end ? tagAt + 3 : -1
-}
-
 // HeaderValue { string key = 1; string value = 2; bytes raw_value = 3; }
 // Undefined when `only` is given and the name is not in it: nothing of it is decoded.
 function decodeHeaderValue(
@@ -212,7 +190,7 @@ function decodeHeaderValue(
   end: number,
   only: NameSet | undefined,
 ): HeaderField | undefined {
-  const valueStart = envoyShapeValueStart(buf, start, end)
+  const valueStart = keyThenValueStart(buf, start, end, 3) // key, raw_value: Envoy's shape
   if (valueStart >= 0) {
     const ke = start + 2 + (buf[start + 1] as number)
     const name = only === undefined ? latin1(buf, start + 2, ke) : only.match(buf, start + 2, ke)

@@ -109,6 +109,34 @@ export class WireReader {
   }
 }
 
+/**
+ * The shape Envoy writes for a header (HeaderValue) and for a map entry: field 1 (length-
+ * delimited, under 128 bytes) then field `valueField` (length-delimited, under 16 KiB), and
+ * nothing else. Returns where the value starts (it ends at `end`; the key is buf[start + 2,
+ * start + 2 + buf[start + 1])), or -1 for any other shape, which callers hand to the general
+ * reader: a message of exactly this shape has one key and one value, so protobuf's
+ * last-one-wins cannot give another answer.
+ */
+export function keyThenValueStart(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  valueField: number,
+): number {
+  if (end - start < 4 || buf[start] !== ((1 << 3) | WIRE_LEN)) return -1
+  const keyLen = buf[start + 1] as number
+  if (keyLen >= 0x80) return -1
+  const tagAt = start + 2 + keyLen
+  // The value's tag and at least one length byte after the key.
+  if (tagAt + 2 > end || buf[tagAt] !== ((valueField << 3) | WIRE_LEN)) return -1
+  const b0 = buf[tagAt + 1] as number
+  if (b0 < 0x80) return tagAt + 2 + b0 === end ? tagAt + 2 : -1
+  if (tagAt + 3 > end) return -1
+  const b1 = buf[tagAt + 2] as number
+  if (b1 >= 0x80) return -1
+  return tagAt + 3 + ((b0 & 0x7f) | (b1 << 7)) === end ? tagAt + 3 : -1
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: false })
 
 /** Header keys and values are bytes; latin1 keeps every byte as one code unit, losslessly. */
