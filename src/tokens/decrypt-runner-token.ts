@@ -1,5 +1,6 @@
 import { constants, privateDecrypt, webcrypto } from 'node:crypto'
 import { errors, jwtDecrypt } from 'jose'
+import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
 import type { Keyring, RunnerKey } from './keyring.js'
 
 export interface TokenOptions {
@@ -11,11 +12,26 @@ export interface TokenOptions {
   readonly sessionPattern: RegExp
   readonly sessionMaxLength: number
   /**
-   * Raw tokens: RSA on the calling thread (node:crypto privateDecrypt, synchronous) instead of
-   * WebCrypto on the libuv thread pool. For a process that has one core to itself, where a pool
-   * thread only competes with the event loop for it (the resolver paces these one per turn).
+   * Raw tokens under keys of at most EVENT_LOOP_MAX_BITS: RSA on the calling thread
+   * (node:crypto privateDecrypt, synchronous) instead of WebCrypto on the libuv thread pool. For
+   * a process that has one core to itself, where a pool thread only competes with the event loop
+   * for it (the resolver paces these one per turn).
    */
   readonly rsaOnEventLoop?: boolean
+}
+
+/** The decryption options a runner_tokens config gives (its regular expression compiled once). */
+export function tokenOptions(config: RunnerTokensConfig, rsaOnEventLoop = false): TokenOptions {
+  return {
+    sessionClaim: config.jwe.session_claim,
+    encryptions: config.jwe.encryptions,
+    audience: config.jwe.audience,
+    issuer: config.jwe.issuer,
+    clockToleranceSeconds: config.jwe.clock_tolerance_seconds,
+    sessionPattern: new RegExp(config.session_id.pattern),
+    sessionMaxLength: config.session_id.max_length,
+    rsaOnEventLoop,
+  }
 }
 
 export type DecryptOutcome =
@@ -56,6 +72,13 @@ function checkSession(sessionId: unknown, opts: TokenOptions): sessionId is stri
 
 const OAEP_SHA256 = { padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' } as const
 
+/**
+ * Largest key decrypted on the event loop (rsaOnEventLoop). An RSA-2048 operation holds the loop
+ * ~0.8 ms; RSA-4096 holds it 5-6 ms, and on one core that doubled the cached p50 during a flood
+ * (1.5-1.9 -> 4.0 ms, same run) for little throughput: larger keys stay on the thread pool.
+ */
+export const EVENT_LOOP_MAX_BITS = 2048
+
 async function decryptRaw(
   ciphertext: Buffer,
   keyring: Keyring,
@@ -67,9 +90,10 @@ async function decryptRaw(
     try {
       // Either way OpenSSL's RSA-OAEP (SHA-256 for OAEP and MGF1, empty label) does the work.
       // WebCrypto runs it on the libuv thread pool: the event loop keeps serving meanwhile.
-      const plain = onEventLoop
-        ? privateDecrypt({ key: key.privateKey, ...OAEP_SHA256 }, ciphertext)
-        : await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, key.cryptoKey, ciphertext)
+      const plain =
+        onEventLoop && key.bits <= EVENT_LOOP_MAX_BITS
+          ? privateDecrypt({ key: key.privateKey, ...OAEP_SHA256 }, ciphertext)
+          : await webcrypto.subtle.decrypt({ name: 'RSA-OAEP' }, key.cryptoKey, ciphertext)
       return [utf8.decode(plain), key]
     } catch {
       // try the next key; a failure is reported once, below, whatever the cause

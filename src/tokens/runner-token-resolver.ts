@@ -7,6 +7,7 @@ import {
   type DecryptOutcome,
   decryptRunnerToken,
   type TokenOptions,
+  tokenOptions,
 } from './decrypt-runner-token.js'
 import type { Keyring } from './keyring.js'
 import { Lru } from './lru.js'
@@ -96,16 +97,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   ) {
     this.maxRunning = maxRunning
     this.keyring = keyring
-    this.opts = {
-      sessionClaim: config.jwe.session_claim,
-      encryptions: config.jwe.encryptions,
-      audience: config.jwe.audience,
-      issuer: config.jwe.issuer,
-      clockToleranceSeconds: config.jwe.clock_tolerance_seconds,
-      sessionPattern: new RegExp(config.session_id.pattern),
-      sessionMaxLength: config.session_id.max_length,
-      rsaOnEventLoop: maxRunning === 1,
-    }
+    this.opts = tokenOptions(config, maxRunning === 1)
     this.positive = new Lru(config.cache.max_entries)
     this.negative = new Lru(config.cache.negative_max_entries)
   }

@@ -3,7 +3,11 @@ import { generateKeyPairSync } from 'node:crypto'
 import { before, describe, test } from 'node:test'
 import fc from 'fast-check'
 import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
-import { type DecryptOutcome, decryptRunnerToken } from '../../src/tokens/decrypt-runner-token.js'
+import {
+  type DecryptOutcome,
+  decryptRunnerToken,
+  tokenOptions,
+} from '../../src/tokens/decrypt-runner-token.js'
 import { importRunnerKey, type Keyring } from '../../src/tokens/keyring.js'
 import { createRunnerJwe, createRunnerToken } from '../../src/tokens/runner.js'
 import { RunnerTokenResolver } from '../../src/tokens/runner-token-resolver.js'
@@ -18,13 +22,7 @@ const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
 })
 const config = RunnerTokensSchema.parse({ private_keys: ['x'] })
-const opts = {
-  sessionClaim: config.jwe.session_claim,
-  encryptions: config.jwe.encryptions,
-  clockToleranceSeconds: config.jwe.clock_tolerance_seconds,
-  sessionPattern: new RegExp(config.session_id.pattern),
-  sessionMaxLength: config.session_id.max_length,
-}
+const opts = tokenOptions(config)
 const INVALID: DecryptOutcome = { ok: false, reason: 'token_invalid' }
 const SESSION = 'sess-42'
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_='.split('')

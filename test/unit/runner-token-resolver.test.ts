@@ -4,6 +4,11 @@ import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
 import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
+import {
+  decryptRunnerToken,
+  EVENT_LOOP_MAX_BITS,
+  tokenOptions,
+} from '../../src/tokens/decrypt-runner-token.js'
 import { importRunnerKey, KeyLoadError, type Keyring } from '../../src/tokens/keyring.js'
 import { createRunnerJwe, createRunnerToken } from '../../src/tokens/runner.js'
 import { decryptionSlots, RunnerTokenResolver } from '../../src/tokens/runner-token-resolver.js'
@@ -14,9 +19,26 @@ const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
 })
 
-async function ring(): Promise<Keyring> {
-  const k = await importRunnerKey(privateKey, 'mem.pem')
+async function ring(pem: string = privateKey): Promise<Keyring> {
+  const k = await importRunnerKey(pem, 'mem.pem')
   return { current: k, keys: [k], byKid: new Map([[k.kid, k]]), loadedAt: 0 }
+}
+
+/** Counts event-loop turns (a setImmediate chain) until stopped. */
+function turnCounter(): { turns(): number; stop(): void } {
+  let turns = 0
+  let ticking = true
+  const tick = () => {
+    turns++
+    if (ticking) setImmediate(tick)
+  }
+  setImmediate(tick)
+  return {
+    turns: () => turns,
+    stop: () => {
+      ticking = false
+    },
+  }
 }
 
 function facts(bearer: string | undefined): RequestFacts {
@@ -113,16 +135,10 @@ describe('RunnerTokenResolver', () => {
       Date.now,
       1,
     )
-    // A ticker counts event-loop turns; each decryption records the turn it finished in.
-    let turn = 0
-    let ticking = true
-    const tick = () => {
-      turn++
-      if (ticking) setImmediate(tick)
-    }
-    setImmediate(tick)
+    // Each decryption records the event-loop turn it finished in.
+    const counter = turnCounter()
     const finishedIn: number[] = []
-    r.onDecryption = () => finishedIn.push(turn)
+    r.onDecryption = () => finishedIn.push(counter.turns())
     const sessions = ['sess-i0', 'sess-i1', 'sess-i2', 'sess-i3', 'sess-i4']
     const tokens = sessions.map((s) => createRunnerToken(publicKey, s))
     const answers = tokens.map((t) => r.resolve(facts(t)))
@@ -131,7 +147,7 @@ describe('RunnerTokenResolver', () => {
     const cachedDuring = r.resolve(facts(tokens[0] as string))
     assert.ok(cachedDuring instanceof Promise, 'coalesced with the pending decryption')
     const done = await Promise.all(answers)
-    ticking = false
+    counter.stop()
     assert.deepEqual(
       done.map((c) => (c.state === 'valid' ? c.sessionId : c.state)),
       sessions,
@@ -151,6 +167,31 @@ describe('RunnerTokenResolver', () => {
       reason: 'token_invalid',
       detail: 'runner token: token_invalid',
     })
+  })
+
+  test('only keys up to EVENT_LOOP_MAX_BITS are decrypted on the event loop', async () => {
+    const big = generateKeyPairSync('rsa', {
+      modulusLength: 4096,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    })
+    const opts = tokenOptions(RunnerTokensSchema.parse({ private_keys: ['x'] }), true)
+    // Event-loop turns that pass while one decryption runs: none when it ran on this thread.
+    const turnsDuring = async (pem: string, pub: string) => {
+      const keys = await ring(pem)
+      const token = createRunnerToken(pub, 'sess-b')
+      const counter = turnCounter()
+      const outcome = await decryptRunnerToken(token, keys, opts)
+      counter.stop()
+      assert.deepEqual(outcome.ok && outcome.sessionId, 'sess-b')
+      return counter.turns()
+    }
+    assert.equal(EVENT_LOOP_MAX_BITS, 2048)
+    assert.equal(await turnsDuring(privateKey, publicKey), 0, 'RSA-2048: on the event loop')
+    assert.ok(
+      (await turnsDuring(big.privateKey, big.publicKey)) > 2,
+      'RSA-4096: on the thread pool, the event loop turns meanwhile',
+    )
   })
 
   test('TTL: entries expire, and never outlive a JWE exp', async () => {
