@@ -67,8 +67,8 @@ export function parseHealthRequest(request: Uint8Array): HealthRequest {
     while (!r.done()) {
       const tag = r.uint32()
       if (tag === ((1 << 3) | WIRE_LEN)) {
-        const [s, e] = r.lenDelimited()
-        service = utf8String(request, s, e)
+        const s = r.lenDelimited()
+        service = utf8String(request, s, r.fieldEnd)
       } else r.skip(tag & 7)
     }
   } catch {

@@ -18,15 +18,17 @@ export const EXT_PROC_ATTRIBUTES_KEY = 'envoy.filters.http.ext_proc'
 export type AttributeValue = string | number | boolean | null
 
 const EXT_PROC_KEY = new NameSet([EXT_PROC_ATTRIBUTES_KEY], 'utf8')
-// Decoding is synchronous and these readers never nest in themselves, so two suffice.
+// Decoding is synchronous and each level has its own reader, so one per level is reused.
 const EMPTY = new Uint8Array(0)
-const LEAF_READER = new WireReader(EMPTY)
+const MAP_ENTRY_READER = new WireReader(EMPTY)
+const STRUCT_READER = new WireReader(EMPTY)
 const ENTRY_READER = new WireReader(EMPTY)
+const LEAF_READER = new WireReader(EMPTY)
+const READERS = [MAP_ENTRY_READER, STRUCT_READER, ENTRY_READER, LEAF_READER]
 
 /** Drops the shared readers' reference to the last message (it may hold a token). */
 export function releaseAttributeReaders(): void {
-  LEAF_READER.reset(EMPTY, 0, 0)
-  ENTRY_READER.reset(EMPTY, 0, 0)
+  for (const r of READERS) r.reset(EMPTY, 0, 0)
 }
 
 // map<string, Struct> entry { string key = 1; Struct value = 2; }
@@ -37,23 +39,25 @@ export function decodeAttributesEntry(
   out: { attributes: Map<string, AttributeValue> | undefined },
   only: NameSet | undefined,
 ): void {
-  const r = new WireReader(buf, start, end)
+  const r = MAP_ENTRY_READER.reset(buf, start, end)
   let key: string | undefined
-  let value: [number, number] | undefined
+  let vs = -1
+  let ve = -1
   while (!r.done()) {
     const tag = r.uint32()
     if (tag === ((1 << 3) | WIRE_LEN)) {
-      const [s, e] = r.lenDelimited()
-      key = EXT_PROC_KEY.match(buf, s, e) // compared as bytes: no string for other keys
+      const s = r.lenDelimited()
+      key = EXT_PROC_KEY.match(buf, s, r.fieldEnd) // compared as bytes: no string for other keys
     } else if (tag === ((2 << 3) | WIRE_LEN)) {
-      value = r.lenDelimited()
+      vs = r.lenDelimited()
+      ve = r.fieldEnd
     } else {
       r.skip(tag & 7)
     }
   }
-  if (key !== EXT_PROC_ATTRIBUTES_KEY || value === undefined) return
+  if (key !== EXT_PROC_ATTRIBUTES_KEY || vs < 0) return
   const attrs = out.attributes ?? new Map<string, AttributeValue>()
-  decodeStructFields(buf, value[0], value[1], attrs, only)
+  decodeStructFields(buf, vs, ve, attrs, only)
   out.attributes = attrs
 }
 
@@ -65,14 +69,15 @@ function decodeStructFields(
   into: Map<string, AttributeValue>,
   only: NameSet | undefined,
 ): void {
-  const r = new WireReader(buf, start, end)
+  const r = STRUCT_READER.reset(buf, start, end)
   while (!r.done()) {
     const tag = r.uint32()
     if (tag !== ((1 << 3) | WIRE_LEN)) {
       r.skip(tag & 7)
       continue
     }
-    const [s, e] = r.lenDelimited()
+    const s = r.lenDelimited()
+    const e = r.fieldEnd
     let ks = 0
     let ke = 0
     let vs = -1
@@ -89,10 +94,12 @@ function decodeStructFields(
       while (!entry.done()) {
         const t = entry.uint32()
         if (t === ((1 << 3) | WIRE_LEN)) {
-          ;[ks, ke] = entry.lenDelimited()
+          ks = entry.lenDelimited()
+          ke = entry.fieldEnd
         } else if (t === ((2 << 3) | WIRE_LEN)) {
           // Every Value is walked, so a malformed one fails the message whether it is read or not.
-          ;[vs, ve] = entry.lenDelimited()
+          vs = entry.lenDelimited()
+          ve = entry.fieldEnd
           decodeScalarValue(buf, vs, ve, false)
         } else {
           entry.skip(t & 7)
@@ -127,8 +134,8 @@ function decodeScalarValue(
     } else if (field === 2 && wt === WIRE_FIXED64) {
       value = r.double()
     } else if (field === 3 && wt === WIRE_LEN) {
-      const [s, e] = r.lenDelimited()
-      value = decode ? utf8String(buf, s, e) : undefined
+      const s = r.lenDelimited()
+      value = decode ? utf8String(buf, s, r.fieldEnd) : undefined
     } else if (field === 4 && wt === WIRE_VARINT) {
       value = r.uint32() !== 0
     } else if ((field === 5 || field === 6) && wt === WIRE_LEN) {

@@ -21,9 +21,15 @@ const PHASES = [
 const FIELD_ATTRIBUTES = 9 // map<string, google.protobuf.Struct>
 const FIELD_OBSERVABILITY_MODE = 10
 
-// Decoding is synchronous and never nests this reader in itself: one is reused.
+// Decoding is synchronous and each level of the message has its own reader, so one per level
+// is reused instead of allocating one per message and header.
 const EMPTY = new Uint8Array(0)
+const TOP_READER = new WireReader(EMPTY)
+const HTTP_HEADERS_READER = new WireReader(EMPTY)
+const HEADER_MAP_READER = new WireReader(EMPTY)
 const HEADER_READER = new WireReader(EMPTY)
+const BODY_READER = new WireReader(EMPTY)
+const READERS = [TOP_READER, HTTP_HEADERS_READER, HEADER_MAP_READER, HEADER_READER, BODY_READER]
 
 export type Phase = Exclude<(typeof PHASES)[number], undefined>
 
@@ -88,7 +94,7 @@ export function decodeProcessingRequest(
     decodeTopLevel(buf, out, limits, select)
   } finally {
     // The shared readers must not keep the message (it may hold a token) alive.
-    HEADER_READER.reset(EMPTY, 0, 0)
+    for (const r of READERS) r.reset(EMPTY, 0, 0)
     releaseAttributeReaders()
   }
   return out
@@ -100,7 +106,7 @@ function decodeTopLevel(
   limits: DecodeLimits,
   select: DecodeSelection | undefined,
 ): void {
-  const r = new WireReader(buf)
+  const r = TOP_READER.reset(buf, 0, buf.length)
   while (!r.done()) {
     const tag = r.uint32()
     const field = tag >>> 3
@@ -108,7 +114,8 @@ function decodeTopLevel(
     if (field >= 2 && field <= 7 && wt === WIRE_LEN) {
       // A oneof: the last one on the wire wins, as in every protobuf decoder.
       const phase = PHASES[field] as Phase
-      const [s, e] = r.lenDelimited()
+      const s = r.lenDelimited()
+      const e = r.fieldEnd
       out.phase = phase
       out.headers = []
       out.headerCount = 0
@@ -117,8 +124,8 @@ function decodeTopLevel(
       if (field <= 3) decodeHttpHeaders(buf, s, e, out, limits, select?.headers)
       else if (field <= 5) out.endOfStream = decodeBodyEndOfStream(buf, s, e)
     } else if (field === FIELD_ATTRIBUTES && wt === WIRE_LEN) {
-      const [s, e] = r.lenDelimited()
-      decodeAttributesEntry(buf, s, e, out, select?.attributes)
+      const s = r.lenDelimited()
+      decodeAttributesEntry(buf, s, r.fieldEnd, out, select?.attributes)
     } else if (field === FIELD_OBSERVABILITY_MODE && wt === WIRE_VARINT) {
       out.observabilityMode = r.uint32() !== 0
     } else {
@@ -136,12 +143,12 @@ function decodeHttpHeaders(
   limits: DecodeLimits,
   only: NameSet | undefined,
 ): void {
-  const r = new WireReader(buf, start, end)
+  const r = HTTP_HEADERS_READER.reset(buf, start, end)
   while (!r.done()) {
     const tag = r.uint32()
     if (tag === ((1 << 3) | WIRE_LEN)) {
-      const [s, e] = r.lenDelimited()
-      decodeHeaderMap(buf, s, e, out, limits, only)
+      const s = r.lenDelimited()
+      decodeHeaderMap(buf, s, r.fieldEnd, out, limits, only)
     } else if (tag === ((3 << 3) | WIRE_VARINT)) {
       out.endOfStream = r.uint32() !== 0
     } else {
@@ -159,7 +166,7 @@ function decodeHeaderMap(
   limits: DecodeLimits,
   only: NameSet | undefined,
 ): void {
-  const r = new WireReader(buf, start, end)
+  const r = HEADER_MAP_READER.reset(buf, start, end)
   while (!r.done()) {
     const tag = r.uint32()
     if (tag !== ((1 << 3) | WIRE_LEN)) {
@@ -207,10 +214,16 @@ function decodeHeaderValue(
   let re = -1
   while (!r.done()) {
     const tag = r.uint32()
-    if (tag === ((1 << 3) | WIRE_LEN)) [ks, ke] = r.lenDelimited()
-    else if (tag === ((2 << 3) | WIRE_LEN)) [vs, ve] = r.lenDelimited()
-    else if (tag === ((3 << 3) | WIRE_LEN)) [rs, re] = r.lenDelimited()
-    else r.skip(tag & 7)
+    if (tag === ((1 << 3) | WIRE_LEN)) {
+      ks = r.lenDelimited()
+      ke = r.fieldEnd
+    } else if (tag === ((2 << 3) | WIRE_LEN)) {
+      vs = r.lenDelimited()
+      ve = r.fieldEnd
+    } else if (tag === ((3 << 3) | WIRE_LEN)) {
+      rs = r.lenDelimited()
+      re = r.fieldEnd
+    } else r.skip(tag & 7)
   }
   const name = only === undefined ? latin1(buf, ks, ke) : only.match(buf, ks, ke)
   if (name === undefined) return undefined
@@ -221,7 +234,7 @@ function decodeHeaderValue(
 
 // HttpBody { bytes body = 1; bool end_of_stream = 2; } — the body itself is never read.
 function decodeBodyEndOfStream(buf: Uint8Array, start: number, end: number): boolean {
-  const r = new WireReader(buf, start, end)
+  const r = BODY_READER.reset(buf, start, end)
   let eos = false
   while (!r.done()) {
     const tag = r.uint32()
