@@ -11,7 +11,7 @@ import {
 
 function readAll(reader: MessageReader, chunks: Buffer[]): Buffer[] {
   const out: Buffer[] = []
-  for (const c of chunks) reader.push(c, (m) => out.push(Buffer.from(m)))
+  for (const c of chunks) reader.push(c, { push: (m) => out.push(Buffer.from(m)) })
   return out
 }
 

@@ -17,8 +17,10 @@ function readRequest(
   stream.on('data', (chunk: Buffer) => {
     try {
       // The reader hands out views of its buffer: copy the one we keep.
-      reader.push(chunk, (m) => {
-        request ??= Buffer.from(m)
+      reader.push(chunk, {
+        push(m) {
+          request ??= Buffer.from(m)
+        },
       })
     } catch {
       failed = true

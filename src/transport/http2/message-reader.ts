@@ -23,6 +23,11 @@ export const GRPC_STATUS = {
 
 const PREFIX = 5
 
+/** Takes each complete message; the buffer is a view, valid only during the call. */
+export interface MessageSink {
+  push(message: Buffer): void
+}
+
 /**
  * Splits an HTTP/2 DATA byte stream into gRPC Length-Prefixed-Messages (1-byte compressed flag,
  * 4-byte big-endian length, payload). Messages may span chunks and chunks may hold many
@@ -36,8 +41,11 @@ export class MessageReader {
 
   constructor(private readonly maxMessageBytes: number) {}
 
-  /** Feeds one chunk; calls `onMessage` for each complete message. Throws FramingError. */
-  push(chunk: Buffer, onMessage: (message: Buffer) => void): void {
+  /**
+   * Feeds one chunk; hands each complete message to `into.push` (a ProcessStream, directly: no
+   * closure per call). Throws FramingError.
+   */
+  push(chunk: Buffer, into: MessageSink): void {
     let buf = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk])
     this.pending = undefined
     let at = 0
@@ -68,7 +76,7 @@ export class MessageReader {
       const message = buf.subarray(at, at + this.expected)
       at += this.expected
       this.expected = -1
-      onMessage(message)
+      into.push(message)
     }
     if (at < buf.length) {
       buf = buf.subarray(at)

@@ -1,5 +1,9 @@
 import * as http2 from 'node:http2'
-import { ProcessStream, type StreamObserver } from '../../extproc/process-stream.js'
+import {
+  ProcessStream,
+  type ResponseSink,
+  type StreamObserver,
+} from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
 import { encodeGrpcMessage, parseGrpcTimeout } from './grpc-headers.js'
 import { FramingError, frameMessage, GRPC_STATUS, MessageReader } from './message-reader.js'
@@ -19,7 +23,10 @@ const RESPONSE_HEADERS = Object.freeze({
   'grpc-accept-encoding': 'identity',
 })
 const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' })
-const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true })
+// No `date` header: gRPC clients never read it, and node:http2 would format and send one per
+// response.
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false })
+const END_STREAM = Object.freeze({ endStream: true, sendDate: false })
 
 export interface CallContext {
   readonly path: string
@@ -61,9 +68,13 @@ function respondTrailersOnly(stream: http2.ServerHttp2Stream, status: number, me
       'grpc-status': String(status),
       'grpc-message': encodeGrpcMessage(message),
     },
-    { endStream: true },
+    END_STREAM,
   )
 }
+
+/** Where a stream's call state lives, so its listeners can be shared functions. */
+const CALL = Symbol('extproc-authz.processCall')
+type CallStream = http2.ServerHttp2Stream & { [CALL]?: ProcessCall }
 
 /**
  * One Process call on node:http2: de-frames messages into a ProcessStream and frames its answers.
@@ -90,21 +101,91 @@ export function serveProcessCall(
     respondTrailersOnly(stream, GRPC_STATUS.INTERNAL, 'malformed grpc-timeout')
     return
   }
+  const call = new ProcessCall(stream, ctx, ctx.onStreamStart() !== false)
+  ;(stream as CallStream)[CALL] = call
+  if (timeoutMs !== undefined) call.startDeadline(timeoutMs)
+  // Shared functions, not closures: a call costs one object, not one function per event.
+  stream.on('data', onData)
+  stream.on('end', onEnd)
+  stream.on('close', onClose)
+  stream.on('error', onError)
+  stream.on('aborted', onAborted)
+}
 
-  const admitted = ctx.onStreamStart() !== false
-  let finished = false // our side is done (trailers queued or stream reset)
-  let timer: NodeJS.Timeout | undefined
-  const reader = new MessageReader(ctx.maxMessageBytes)
+function onData(this: CallStream, chunk: Buffer): void {
+  this[CALL]?.data(chunk)
+}
+function onEnd(this: CallStream): void {
+  this[CALL]?.inputEnded()
+}
+// 'close' comes once per stream, after trailers are flushed or on RST_STREAM / session loss.
+function onClose(this: CallStream): void {
+  const call = this[CALL]
+  this[CALL] = undefined
+  call?.closed()
+}
+function onError(): void {
+  // Reset or session error: 'close' follows and cancels. Nothing to answer.
+}
+function onAborted(this: CallStream): void {
+  if (this[CALL]?.finished === false && !this.destroyed) this.close(NGHTTP2_CANCEL)
+}
+function onDeadline(call: ProcessCall): void {
+  call.fail(GRPC_STATUS.DEADLINE_EXCEEDED, 'deadline exceeded')
+}
 
-  const release = () => {
-    if (timer !== undefined) clearTimeout(timer)
-    timer = undefined
+/** The state of one call; also the ProcessStream's sink for its answers. */
+class ProcessCall implements ResponseSink {
+  /** Our side is done (trailers queued or stream reset). */
+  finished = false
+  private timer: NodeJS.Timeout | undefined
+  private readonly reader: MessageReader
+  private readonly ps: ProcessStream
+
+  constructor(
+    private readonly stream: http2.ServerHttp2Stream,
+    private readonly ctx: CallContext,
+    admitted: boolean,
+  ) {
+    this.reader = new MessageReader(ctx.maxMessageBytes)
+    this.ps = new ProcessStream(ctx.snapshots, this, ctx.observer, admitted)
   }
-  const fail = (status: number, message: string) => {
-    if (finished) return
-    finished = true
-    release()
-    ps.cancel()
+
+  startDeadline(ms: number): void {
+    this.timer = setTimeout(onDeadline, ms, this)
+    this.timer.unref()
+  }
+
+  send(message: Buffer): void {
+    const stream = this.stream
+    if (this.finished || stream.destroyed) return
+    if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
+    if (!stream.write(frameMessage(message))) {
+      stream.pause()
+      stream.once('drain', () => stream.resume())
+    }
+  }
+
+  end(): void {
+    if (this.finished) return
+    this.finished = true
+    this.release()
+    const stream = this.stream
+    if (stream.destroyed) return
+    if (!stream.headersSent) {
+      stream.respond({ ...RESPONSE_HEADERS, ...OK_TRAILERS }, END_STREAM)
+      return
+    }
+    stream.once('wantTrailers', sendOkTrailers)
+    stream.end()
+  }
+
+  fail(status: number, message: string): void {
+    if (this.finished) return
+    this.finished = true
+    this.release()
+    this.ps.cancel()
+    const stream = this.stream
     if (!stream.headersSent) {
       respondTrailersOnly(stream, status, message)
     } else if (!stream.destroyed) {
@@ -118,69 +199,40 @@ export function serveProcessCall(
     }
   }
 
-  const ps = new ProcessStream(
-    ctx.snapshots,
-    {
-      send(message) {
-        if (finished || stream.destroyed) return
-        if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
-        if (!stream.write(frameMessage(message))) {
-          stream.pause()
-          stream.once('drain', () => stream.resume())
-        }
-      },
-      end() {
-        if (finished) return
-        finished = true
-        release()
-        if (stream.destroyed) return
-        if (!stream.headersSent) {
-          stream.respond({ ...RESPONSE_HEADERS, ...OK_TRAILERS }, { endStream: true })
-          return
-        }
-        stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS))
-        stream.end()
-      },
-    },
-    ctx.observer,
-    admitted,
-  )
-
-  if (timeoutMs !== undefined) {
-    timer = setTimeout(() => fail(GRPC_STATUS.DEADLINE_EXCEEDED, 'deadline exceeded'), timeoutMs)
-    timer.unref()
+  data(chunk: Buffer): void {
+    if (this.finished) return
+    try {
+      this.reader.push(chunk, this.ps)
+    } catch (err) {
+      if (err instanceof FramingError) this.fail(err.grpcStatus, err.message)
+      else this.fail(GRPC_STATUS.INTERNAL, 'internal error')
+    }
   }
 
-  stream.on('data', (chunk: Buffer) => {
-    if (finished) return
-    try {
-      reader.push(chunk, (m) => ps.push(m))
-    } catch (err) {
-      if (err instanceof FramingError) fail(err.grpcStatus, err.message)
-      else fail(GRPC_STATUS.INTERNAL, 'internal error')
-    }
-  })
-  stream.on('end', () => {
-    if (finished) return
-    if (reader.partial()) {
-      fail(GRPC_STATUS.INTERNAL, 'stream ended inside a message')
+  inputEnded(): void {
+    if (this.finished) return
+    if (this.reader.partial()) {
+      this.fail(GRPC_STATUS.INTERNAL, 'stream ended inside a message')
       return
     }
-    ps.endOfInput()
-  })
-  // 'close' comes once per stream, after trailers are flushed or on RST_STREAM / session loss.
-  stream.on('close', () => {
-    release()
-    if (!finished) {
-      finished = true
-      ps.cancel()
+    this.ps.endOfInput()
+  }
+
+  closed(): void {
+    this.release()
+    if (!this.finished) {
+      this.finished = true
+      this.ps.cancel()
     }
-    ctx.onStreamEnd()
-  })
-  stream.on('error', () => {
-    // Reset or session error: 'close' follows and cancels. Nothing to answer.
-  })
-  stream.on('aborted', () => {
-    if (!finished && !stream.destroyed) stream.close(NGHTTP2_CANCEL)
-  })
+    this.ctx.onStreamEnd()
+  }
+
+  private release(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+}
+
+function sendOkTrailers(this: http2.ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS)
 }
