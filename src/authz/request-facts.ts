@@ -20,8 +20,22 @@ export interface RequestFacts {
   /** The bearer credential from `authorization`, AMBIGUOUS if several were sent. */
   readonly bearer: string | typeof AMBIGUOUS | undefined
   readonly requestId: string | undefined
-  /** W3C traceparent, when well-formed. */
+  /**
+   * The `traceparent` header as sent, unchecked: only a logged decision reads it, through
+   * `traceIds()`, so the check is not paid on the requests that are not logged.
+   */
   readonly traceparent?: string | undefined
   /** The request is gRPC (content-type application/grpc...): denies carry a grpc-status. */
   readonly grpc: boolean
+}
+
+/** W3C Trace Context: version-traceid-parentid-flags, lower-case hex. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
+/** The trace and span IDs of a well-formed traceparent; undefined for anything else. */
+export function traceIds(
+  traceparent: string | undefined,
+): { readonly traceId: string; readonly spanId: string } | undefined {
+  if (traceparent === undefined || !TRACEPARENT.test(traceparent)) return undefined
+  return { traceId: traceparent.slice(3, 35), spanId: traceparent.slice(36, 52) }
 }

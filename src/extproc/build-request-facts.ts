@@ -11,8 +11,6 @@ export const PEER_URI_SAN_ATTRIBUTE = 'connection.uri_san_peer_certificate'
 /** Longest x-request-id echoed back in a deny body (Envoy's own are 36-char UUIDs). */
 const MAX_REQUEST_ID_LENGTH = 128
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/
-/** W3C Trace Context: version-traceid-parentid-flags, lower-case hex. */
-const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 
 /**
  * Exactly the headers and attributes buildRequestFacts reads (the cases of its switch, and the
@@ -165,8 +163,7 @@ export function buildRequestFacts(
       peer,
       bearer,
       // Envoy creates no span for the ext_proc side stream: the client's trace context is here.
-      traceparent:
-        traceparent !== undefined && TRACEPARENT.test(traceparent) ? traceparent : undefined,
+      traceparent,
       requestId:
         requestId !== undefined &&
         requestId.length <= MAX_REQUEST_ID_LENGTH &&

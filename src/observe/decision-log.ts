@@ -1,5 +1,6 @@
 import { hash } from 'node:crypto'
 import { pino } from 'pino'
+import { traceIds } from '../authz/request-facts.js'
 import type { Config } from '../config/schema.js'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
 import type { Logger } from './logger.js'
@@ -97,7 +98,7 @@ export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS):
           : settings.plain_session_ids
             ? decision.sessionId
             : hashSessionId(decision.sessionId)
-      const traceparent = facts?.traceparent
+      const trace = traceIds(facts?.traceparent)
       const fields = {
         decision: decision.allow ? 'allow' : 'deny',
         reason: decision.reason,
@@ -109,8 +110,8 @@ export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS):
         peer: facts?.peer?.uri,
         request_id: facts?.requestId,
         session,
-        trace_id: traceparent?.slice(3, 35),
-        span_id: traceparent?.slice(36, 52),
+        trace_id: trace?.traceId,
+        span_id: trace?.spanId,
         duration_ms: Math.round(durationMs * 1000) / 1000,
       }
       if (!direct) {

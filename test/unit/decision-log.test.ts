@@ -41,6 +41,8 @@ function event(over: {
   return { decision, facts, durationMs: 0.01234 }
 }
 
+const WELL_FORMED_TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
 /** What pino itself writes for the same fields (the form the direct writer must match). */
 function viaPino(e: DecisionEvent, level: 'info' | 'warn', plain = false): string {
   const out = capture()
@@ -62,8 +64,13 @@ function viaPino(e: DecisionEvent, level: 'info' | 'warn', plain = false): strin
             ? d.sessionId
             : hashSessionId(d.sessionId)
           : undefined,
-      trace_id: f?.traceparent?.slice(3, 35),
-      span_id: f?.traceparent?.slice(36, 52),
+      // Written out here, not through traceIds(): the oracle must not share the code under test.
+      trace_id: WELL_FORMED_TRACEPARENT.test(f?.traceparent ?? '')
+        ? f?.traceparent?.slice(3, 35)
+        : undefined,
+      span_id: WELL_FORMED_TRACEPARENT.test(f?.traceparent ?? '')
+        ? f?.traceparent?.slice(36, 52)
+        : undefined,
       duration_ms: Math.round(e.durationMs * 1000) / 1000,
     },
     'decision',
@@ -90,6 +97,11 @@ describe('decision log lines', () => {
       'warn',
     ],
     ['a deny without facts (malformed request)', event({ facts: undefined }), 'info'],
+    [
+      'a malformed traceparent (upper-case hex): no trace_id or span_id',
+      event({ facts: { traceparent: '00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01' } }),
+      'info',
+    ],
     [
       'hostile strings: quotes, backslashes, control characters, non-ASCII, a lone surrogate',
       event({

@@ -169,15 +169,14 @@ describe('matching', () => {
     test(`${template} vs ${path}`, () => assert.deepEqual(match(template, path), expected))
   }
 
-  test('captured params are frozen and have no prototype', () => {
+  test('captured params have no prototype', () => {
     const m = compilePathTemplate('/a/{x}').match(['a', '1'])
     assert.ok(m)
-    assert.ok(Object.isFrozen(m))
     assert.equal(Object.getPrototypeOf(m), null)
     assert.deepEqual(Object.keys(m), ['x'])
   })
 
-  test('no params: a frozen, empty, null-prototype object', () => {
+  test('no params: one shared, frozen, empty, null-prototype object', () => {
     const m = compilePathTemplate('/a/*').match(['a', '1'])
     assert.ok(m)
     assert.ok(Object.isFrozen(m))

@@ -160,7 +160,7 @@ class ProcessCall implements ResponseSink {
     const stream = this.stream
     if (this.finished || stream.destroyed) return
     if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
-    if (!stream.write(frameMessage(message))) {
+    if (!stream.write(framed(message))) {
       stream.pause()
       stream.once('drain', () => stream.resume())
     }
@@ -176,7 +176,7 @@ class ProcessCall implements ResponseSink {
       stream.respond({ ...RESPONSE_HEADERS, ...OK_TRAILERS }, END_STREAM)
       return
     }
-    stream.once('wantTrailers', sendOkTrailers)
+    stream.on('wantTrailers', sendOkTrailers) // comes once; `once` would wrap it per call
     stream.end()
   }
 
@@ -231,6 +231,20 @@ class ProcessCall implements ResponseSink {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
   }
+}
+
+/**
+ * The framed form of the last answer sent. Allow answers are memoized by the Responder, so
+ * consecutive streams mostly send the same Buffer; node:http2 only reads what it writes.
+ */
+let lastAnswer: Buffer | undefined
+let lastFramed: Buffer | undefined
+function framed(message: Buffer): Buffer {
+  if (message !== lastAnswer) {
+    lastAnswer = message
+    lastFramed = frameMessage(message)
+  }
+  return lastFramed as Buffer
 }
 
 function sendOkTrailers(this: http2.ServerHttp2Stream): void {
