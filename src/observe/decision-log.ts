@@ -65,6 +65,30 @@ function field(name: string, value: string | undefined): string {
   return value === undefined ? '' : `,"${name}":${JSON.stringify(value)}`
 }
 
+/**
+ * `field()` for values from a small set that repeat on every line: reasons, rule names,
+ * methods, peer IDs, session hashes. Their encoded fields are remembered (bounded; cleared
+ * when full, so hostile variety costs memory only up to the bound).
+ */
+class FieldMemo {
+  private readonly encoded = new Map<string, string>()
+  constructor(
+    private readonly name: string,
+    private readonly max = 1024,
+  ) {}
+
+  field(value: string | undefined): string {
+    if (value === undefined) return ''
+    let out = this.encoded.get(value)
+    if (out === undefined) {
+      out = field(this.name, value)
+      if (this.encoded.size >= this.max) this.encoded.clear()
+      this.encoded.set(value, out)
+    }
+    return out
+  }
+}
+
 /** One line per decision. Fields are chosen, never copied wholesale from the request. */
 export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS): DecisionLog {
   // The line is written straight to the logger's destination, in exactly the form pino gives
@@ -78,6 +102,11 @@ export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS):
   const fallback = root.child({}, { redact: { paths: [] } })
   let settings = logging
   let sampledOut = 0
+  const reasons = new FieldMemo('reason')
+  const rules = new FieldMemo('rule')
+  const methods = new FieldMemo('method')
+  const peers = new FieldMemo('peer')
+  const sessions = new FieldMemo('session')
   return {
     configure(next) {
       settings = next
@@ -121,16 +150,17 @@ export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS):
       stream.write(
         `{"level":${root.levels.values[level]}${(r[timeSym] as () => string)()}${r[chindingsSym] as string}` +
           `,"decision":"${fields.decision}"` +
-          field('reason', fields.reason) +
-          field('rule', fields.rule) +
+          reasons.field(fields.reason) +
+          rules.field(fields.rule) +
           field('detail', fields.detail) +
-          field('method', fields.method) +
+          methods.field(fields.method) +
           field('path', fields.path) +
-          field('peer', fields.peer) +
+          peers.field(fields.peer) +
           field('request_id', fields.request_id) +
-          field('session', fields.session) +
-          field('trace_id', fields.trace_id) +
-          field('span_id', fields.span_id) +
+          sessions.field(fields.session) +
+          // Lower-case hex, checked by traceIds(): nothing to escape.
+          (fields.trace_id === undefined ? '' : `,"trace_id":"${fields.trace_id}"`) +
+          (fields.span_id === undefined ? '' : `,"span_id":"${fields.span_id}"`) +
           `,"duration_ms":${fields.duration_ms},"${r[messageKeySym] as string}":"decision"}\n`,
       )
     },

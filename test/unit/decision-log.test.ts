@@ -136,6 +136,31 @@ describe('decision log lines', () => {
     })
   }
 
+  test('one logger, many lines: remembered field encodings never leak into the next line', () => {
+    const out = capture()
+    const logger = createLogger('info', out)
+    const log = decisionLogger(logger, {
+      level: 'info',
+      plain_session_ids: false,
+      decisions: { allow_level: 'info', deny_level: 'info', sample_allow: 1, sample_deny: 1 },
+    })
+    const events = [
+      event({}),
+      event({ decision: { rule: 'other "rule"', sessionId: 's-1' } }),
+      event({ facts: { method: 'POST', peer: undefined } }),
+      event({
+        decision: { allow: false, reason: 'no_matching_rule', detail: 'x', rule: undefined },
+      }),
+      event({ decision: { sessionId: 's-2' } }),
+      event({}),
+    ]
+    for (const e of events) log.onDecision(e)
+    assert.equal(out.writes.length, events.length)
+    events.forEach((e, i) => {
+      assert.equal(sameButTime(out.writes[i] as string), sameButTime(viaPino(e, 'info')))
+    })
+  })
+
   test('through pino.multistream (per-line metadata), lines still arrive whole', () => {
     const out = capture()
     const logger = createLogger('info', pino.multistream([{ stream: out, level: 'info' }]))
