@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -26,7 +26,8 @@ export async function runH2load(o: {
   warmupS: number
   cpus?: string
 }): Promise<H2loadResult> {
-  const file = join(tmpdir(), `extproc-bench-frame-${process.pid}.bin`)
+  // Per port: bench/ab.ts runs two at once.
+  const file = join(tmpdir(), `extproc-bench-frame-${process.pid}-${o.port}.bin`)
   writeFileSync(file, o.frame)
   const args = [
     '-c',
@@ -46,7 +47,9 @@ export async function runH2load(o: {
     `http://127.0.0.1:${o.port}${PROCESS_PATH}`,
   ]
   const [cmd, full] = pinned(o.cpus, 'h2load', args)
-  const { stdout } = await promisify(execFile)(cmd, full, { timeout: (o.durationS + 30) * 1000 })
+  const { stdout } = await promisify(execFile)(cmd, full, {
+    timeout: (o.durationS + 30) * 1000,
+  }).finally(() => rmSync(file, { force: true }))
   const rate = /finished in [\d.]+s, ([\d.]+) req\/s/.exec(stdout)
   const req = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed/.exec(
     stdout,

@@ -24,12 +24,18 @@ export interface RunningTarget {
 export function startTarget(
   kind: string,
   scenario: string,
-  opts: { cpus?: string; env?: NodeJS.ProcessEnv; nodeArgs?: string[] } = {},
+  opts: {
+    cpus?: string
+    env?: NodeJS.ProcessEnv
+    nodeArgs?: string[]
+    /** Another build's dist/bench/target.js (bench/ab.ts compares two builds). */
+    script?: string
+  } = {},
 ): Promise<RunningTarget> {
   const [cmd, args] = pinned(opts.cpus, process.execPath, [
     ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== ''),
     ...(opts.nodeArgs ?? []),
-    TARGET,
+    opts.script ?? TARGET,
     kind,
     scenario,
   ])

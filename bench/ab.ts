@@ -1,0 +1,85 @@
+import { resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { grpcFrame } from './frame.js'
+import { runH2load } from './h2load.js'
+import { median } from './openssl-speed.js'
+import { treeCpuSeconds } from './proc-cpu.js'
+import { scenarioByName } from './scenarios.js'
+import { type RunningTarget, startTarget } from './target-process.js'
+
+// Same-core A/B of two builds: `node dist/bench/ab.js --b ../old-checkout [--a .]`.
+//
+// On a shared VM one 5 s run of the same server swings by ±20% from the next, so two builds run
+// one after the other cannot be told apart by less than that. Here both servers run at once,
+// pinned to the same CPU, each under its own h2load (on another CPU): whatever the host does to
+// that CPU it does to both. Each round divides B's streams per CPU-second by A's; rounds
+// alternate which starts first. Use it to compare builds of the same server, not a server
+// with the no-op floor: sharing a core costs the one with the larger working set more.
+const { values } = parseArgs({
+  options: {
+    a: { type: 'string', default: '.' },
+    b: { type: 'string' },
+    scenario: { type: 'string', default: 'spiffe-allow' },
+    'sample-allow': { type: 'string' },
+    rounds: { type: 'string', default: '6' },
+    duration: { type: 'string', default: '6' },
+    'server-cpu': { type: 'string', default: '0' },
+    'client-cpu': { type: 'string', default: '1' },
+  },
+})
+if (values.b === undefined) {
+  process.stderr.write('usage: node dist/bench/ab.js --b <checkout with dist/> [--a .]\n')
+  process.exit(2)
+}
+const builds = [values.a, values.b].map((dir) => resolve(dir, 'dist/bench/target.js'))
+const scenario = scenarioByName(values.scenario)
+const frame = grpcFrame(scenario.request)
+const env =
+  values['sample-allow'] === undefined ? {} : { BENCH_SAMPLE_ALLOW: values['sample-allow'] }
+const durationS = Number(values.duration)
+const ratios: number[] = []
+
+for (let round = 0; round < Number(values.rounds); round++) {
+  const order = round % 2 === 0 ? [0, 1] : [1, 0]
+  const targets: RunningTarget[] = []
+  for (const i of order) {
+    targets[i] = await startTarget('authz-http2', scenario.name, {
+      cpus: values['server-cpu'],
+      env,
+      script: builds[i],
+    })
+  }
+  const running = targets as [RunningTarget, RunningTarget]
+  const cpu0 = running.map((t) => treeCpuSeconds(t.pid))
+  const started = performance.now()
+  const results = await Promise.all(
+    running.map((t) =>
+      runH2load({
+        port: t.port,
+        frame,
+        connections: 2,
+        concurrency: 64,
+        durationS,
+        warmupS: 1,
+        cpus: values['client-cpu'],
+      }),
+    ),
+  )
+  const wall = (performance.now() - started) / 1000
+  const perCore = results.map((r, i) => {
+    const cores = (treeCpuSeconds(running[i]?.pid ?? -1) - (cpu0[i] ?? 0)) / wall
+    return r.failed > 0 ? Number.NaN : r.rate / cores
+  })
+  await Promise.all(running.map((t) => t.stop()))
+  const ratio = (perCore[1] ?? Number.NaN) / (perCore[0] ?? Number.NaN)
+  ratios.push(ratio)
+  process.stdout.write(
+    `round ${round + 1}: A ${Math.round(perCore[0] ?? 0)}, B ${Math.round(perCore[1] ?? 0)} ` +
+      `streams per CPU-second; B/A ${ratio.toFixed(3)}\n`,
+  )
+}
+process.stdout.write(
+  `${values.scenario}${values['sample-allow'] === undefined ? '' : ` (sample_allow ${values['sample-allow']})`}: ` +
+    `B/A median ${median(ratios).toFixed(3)} over ${ratios.length} rounds ` +
+    `(${ratios.map((r) => r.toFixed(2)).join(', ')})\n`,
+)
