@@ -97,6 +97,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const metrics = createMetrics({
     decisionLogSampledOut: () => decisionLog.sampledOut(),
     reloads: () => reloads,
+    keyReloads: tokens === undefined ? undefined : () => tokens.reloads(),
     activeStreams: () => active,
     tokens: tokens === undefined ? undefined : () => tokens.resolver.stats(),
     certSecondsUntilExpiry: () => tlsRef?.current().secondsUntilExpiry(),

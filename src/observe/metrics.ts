@@ -7,6 +7,7 @@ import { DecisionMetrics } from './decision-metrics.js'
 /** Cumulative numbers components keep themselves; read at scrape time (pull, no hot-path cost). */
 export interface MetricsSources {
   reloads?(): { ok: number; failed: number }
+  keyReloads?(): { ok: number; failed: number }
   activeStreams?(): number
   tokens?(): TokenStats
   certSecondsUntilExpiry?(): number | undefined
@@ -34,6 +35,31 @@ function pulledCounter(
       if (v !== undefined && v > last) {
         this.inc(v - last)
         last = v
+      }
+    },
+  })
+}
+
+/** A counter by result="ok"|"failed" read from a component's own counts. */
+function resultCounter(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => { ok: number; failed: number } | undefined,
+) {
+  const seen = { ok: 0, failed: 0 }
+  return new Counter({
+    name,
+    help,
+    labelNames: ['result'],
+    registers: [registry],
+    collect() {
+      const now = read()
+      // Both series exist from the start, so a first failure is a change and not a new series.
+      for (const result of ['ok', 'failed'] as const) {
+        const v = now?.[result] ?? 0
+        this.labels(result).inc(v - seen[result])
+        seen[result] = v
       }
     },
   })
@@ -71,22 +97,18 @@ export function createMetrics(sources: MetricsSources): Metrics {
   collectDefaultMetrics({ register: registry })
   const decisions = new DecisionMetrics()
   decisions.register(registry, P)
-  const reloadsSeen = { ok: 0, failed: 0 }
-  new Counter({
-    name: `${P}config_reloads_total`,
-    help: 'Config reloads by result: ok (applied) or failed (refused, last good kept).',
-    labelNames: ['result'],
-    registers: [registry],
-    collect() {
-      const now = sources.reloads?.()
-      // Both series exist from the start, so a first failure is a change and not a new series.
-      for (const result of ['ok', 'failed'] as const) {
-        const v = now?.[result] ?? 0
-        this.labels(result).inc(v - reloadsSeen[result])
-        reloadsSeen[result] = v
-      }
-    },
-  })
+  resultCounter(
+    registry,
+    `${P}config_reloads_total`,
+    'Config reloads by result: ok (applied) or failed (refused, last good kept).',
+    () => sources.reloads?.(),
+  )
+  resultCounter(
+    registry,
+    `${P}token_key_reloads_total`,
+    'Runner-token key file reloads by result: ok (keyring replaced) or failed (refused, last good kept).',
+    () => sources.keyReloads?.(),
+  )
   pulledCounter(
     registry,
     `${P}decision_log_sampled_out_total`,

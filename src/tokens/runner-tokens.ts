@@ -13,6 +13,8 @@ export interface RunnerTokens {
   readonly extensions: SnapshotExtensions
   /** Re-reads the key files; a bad or half-written set never replaces the working keyring. */
   reload(): Promise<boolean>
+  /** Reloads so far by result (the token_key_reloads_total metric). */
+  reloads(): { ok: number; failed: number }
   close(): void
 }
 
@@ -52,13 +54,16 @@ export async function setUpRunnerTokens(
   )
   logger.info(describeKeyring(resolver.currentKeyring), 'runner token keys loaded')
 
+  const reloads = { ok: 0, failed: 0 }
   const reload = async (): Promise<boolean> => {
     try {
       const next = await loadKeyring(config.private_keys)
       resolver.setKeyring(next)
+      reloads.ok++
       logger.info(describeKeyring(next), 'runner token keys reloaded')
       return true
     } catch (err) {
+      reloads.failed++
       // The message names the file and the problem, never key material.
       logger.error(
         { err: (err as Error).message },
@@ -78,6 +83,7 @@ export async function setUpRunnerTokens(
       deps: { runnerTokens: resolver },
     },
     reload,
+    reloads: () => ({ ...reloads }),
     close: () => watcher?.close(),
   }
 }

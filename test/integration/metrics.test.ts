@@ -137,3 +137,47 @@ describe('config reload metrics', () => {
     }
   })
 })
+
+describe('runner key reload metrics', () => {
+  test('token_key_reloads_total{result} counts a refused key file and the rotation after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'key-reload-metrics-'))
+    const keyFile = join(dir, 'key.pem')
+    writeFileSync(keyFile, k.privateKey, { mode: 0o600 })
+    const srv = await startTestServer(`
+admin: { listen: 127.0.0.1:0 }
+runner_tokens: { private_keys: [${keyFile}] }
+policy:
+  rules:
+    - { name: s, path: "/s/{session}", any_of: [{ runner_token: { session_param: session } }] }
+`)
+    const scrape = async () =>
+      (await fetch(`http://127.0.0.1:${srv.server.adminPort}/metrics`)).text()
+    const ok = 'extproc_authz_token_key_reloads_total{result="ok"}'
+    const failed = 'extproc_authz_token_key_reloads_total{result="failed"}'
+    // The key directory's watcher does the reloading, as in production.
+    const waitFor = async (series: string, n: number) => {
+      const end = Date.now() + 15_000
+      while (value(await scrape(), series) < n && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      return value(await scrape(), series)
+    }
+    try {
+      const first = await scrape()
+      assert.match(first, /extproc_authz_token_key_reloads_total\{result="ok"\} 0/)
+      assert.match(first, /extproc_authz_token_key_reloads_total\{result="failed"\} 0/)
+      writeFileSync(keyFile, '-----BEGIN PRIVATE KEY-----\nMIIE', { mode: 0o600 })
+      assert.ok((await waitFor(failed, 1)) >= 1)
+      assert.equal(value(await scrape(), ok), 0, 'a refused file is no reload')
+      const next = generateKeyPairSync('rsa', {
+        modulusLength: 2048,
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+      })
+      writeFileSync(keyFile, next.privateKey, { mode: 0o600 })
+      assert.ok((await waitFor(ok, 1)) >= 1)
+    } finally {
+      await srv.close()
+    }
+  })
+})
