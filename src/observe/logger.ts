@@ -1,5 +1,5 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino'
-import { TurnBatchedDestination } from './turn-batched-destination.js'
+import { BatchedDestination } from './batched-destination.js'
 
 export type { Logger }
 
@@ -24,10 +24,10 @@ export const REDACT_PATHS = [
 
 /**
  * Where `serve` logs: asynchronous writes (a slow reader of stdout never blocks decisions)
- * batched per event-loop turn (see TurnBatchedDestination). `dest` is a file descriptor or path.
+ * batched for a few milliseconds (see BatchedDestination). `dest` is a file descriptor or path.
  */
-export function logDestination(dest: number | string = 1): TurnBatchedDestination {
-  return new TurnBatchedDestination(pino.destination({ dest, sync: false }))
+export function logDestination(dest: number | string = 1): BatchedDestination {
+  return new BatchedDestination(pino.destination({ dest, sync: false }))
 }
 
 export function createLogger(level: LevelWithSilent, destination?: DestinationStream): Logger {

@@ -6,9 +6,9 @@ import { pino } from 'pino'
 import type { Decision } from '../../src/authz/decision.js'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
 import type { DecisionEvent } from '../../src/extproc/process-stream.js'
+import { BatchedDestination, MAX_DELAY_MS } from '../../src/observe/batched-destination.js'
 import { decisionLogger, hashSessionId } from '../../src/observe/decision-log.js'
 import { createLogger } from '../../src/observe/logger.js'
-import { TurnBatchedDestination } from '../../src/observe/turn-batched-destination.js'
 
 /** A destination that keeps every write as it came. */
 function capture() {
@@ -171,28 +171,31 @@ describe('decision log lines', () => {
   })
 })
 
-describe('TurnBatchedDestination', () => {
-  test('lines of one turn reach the sink as one write, in order; later turns write again', async () => {
+describe('BatchedDestination', () => {
+  test('lines of a few milliseconds, across event-loop turns, reach the sink as one write, in order', async () => {
     const sink = capture()
-    const d = new TurnBatchedDestination(sink)
+    const d = new BatchedDestination(sink)
+    const turn = () => new Promise((r) => setImmediate(r))
+    const window = () => new Promise((r) => setTimeout(r, MAX_DELAY_MS * 3))
     try {
       d.write('a\n')
       d.write('b\n')
+      await turn()
       d.write('c\n')
-      assert.deepEqual(sink.writes, [], 'nothing written inside the turn')
-      await new Promise((r) => setImmediate(r))
+      assert.deepEqual(sink.writes, [], 'nothing written before the window ends')
+      await window()
       assert.deepEqual(sink.writes, ['a\nb\nc\n'])
       d.write('d\n')
-      await new Promise((r) => setImmediate(r))
+      await window()
       assert.deepEqual(sink.writes, ['a\nb\nc\n', 'd\n'])
     } finally {
       d.close()
     }
   })
 
-  test('a large burst is written before the turn ends (pending lines are bounded)', () => {
+  test('a large burst is written at once (pending lines are bounded)', () => {
     const sink = capture()
-    const d = new TurnBatchedDestination(sink)
+    const d = new BatchedDestination(sink)
     try {
       const line = `${'x'.repeat(1023)}\n`
       for (let i = 0; i < 200; i++) d.write(line)
@@ -206,7 +209,7 @@ describe('TurnBatchedDestination', () => {
   test('flush and flushSync hand pending lines to the sink at once', () => {
     let synced = 0
     const sink = { ...capture(), flushSync: () => synced++ }
-    const d = new TurnBatchedDestination(sink)
+    const d = new BatchedDestination(sink)
     try {
       d.write('a\n')
       d.flushSync()
