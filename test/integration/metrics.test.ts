@@ -22,6 +22,20 @@ function value(text: string, series: string): number {
   return line === undefined ? 0 : Number(line.slice(series.length + 1))
 }
 
+/** A test server's /metrics; `waitFor` polls until a series reaches n (at most 15 s). */
+function metricsOf(srv: TestServer) {
+  const scrape = async () =>
+    (await fetch(`http://127.0.0.1:${srv.server.adminPort}/metrics`)).text()
+  const waitFor = async (series: string, n: number) => {
+    const end = Date.now() + 15_000
+    while (value(await scrape(), series) < n && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    return value(await scrape(), series)
+  }
+  return { scrape, waitFor }
+}
+
 describe('admin server: /metrics, /healthz, /readyz', () => {
   let srv: TestServer
   let client: grpc.Client
@@ -111,17 +125,9 @@ describe('config reload metrics', () => {
     writeFileSync(file, good('a'))
     const srv = await startTestServer(good('a'))
     const stop = reloadConfigOnChange(file, srv.server, createLogger('info', srv.logs))
-    const scrape = async () =>
-      (await fetch(`http://127.0.0.1:${srv.server.adminPort}/metrics`)).text()
+    const { scrape, waitFor } = metricsOf(srv)
     const ok = 'extproc_authz_config_reloads_total{result="ok"}'
     const failed = 'extproc_authz_config_reloads_total{result="failed"}'
-    const waitFor = async (series: string, n: number) => {
-      const end = Date.now() + 15_000
-      while (value(await scrape(), series) < n && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 50))
-      }
-      return value(await scrape(), series)
-    }
     try {
       const first = await scrape()
       assert.equal(value(first, ok), 0)
@@ -150,18 +156,10 @@ policy:
   rules:
     - { name: s, path: "/s/{session}", any_of: [{ runner_token: { session_param: session } }] }
 `)
-    const scrape = async () =>
-      (await fetch(`http://127.0.0.1:${srv.server.adminPort}/metrics`)).text()
+    // The key directory's watcher does the reloading, as in production.
+    const { scrape, waitFor } = metricsOf(srv)
     const ok = 'extproc_authz_token_key_reloads_total{result="ok"}'
     const failed = 'extproc_authz_token_key_reloads_total{result="failed"}'
-    // The key directory's watcher does the reloading, as in production.
-    const waitFor = async (series: string, n: number) => {
-      const end = Date.now() + 15_000
-      while (value(await scrape(), series) < n && Date.now() < end) {
-        await new Promise((r) => setTimeout(r, 50))
-      }
-      return value(await scrape(), series)
-    }
     try {
       const first = await scrape()
       assert.match(first, /extproc_authz_token_key_reloads_total\{result="ok"\} 0/)

@@ -80,6 +80,13 @@ function viaPino(e: DecisionEvent, level: 'info' | 'warn', plain = false): strin
 
 const sameButTime = (line: string) => line.replace(/"time":\d+/, '"time":0')
 
+/** Every decision logged: allows at info, denies at warn. */
+const EVERY_DECISION = {
+  level: 'info',
+  plain_session_ids: false,
+  decisions: { allow_level: 'info', deny_level: 'warn', sample_allow: 1, sample_deny: 1 },
+} as const
+
 describe('decision log lines', () => {
   const cases: Array<[string, DecisionEvent, 'info' | 'warn']> = [
     ['a SPIFFE allow', event({}), 'info'],
@@ -120,11 +127,7 @@ describe('decision log lines', () => {
     test(`${name}: written directly, exactly as pino writes it`, () => {
       const out = capture()
       const logger = createLogger('info', out)
-      const log = decisionLogger(logger, {
-        level: 'info',
-        plain_session_ids: false,
-        decisions: { allow_level: 'info', deny_level: 'warn', sample_allow: 1, sample_deny: 1 },
-      })
+      const log = decisionLogger(logger, EVERY_DECISION)
       log.onDecision(e)
       assert.equal(out.writes.length, 1)
       const line = out.writes[0] as string
@@ -139,11 +142,7 @@ describe('decision log lines', () => {
   test('one logger, many lines: remembered field encodings never leak into the next line', () => {
     const out = capture()
     const logger = createLogger('info', out)
-    const log = decisionLogger(logger, {
-      level: 'info',
-      plain_session_ids: false,
-      decisions: { allow_level: 'info', deny_level: 'info', sample_allow: 1, sample_deny: 1 },
-    })
+    const log = decisionLogger(logger, EVERY_DECISION)
     const events = [
       event({}),
       event({ decision: { rule: 'other "rule"', sessionId: 's-1' } }),
@@ -157,7 +156,8 @@ describe('decision log lines', () => {
     for (const e of events) log.onDecision(e)
     assert.equal(out.writes.length, events.length)
     events.forEach((e, i) => {
-      assert.equal(sameButTime(out.writes[i] as string), sameButTime(viaPino(e, 'info')))
+      const level = e.decision.allow ? 'info' : 'warn'
+      assert.equal(sameButTime(out.writes[i] as string), sameButTime(viaPino(e, level)))
     })
   })
 
