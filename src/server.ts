@@ -140,13 +140,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         )
   tlsRef = tls
   const health = new HealthState()
-  server.addService(healthService, healthHandler(health))
-  const handler = processHandler(snapshots, observer, { onStreamStart, onStreamEnd })
+  // Every service on the port is behind the same peer check (the http2 transport checks the
+  // connection): a peer that may not call Process may not probe Health either.
+  const gated = (impl: grpc.UntypedServiceImplementation) =>
+    tls === undefined
+      ? impl
+      : gateImplementation(impl, () => tls.current().policy, logger, peerStats)
+  server.addService(healthService, gated(healthHandler(health)))
   server.addService(
     externalProcessorService,
-    tls === undefined
-      ? handler
-      : gateImplementation(handler, () => tls.current().policy, logger, peerStats),
+    gated(processHandler(snapshots, observer, { onStreamStart, onStreamEnd })),
   )
 
   if (tls === undefined) {

@@ -1,6 +1,7 @@
-// Admission for grpc-js: before a Process handler sees a single message, the peer leaf from
-// call.getAuthContext() (grpc-js >= 1.14) must pass verifyPeer; otherwise the call ends
-// UNAUTHENTICATED, the refusal is counted and logged with the presented identity.
+// Admission for grpc-js: before a handler (Process, Health) sees a single message, the peer leaf
+// from call.getAuthContext() (grpc-js >= 1.14) must pass verifyPeer; otherwise the call ends
+// UNAUTHENTICATED, the refusal is counted and logged with the presented identity. (The http2
+// transport checks once per connection, before any stream.)
 import { X509Certificate } from 'node:crypto'
 import * as grpc from '@grpc/grpc-js'
 import type { Logger } from '../observe/logger.js'
@@ -48,7 +49,13 @@ export function gateImplementation(
     return verdict
   }
   for (const [name, handler] of Object.entries(impl)) {
-    gated[name] = function (this: unknown, call: grpc.ServerDuplexStream<Buffer, Buffer>) {
+    // Unary handlers (Health/Check) answer through `callback`; streaming ones (Process, Watch)
+    // through the call's 'error' event.
+    gated[name] = function (
+      this: unknown,
+      call: grpc.ServerUnaryCall<Buffer, Buffer> & { emit(event: 'error', err: object): boolean },
+      callback?: grpc.sendUnaryData<Buffer>,
+    ) {
       const raw = call.getAuthContext()?.sslPeerCertificate?.raw
       const verdict = check(raw)
       if (!verdict.ok) {
@@ -57,11 +64,13 @@ export function gateImplementation(
           { presented: verdict.presented, reason: verdict.reason, peer: call.getPeer() },
           'refused peer',
         )
-        call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'peer not admitted' })
+        const refusal = { code: grpc.status.UNAUTHENTICATED, details: 'peer not admitted' }
+        if (callback !== undefined) callback(refusal)
+        else call.emit('error', refusal)
         return
       }
       stats.admitted++
-      ;(handler as (c: typeof call) => void).call(this, call)
+      ;(handler as (c: typeof call, cb?: typeof callback) => void).call(this, call, callback)
     } as grpc.UntypedHandleCall
   }
   return gated

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
 import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
-import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
+import { exchange, HealthClient, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 // Real TLS 1.3 handshakes on loopback with certificates generated at test time.
@@ -111,6 +111,50 @@ policy:
         assert.notEqual(await call(mtls(await make())), grpc.status.OK)
       })
     }
+
+    /** Health/Check and the first Watch message (or the status that ended the Watch). */
+    async function health(creds: grpc.ChannelCredentials) {
+      type Client = {
+        Check(
+          req: object,
+          cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
+        ): void
+        Watch(req: object): grpc.ClientReadableStream<{ status: string }>
+        close(): void
+      }
+      const client = new HealthClient(`127.0.0.1:${ts.port}`, creds, {
+        'grpc.ssl_target_name_override': 'localhost',
+      }) as unknown as Client
+      try {
+        const check = await new Promise<string>((resolve) => {
+          client.Check({ service: '' }, (err, res) =>
+            resolve(err ? `status ${err.code}` : `${res?.status}`),
+          )
+        })
+        const watch = await new Promise<string>((resolve) => {
+          const w = client.Watch({ service: '' })
+          w.on('data', (m: { status: string }) => {
+            resolve(m.status)
+            w.cancel()
+          })
+          w.on('error', (err: grpc.ServiceError) => resolve(`status ${err.code}`))
+        })
+        return { check, watch }
+      } finally {
+        client.close()
+      }
+    }
+
+    it('a peer refused for Process gets no Health answer either (Check and Watch)', async () => {
+      const intruder = await issueLeaf(ca, { uris: ['spiffe://example.org/intruder'] })
+      const refusedWith =
+        transport === 'grpc-js'
+          ? `status ${grpc.status.UNAUTHENTICATED}` // per call
+          : `status ${grpc.status.UNAVAILABLE}` // the connection is closed after the handshake
+      assert.deepEqual(await health(mtls(intruder)), { check: refusedWith, watch: refusedWith })
+      const envoy = await issueLeaf(ca, { uris: ['spiffe://example.org/envoy'] })
+      assert.deepEqual(await health(mtls(envoy)), { check: 'SERVING', watch: 'SERVING' })
+    })
 
     it('refuses a TLS client without a certificate', async () => {
       assert.notEqual(
