@@ -4,10 +4,12 @@ import { grpcFrame } from './frame.js'
 import { runH2load } from './h2load.js'
 import { median } from './openssl-speed.js'
 import { treeCpuSeconds } from './proc-cpu.js'
+import { cachedTokenFrame, makeRunnerKeys, writeRunnerConfig } from './runner-scenarios.js'
 import { scenarioByName } from './scenarios.js'
 import { type RunningTarget, startTarget } from './target-process.js'
 
-// Same-core A/B of two builds: `node dist/bench/ab.js --b ../old-checkout [--a .]`.
+// Same-core A/B of two builds: `node dist/bench/ab.js --b ../old-checkout [--a .]`, for a
+// scenario of bench/scenarios.ts or runner-cached.
 //
 // On a shared VM one 5 s run of the same server swings by ±20% from the next, so two builds run
 // one after the other cannot be told apart by less than that. Here both servers run at once,
@@ -32,10 +34,16 @@ if (values.b === undefined) {
   process.exit(2)
 }
 const builds = [values.a, values.b].map((dir) => resolve(dir, 'dist/bench/target.js'))
-const scenario = scenarioByName(values.scenario)
-const frame = grpcFrame(scenario.request)
-const env =
-  values['sample-allow'] === undefined ? {} : { BENCH_SAMPLE_ALLOW: values['sample-allow'] }
+// runner-cached: one raw RSA-OAEP token repeated (keys and config made now), as in `make bench`.
+const runner = values.scenario === 'runner-cached' ? makeRunnerKeys() : undefined
+const frame =
+  runner === undefined
+    ? grpcFrame(scenarioByName(values.scenario).request)
+    : cachedTokenFrame(runner.publicKey[2048])
+const env: NodeJS.ProcessEnv = {
+  ...(runner === undefined ? {} : { BENCH_CONFIG_FILE: writeRunnerConfig(runner, 2048) }),
+  ...(values['sample-allow'] === undefined ? {} : { BENCH_SAMPLE_ALLOW: values['sample-allow'] }),
+}
 const durationS = Number(values.duration)
 const ratios: number[] = []
 
@@ -43,7 +51,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const order = round % 2 === 0 ? [0, 1] : [1, 0]
   const targets: RunningTarget[] = []
   for (const i of order) {
-    targets[i] = await startTarget('authz-http2', scenario.name, {
+    targets[i] = await startTarget('authz-http2', values.scenario, {
       cpus: values['server-cpu'],
       env,
       script: builds[i],
