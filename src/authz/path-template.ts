@@ -186,8 +186,7 @@ export function compilePathTemplate(template: string): PathTemplate {
             break
           case 'param':
             if (value === '') return undefined
-            // A literal with a null prototype stays a fast object (Object.create(null) does not).
-            captured ??= { __proto__: null } as unknown as Record<string, string>
+            captured ??= Object.create(null) as Record<string, string>
             captured[seg.name] = value
             break
           case 'rest':
