@@ -2,14 +2,20 @@ import { resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { grpcFrame } from './frame.js'
 import { runH2load } from './h2load.js'
+import { cycle, runLoad } from './load.js'
 import { median } from './openssl-speed.js'
 import { treeCpuSeconds } from './proc-cpu.js'
-import { cachedTokenFrame, makeRunnerKeys, writeRunnerConfig } from './runner-scenarios.js'
+import {
+  cachedTokenFrame,
+  makeRunnerKeys,
+  uniqueTokenFrames,
+  writeRunnerConfig,
+} from './runner-scenarios.js'
 import { scenarioByName } from './scenarios.js'
 import { type RunningTarget, startTarget } from './target-process.js'
 
 // Same-core A/B of two builds: `node dist/bench/ab.js --b ../old-checkout [--a .]`, for a
-// scenario of bench/scenarios.ts or runner-cached.
+// scenario of bench/scenarios.ts, runner-cached or runner-uncached.
 //
 // On a shared VM one 5 s run of the same server swings by ±20% from the next, so two builds run
 // one after the other cannot be told apart by less than that. Here both servers run at once,
@@ -35,11 +41,17 @@ if (values.b === undefined) {
 }
 const builds = [values.a, values.b].map((dir) => resolve(dir, 'dist/bench/target.js'))
 // runner-cached: one raw RSA-OAEP token repeated (keys and config made now), as in `make bench`.
-const runner = values.scenario === 'runner-cached' ? makeRunnerKeys() : undefined
+// runner-uncached: a unique RSA-2048 token per stream from a pool, sent by our generator (h2load
+// repeats one frame) in a closed loop of 2 x 16 streams, as `make bench` does.
+const uncached = values.scenario === 'runner-uncached'
+const runner = values.scenario.startsWith('runner-') ? makeRunnerKeys() : undefined
 const frame =
   runner === undefined
     ? grpcFrame(scenarioByName(values.scenario).request)
     : cachedTokenFrame(runner.publicKey[2048])
+// Both servers share a core, so each decrypts ~400/s: 4,000 tokens last 10 s, warm-up included.
+const pool =
+  uncached && runner !== undefined ? uniqueTokenFrames(runner.publicKey[2048], 4000, 'u') : []
 const env: NodeJS.ProcessEnv = {
   ...(runner === undefined ? {} : { BENCH_CONFIG_FILE: writeRunnerConfig(runner, 2048) }),
   ...(values['sample-allow'] === undefined ? {} : { BENCH_SAMPLE_ALLOW: values['sample-allow'] }),
@@ -51,7 +63,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const order = round % 2 === 0 ? [0, 1] : [1, 0]
   const targets: RunningTarget[] = []
   for (const i of order) {
-    targets[i] = await startTarget('authz-http2', values.scenario, {
+    targets[i] = await startTarget('authz-http2', uncached ? 'runner' : values.scenario, {
       cpus: values['server-cpu'],
       env,
       script: builds[i],
@@ -62,15 +74,17 @@ for (let round = 0; round < Number(values.rounds); round++) {
   const started = performance.now()
   const results = await Promise.all(
     running.map((t) =>
-      runH2load({
-        port: t.port,
-        frame,
-        connections: 2,
-        concurrency: 64,
-        durationS,
-        warmupS: 1,
-        cpus: values['client-cpu'],
-      }),
+      uncached
+        ? uncachedLoad(t.port, durationS)
+        : runH2load({
+            port: t.port,
+            frame,
+            connections: 2,
+            concurrency: 64,
+            durationS,
+            warmupS: 1,
+            cpus: values['client-cpu'],
+          }),
     ),
   )
   const wall = (performance.now() - started) / 1000
@@ -91,3 +105,22 @@ process.stdout.write(
     `B/A median ${median(ratios).toFixed(3)} over ${ratios.length} rounds ` +
     `(${ratios.map((r) => r.toFixed(2)).join(', ')})\n`,
 )
+
+/** Closed loop of unique tokens (every stream a decryption): rate and failures, as h2load's. */
+async function uncachedLoad(
+  port: number,
+  seconds: number,
+): Promise<{ rate: number; failed: number }> {
+  const r = await runLoad({
+    url: `http://127.0.0.1:${port}`,
+    frame: pool[0] as Buffer,
+    nextFrame: cycle(pool),
+    expect: 'allow',
+    connections: 2,
+    concurrency: 16,
+    durationS: seconds,
+    warmupS: 1,
+  })
+  // A wrapped pool would send tokens already cached: not an uncached run any more.
+  return { rate: r.rate, failed: r.errors + (r.started > pool.length ? 1 : 0) }
+}

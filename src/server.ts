@@ -113,11 +113,17 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   })
   let active = 0
+  let started = 0
   // Read on every stream start, so a reload that changes limits.max_streams applies at once.
   let maxStreams = config.limits.max_streams
   const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
   // Streams in flight are bounded: over the limit a stream is answered 503 overloaded at once.
-  const onStreamStart = (): boolean => ++active <= maxStreams
+  const onStreamStart = (): boolean => {
+    started++
+    return ++active <= maxStreams
+  }
+  // Decryptions on the event loop are batched only while nothing but decryptions arrives.
+  if (tokens !== undefined) tokens.resolver.streamsStarted = () => started
   const onStreamEnd = () => {
     active--
   }

@@ -15,7 +15,7 @@ export interface TokenOptions {
    * Raw tokens under keys of at most EVENT_LOOP_MAX_BITS: RSA on the calling thread
    * (node:crypto privateDecrypt, synchronous) instead of WebCrypto on the libuv thread pool. For
    * a process that has one core to itself, where a pool thread only competes with the event loop
-   * for it (the resolver paces these one per turn).
+   * for it (the resolver paces these: see RunnerTokenResolver's nextBatchEnd).
    */
   readonly rsaOnEventLoop?: boolean
 }
