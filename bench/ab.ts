@@ -29,6 +29,9 @@ const { values } = parseArgs({
     b: { type: 'string' },
     scenario: { type: 'string', default: 'spiffe-allow' },
     'sample-allow': { type: 'string' },
+    // B's environment only, e.g. `--b . --b-env BENCH_LOG_LEVEL=warn`: what something costs
+    // within one build (here the decision log).
+    'b-env': { type: 'string', multiple: true, default: [] },
     rounds: { type: 'string', default: '6' },
     duration: { type: 'string', default: '6' },
     'server-cpu': { type: 'string', default: '0' },
@@ -56,6 +59,13 @@ const env: NodeJS.ProcessEnv = {
   ...(runner === undefined ? {} : { BENCH_CONFIG_FILE: writeRunnerConfig(runner, 2048) }),
   ...(values['sample-allow'] === undefined ? {} : { BENCH_SAMPLE_ALLOW: values['sample-allow'] }),
 }
+const bEnv: NodeJS.ProcessEnv = Object.fromEntries(
+  values['b-env'].map((kv) => {
+    const eq = kv.indexOf('=')
+    if (eq <= 0) throw new Error(`--b-env wants KEY=VALUE, got ${kv}`)
+    return [kv.slice(0, eq), kv.slice(eq + 1)]
+  }),
+)
 const durationS = Number(values.duration)
 const ratios: number[] = []
 
@@ -65,7 +75,7 @@ for (let round = 0; round < Number(values.rounds); round++) {
   for (const i of order) {
     targets[i] = await startTarget('authz-http2', uncached ? 'runner' : values.scenario, {
       cpus: values['server-cpu'],
-      env,
+      env: i === 1 ? { ...env, ...bEnv } : env,
       script: builds[i],
     })
   }

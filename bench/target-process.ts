@@ -47,12 +47,15 @@ export function startTarget(
     let out = ''
     const timer = setTimeout(() => reject(new Error(`${kind} did not start in 10 s`)), 10_000)
     child.on('exit', (code) => reject(new Error(`${kind} exited with ${code}`)))
-    child.stdout?.on('data', (c: Buffer) => {
+    const onData = (c: Buffer) => {
       out += c.toString()
       const m = /PORT (\d+)/.exec(out)
       if (m === null) return
       clearTimeout(timer)
       child.removeAllListeners('exit')
+      // Whatever the target prints later is read and dropped, not kept by the generator.
+      child.stdout?.off('data', onData)
+      child.stdout?.resume()
       resolve({
         port: Number(m[1]),
         pid: child.pid ?? -1,
@@ -62,6 +65,7 @@ export function startTarget(
             child.kill('SIGTERM')
           }),
       })
-    })
+    }
+    child.stdout?.on('data', onData)
   })
 }
