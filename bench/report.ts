@@ -16,9 +16,19 @@ interface Result {
   uncached: UncachedRow[]
   openssl: Array<Record<string, number>>
   opensslCommand: string
+  /** Seconds of uncached load each server had before its first measured round, by key. */
+  uncachedWarmS?: Record<string, number>
   flood: FloodRow[]
   scaling: ScalingRow[]
   latency: LatencyRow[]
+}
+
+/** One server per key size, warmed once: say for how long (older results lack the field). */
+function warmNote(r: Result): string {
+  const w = r.uncachedWarmS
+  if (w === undefined) return ''
+  const each = Object.entries(w).map(([k, s]) => `${s} s for ${k}`)
+  return `; one server per key size, measured in every round after a warm-up of uncached load (${each.join(', ')})`
 }
 
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-')
@@ -102,7 +112,7 @@ export function renderMarkdown(r: Result): string {
   }
   lines.push(
     '',
-    `Uncached runner tokens (a unique token per stream, 2 x 16 streams, server on CPU 0) beside \`${r.opensslCommand}\` run just before, each round:`,
+    `Uncached runner tokens (a unique token per stream, 2 x 16 streams, server on CPU 0) beside \`${r.opensslCommand}\` run just before, each round${warmNote(r)}:`,
     '',
     '| round | key | streams/s | per server CPU-s | server CPU share | openssl private ops/s | per CPU-s / openssl | event-loop CPU ms/req | other threads CPU ms/req | openssl ms/op | p50 ms | p99 ms | tokens sent / pool | errors |',
     '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|',

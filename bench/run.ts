@@ -11,6 +11,7 @@ import { renderMarkdown } from './report.js'
 import {
   cachedTokenFrame,
   makeRunnerKeys,
+  type RsaBits,
   uniqueTokenFrames,
   writeRunnerConfig,
 } from './runner-scenarios.js'
@@ -19,7 +20,13 @@ import { SCENARIOS, scenarioByName } from './scenarios.js'
 import { lineChartSvg } from './svg-plot.js'
 import { startTarget } from './target-process.js'
 import { makeTlsFiles } from './tls-files.js'
-import { type FloodRow, floodRun, type UncachedRow, uncachedRun } from './token-runs.js'
+import {
+  type FloodRow,
+  floodRun,
+  startUncached,
+  type UncachedRow,
+  type UncachedServer,
+} from './token-runs.js'
 
 // `make bench`: every scenario beside the no-op processors in the same run, so results are
 // ratios. Server pinned to CPU 0, load generators to CPU 1 (2-core machine). Writes
@@ -258,33 +265,38 @@ if (!values.quick) {
   await ourLoad('authz-http2-mtls', 'spiffe-allow')
 }
 
-// 2. Uncached runner tokens (unique token per stream) against openssl speed, alternating.
+// 2. Uncached runner tokens (unique token per stream) against openssl speed, alternating. One
+// server per key size, warmed once (bench/token-runs.ts: V8 needs tens of seconds at these
+// rates), then measured each round right after openssl speed.
+const rounds = values.quick ? 1 : repeats
+const warm = { 2048: values.quick ? 3 : 20, 4096: values.quick ? 3 : 30 }
+// Enough tokens for the warm-up and every round at up to ~1.5x the rates seen here.
 const pools = {
-  2048: uniqueTokenFrames(keys.publicKey[2048], 12_000, 'u'),
-  4096: uniqueTokenFrames(keys.publicKey[4096], 3_000, 'u'),
+  2048: uniqueTokenFrames(keys.publicKey[2048], 1500 * (warm[2048] + rounds * durationS), 'u'),
+  4096: uniqueTokenFrames(keys.publicKey[4096], 300 * (warm[4096] + rounds * durationS), 'u'),
 }
 const uncached: UncachedRow[] = []
 const openssl: Array<Record<string, number>> = []
 let opensslCommand = ''
-for (let i = 0; i < (values.quick ? 1 : repeats); i++) {
+const uncachedServers: Record<RsaBits, UncachedServer> = {
+  2048: await startUncached('rsa2048', runnerConfig[2048], pools[2048], warm[2048], SERVER_CPU),
+  4096: await startUncached('rsa4096', runnerConfig[4096], pools[4096], warm[4096], SERVER_CPU),
+}
+log(`loadgen  runner-uncached servers warmed (${warm[2048]} s RSA-2048, ${warm[4096]} s RSA-4096)`)
+for (let i = 0; i < rounds; i++) {
   const o = await opensslSpeed(3, SERVER_CPU)
   openssl.push(o.privateOps)
   opensslCommand = o.command
   log(`openssl  rsa2048 ${o.privateOps.rsa2048}/s rsa4096 ${o.privateOps.rsa4096}/s (private ops)`)
   for (const bits of [2048, 4096] as const) {
-    const r = await uncachedRun(
-      `rsa${bits}`,
-      runnerConfig[bits],
-      pools[bits],
-      durationS,
-      SERVER_CPU,
-    )
+    const r = await uncachedServers[bits].measure(durationS)
     log(
       `loadgen  runner-uncached rsa${bits}: ${r.rate}/s, ${r.perCpuSecond} per server CPU-s (share ${r.cpuShare}), ${r.errors} errors, ${r.started}/${r.pool} tokens`,
     )
     uncached.push(r)
   }
 }
+await Promise.all(Object.values(uncachedServers).map((s) => s.stop()))
 
 // 3. RSA flood of unique tokens while cached traffic runs at 1,000/s: p99 during vs before.
 const flood: FloodRow[] = []
@@ -337,6 +349,7 @@ const result = {
   uncached,
   openssl,
   opensslCommand,
+  uncachedWarmS: { rsa2048: warm[2048], rsa4096: warm[4096] },
   flood,
   scaling,
   latency: latencyRows,
