@@ -25,6 +25,8 @@ export interface LoadOptions {
   readonly durationS: number
   readonly warmupS: number
   readonly tls?: http2.SecureClientSessionOptions
+  /** Latencies go here too, so several runs (interleaved segments) make one distribution. */
+  readonly samples?: Samples
   /** Called about once per second with the last second's rate and p99 (ms). */
   readonly onProgress?: (p: { second: number; rate: number; errors: number }) => void
 }
@@ -71,7 +73,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const sessions = await Promise.all(
     Array.from({ length: o.connections }, () => connect(o.url, o.tls)),
   )
-  const samples = new Samples()
+  const samples = o.samples ?? new Samples()
   let recording = false
   let completed = 0
   let errors = 0

@@ -127,7 +127,7 @@ export function renderMarkdown(r: Result): string {
   }
   lines.push(
     '',
-    'RSA-2048 flood (2 x 64 streams of unique tokens, closed loop) while cached runner-token traffic runs at 1,000/s:',
+    'RSA-2048 flood (2 x 64 streams of unique tokens, closed loop) while cached runner-token traffic runs at 1,000/s; "before" and "during" are 3 alternating segments each (flood off, flood on), pooled:',
     '',
     '| cached p50 before / during ms | cached p99 before / during ms | p99 ratio | cached errors during | flood streams/s | flood refused (503) or failed |',
     '|---|---|---:|---:|---:|---:|',

@@ -1,9 +1,10 @@
-import { cycle, type LoadResult, runLoad } from './load.js'
+import { Samples } from './histogram.js'
+import { type LoadResult, runLoad } from './load.js'
 import { mainThreadCpuSeconds, treeCpuSeconds } from './proc-cpu.js'
 import { startTarget } from './target-process.js'
 
 // Runner-token runs with our generator: h2load sends one frame for every stream, so unique
-// tokens come from a pool of pre-made frames (bench/runner-scenarios.ts) cycled by bench/load.ts.
+// tokens come from a pool of pre-made frames (bench/runner-scenarios.ts), taken in order.
 
 const CONNS = 2
 
@@ -119,9 +120,18 @@ export interface FloodRow {
   pool: number
 }
 
+/** Flood-off and flood-on segments of a flood run, alternating (see floodRun). */
+const FLOOD_SEGMENTS = 3
+
 /**
- * Cached traffic at a fixed offered rate, first alone, then with a closed-loop flood of unique
- * tokens on the same server (2 x 64 streams: more than the decryption queue admits).
+ * Cached traffic at a fixed offered rate, alone and with a closed-loop flood of unique tokens
+ * on the same server (2 x 64 streams: more than the decryption queue admits), in alternating
+ * segments: FLOOD_SEGMENTS of each, `durationS` in all for each side, the latencies of each
+ * side pooled into one distribution. This host's tail drifts by tens of milliseconds over
+ * seconds (a p99 of 4 ms in one 5 s window, 35 ms in the next), so a "before" measured in one
+ * stretch and a "during" in the next compared two moments of the host more than two loads;
+ * interleaved, both sides sample the same stretch. Each flood segment starts half a second
+ * before its cached segment (the queue fills) and drains completely before the next one.
  */
 export async function floodRun(
   configFile: string,
@@ -138,7 +148,10 @@ export async function floodRun(
   })
   try {
     const url = `http://127.0.0.1:${t.port}`
-    const cached = (warmupS: number): Promise<LoadResult> =>
+    const segmentS = durationS / FLOOD_SEGMENTS
+    const before = new Samples()
+    const during = new Samples()
+    const cached = (samples: Samples, warmupS: number): Promise<LoadResult> =>
       runLoad({
         url,
         frame: cachedFrame,
@@ -146,8 +159,9 @@ export async function floodRun(
         connections: CONNS,
         concurrency: 4096,
         rate: cachedRate,
-        durationS,
+        durationS: segmentS,
         warmupS,
+        samples,
       })
     await runLoad({
       url,
@@ -158,30 +172,45 @@ export async function floodRun(
       durationS: 2,
       warmupS: 0,
     })
-    const before = await cached(1)
-    const [during, flood] = await Promise.all([
-      cached(1),
-      runLoad({
-        url,
-        frame: floodFrames[0] as Buffer,
-        nextFrame: cycle(floodFrames),
-        expect: 'allow',
-        connections: CONNS,
-        concurrency: 64,
-        durationS: durationS + 1,
-        warmupS: 0,
-      }),
-    ])
+    // Tokens in order across segments: none is sent twice (started > pool would say so).
+    let used = 0
+    const nextFrame = () => floodFrames[used++ % floodFrames.length] as Buffer
+    let errorsDuring = 0
+    let floodCompleted = 0
+    let floodErrors = 0
+    let floodSeconds = 0
+    for (let i = 0; i < FLOOD_SEGMENTS; i++) {
+      await cached(before, 0.2)
+      const [on, flood] = await Promise.all([
+        cached(during, 0.5),
+        runLoad({
+          url,
+          frame: floodFrames[0] as Buffer,
+          nextFrame,
+          expect: 'allow',
+          connections: CONNS,
+          concurrency: 64,
+          durationS: segmentS + 0.6,
+          warmupS: 0,
+        }),
+      ])
+      errorsDuring += on.errors
+      floodCompleted += flood.completed
+      floodErrors += flood.errors
+      floodSeconds += flood.durationS
+    }
+    const b = before.summary()
+    const d = during.summary()
     return {
       cachedRate,
-      p50Before: before.latencyMs.p50,
-      p99Before: before.latencyMs.p99,
-      p50During: during.latencyMs.p50,
-      p99During: during.latencyMs.p99,
-      cachedErrorsDuring: during.errors,
-      floodRate: flood.rate,
-      floodErrors: flood.errors,
-      floodStarted: flood.started,
+      p50Before: b.p50,
+      p99Before: b.p99,
+      p50During: d.p50,
+      p99During: d.p99,
+      cachedErrorsDuring: errorsDuring,
+      floodRate: Math.round(floodCompleted / floodSeconds),
+      floodErrors,
+      floodStarted: used,
       pool: floodFrames.length,
     }
   } finally {
