@@ -45,6 +45,16 @@ function turnCounter(): { turns(): number; stop(): void } {
   }
 }
 
+/** A resolver with one decryption slot (a core to itself): RSA on the event loop. */
+async function oneSlot(): Promise<RunnerTokenResolver> {
+  return new RunnerTokenResolver(
+    await ring(),
+    RunnerTokensSchema.parse({ private_keys: ['x'] }),
+    Date.now,
+    1,
+  )
+}
+
 function facts(bearer: string | undefined): RequestFacts {
   return {
     method: 'GET',
@@ -119,12 +129,7 @@ describe('RunnerTokenResolver', () => {
     assert.equal(decryptionSlots(1), cores)
     assert.equal(decryptionSlots(2), Math.max(1, Math.floor(cores / 2)))
     assert.equal(decryptionSlots(cores * 4), 1)
-    const r = new RunnerTokenResolver(
-      await ring(),
-      RunnerTokensSchema.parse({ private_keys: ['x'] }),
-      Date.now,
-      1,
-    )
+    const r = await oneSlot()
     const answers = [0, 1, 2].map((i) =>
       r.resolve(facts(createRunnerToken(publicKey, `sess-w${i}`))),
     )
@@ -133,12 +138,7 @@ describe('RunnerTokenResolver', () => {
   })
 
   test('one slot (a core to itself), no arrival count: RSA on the event loop, one decryption per turn', async () => {
-    const r = new RunnerTokenResolver(
-      await ring(),
-      RunnerTokensSchema.parse({ private_keys: ['x'] }),
-      Date.now,
-      1,
-    )
+    const r = await oneSlot()
     // Each decryption records the event-loop turn it finished in.
     const counter = turnCounter()
     const finishedIn: number[] = []
@@ -174,12 +174,7 @@ describe('RunnerTokenResolver', () => {
   })
 
   test('one slot, only decryptions arriving: several share a turn (up to BATCH_MS)', async () => {
-    const r = new RunnerTokenResolver(
-      await ring(),
-      RunnerTokensSchema.parse({ private_keys: ['x'] }),
-      Date.now,
-      1,
-    )
+    const r = await oneSlot()
     // Every stream that started asked for a decryption: nothing else is waiting for the loop.
     let started = 0
     r.streamsStarted = () => started
@@ -208,12 +203,7 @@ describe('RunnerTokenResolver', () => {
   })
 
   test('one slot, other streams arriving: back to one decryption per turn', async () => {
-    const r = new RunnerTokenResolver(
-      await ring(),
-      RunnerTokensSchema.parse({ private_keys: ['x'] }),
-      Date.now,
-      1,
-    )
+    const r = await oneSlot()
     // A stream that needs no decryption (a cached token, another route) arrives every turn.
     let started = 0
     const counter = turnCounter()
