@@ -117,6 +117,17 @@ policy:
     assert.ok(m.remove.includes('x-spiffe-id'))
   })
 
+  test('the server counts started streams for the resolver (its event-loop batching watches them)', async () => {
+    const started = srv.server.runnerTokens?.resolver.streamsStarted
+    assert.ok(started !== undefined, 'server.ts wires streamsStarted')
+    const before = started()
+    // Every stream counts, whatever it carries: no token, a malformed one.
+    for (const token of [undefined, 'not-base64!', undefined]) {
+      await exchange(client, [route('sess-count', token)])
+    }
+    assert.equal(started() - before, 3)
+  })
+
   test('base64 alphabets and padding: standard, URL-safe, unpadded', async () => {
     const std = createRunnerToken(A.publicKey, 'sess-1')
     for (const t of [std, std.replace(/\+/g, '-').replace(/\//g, '_'), std.replace(/=+$/, '')]) {
