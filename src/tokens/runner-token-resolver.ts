@@ -56,15 +56,16 @@ export function decryptionSlots(processes: number): number {
   return Math.max(1, Math.floor(availableParallelism() / Math.max(1, processes)))
 }
 
-/**
- * Turns the bearer token into a runner credential. Cache hits return synchronously; misses
- * decrypt off the event loop behind a bounded queue, one decryption per distinct token.
- */
-/** Longest a batch of event-loop decryptions holds the loop (rsaOnEventLoop, nothing else arriving). */
+/** Longest a batch of event-loop decryptions holds the loop (nothing else arriving). */
 export const BATCH_MS = 5
 /** How long only decryptions must have arrived before they are batched. */
 export const QUIET_MS = 100
 
+/**
+ * Turns the bearer token into a runner credential. Cache hits return synchronously; misses
+ * decrypt behind a bounded queue, one decryption per distinct token: on the thread pool, or on
+ * the event loop itself for a process with one core (see maxRunning and nextBatchEnd).
+ */
 export class RunnerTokenResolver implements RunnerCredentialResolver {
   private keyring: Keyring
   private readonly opts: TokenOptions
