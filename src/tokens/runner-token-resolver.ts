@@ -72,7 +72,10 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   private readonly positive: Lru<string, CacheEntry>
   private readonly negative: Lru<string, CacheEntry>
   private readonly inFlight = new Map<string, Promise<RunnerCredential>>()
-  /** Called with each decryption's duration, queue wait included (the metrics histogram). */
+  /**
+   * Called with each decryption's duration, from the miss to the credential: queue wait and
+   * the rest of its event-loop batch included (the metrics histogram).
+   */
   onDecryption: ((seconds: number) => void) | undefined
   /**
    * RSA jobs handed to the thread pool at once: one per core this process may run on
@@ -97,6 +100,8 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
    */
   streamsStarted: (() => number) | undefined
   private readonly waiting: Array<() => void> = []
+  /** rsaOnEventLoop: decrypted in this turn's batch, answered when it ends (releaseHeld). */
+  private held: Array<() => void> = []
   private readonly counters = {
     hits: 0,
     misses: 0,
@@ -111,6 +116,8 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     private readonly config: RunnerTokensConfig,
     private readonly now: () => number = Date.now,
     maxRunning = decryptionSlots(1),
+    /** The decryption itself (tests observe the order of decryptions and answers through it). */
+    private readonly decrypt: typeof decryptRunnerToken = decryptRunnerToken,
   ) {
     this.maxRunning = maxRunning
     this.keyring = keyring
@@ -161,18 +168,18 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     this.counters.misses++
     const started = performance.now()
     const keyring = this.keyring
-    const promise = this.limited(() =>
-      decryptRunnerToken(token, keyring, this.opts, this.now),
-    ).then((outcome) => {
-      this.inFlight.delete(digest)
-      const seconds = (performance.now() - started) / 1000
-      this.counters.decryptions++
-      this.counters.decryptSeconds += seconds
-      this.onDecryption?.(seconds)
-      const credential = toCredential(outcome)
-      this.remember(digest, outcome, credential)
-      return credential
-    })
+    const promise = this.limited(() => this.decrypt(token, keyring, this.opts, this.now)).then(
+      (outcome) => {
+        this.inFlight.delete(digest)
+        const seconds = (performance.now() - started) / 1000
+        this.counters.decryptions++
+        this.counters.decryptSeconds += seconds
+        this.onDecryption?.(seconds)
+        const credential = toCredential(outcome)
+        this.remember(digest, outcome, credential)
+        return credential
+      },
+    )
     this.inFlight.set(digest, promise)
     return promise
   }
@@ -184,19 +191,39 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     // One core: decryptions run on the event loop, and the I/O polled between two turns'
     // worth of them is answered first. See nextBatchEnd for how many share a turn.
     if (this.opts.rsaOnEventLoop === true && performance.now() >= this.batchEnd) {
+      this.releaseHeld()
       await new Promise<void>((resolve) => setImmediate(resolve))
       this.batchEnd = this.nextBatchEnd()
     }
+    let result: T
     try {
-      return await job()
+      result = await job()
     } finally {
       const next = this.waiting.shift()
       if (next !== undefined) next()
       else {
         this.running--
         this.batchEnd = 0 // the queue ran dry: the next miss waits for a turn of its own
+        this.releaseHeld()
       }
     }
+    // A batch answers once its decryptions are done, so the answers run back to back, their
+    // code and data not cooled by an RSA operation between each two (same-core A/B,
+    // runner-uncached: 1.03x decryptions per CPU-second, 6 rounds 1.02-1.04).
+    if (this.opts.rsaOnEventLoop === true && this.running > 0) {
+      // At the latest at the end of this turn: the next job may be one for the thread pool.
+      if (this.held.length === 0) setImmediate(this.releaseHeld)
+      await new Promise<void>((resolve) => this.held.push(resolve))
+    }
+    return result
+  }
+
+  /** Lets the answers of this turn's batch go (the batch ended). */
+  private readonly releaseHeld = (): void => {
+    if (this.held.length === 0) return
+    const held = this.held
+    this.held = []
+    for (const release of held) release()
   }
 
   /**

@@ -202,6 +202,81 @@ describe('RunnerTokenResolver', () => {
     )
   })
 
+  test('one slot, batched: a turn answers only after all its decryptions', async () => {
+    const events: string[] = []
+    const counter = turnCounter()
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+      Date.now,
+      1,
+      async (...args) => {
+        const outcome = await decryptRunnerToken(...args)
+        events.push(`${counter.turns()} decrypt`)
+        return outcome
+      },
+    )
+    let started = 0
+    r.streamsStarted = () => started
+    const answers = Array.from({ length: 8 }, (_, i) => {
+      started++
+      const answer = r.resolve(facts(createRunnerToken(publicKey, `sess-g${i}`)))
+      return Promise.resolve(answer).then((c) => {
+        events.push(`${counter.turns()} answer`)
+        return c
+      })
+    })
+    const done = await Promise.all(answers)
+    counter.stop()
+    assert.ok(done.every((c) => c.state === 'valid'))
+    // Per turn: every decryption, then every answer (none cooled by an RSA operation).
+    const turns = new Map<string, string[]>()
+    for (const e of events) {
+      const [turn = '', kind = ''] = e.split(' ')
+      turns.set(turn, [...(turns.get(turn) ?? []), kind])
+    }
+    assert.ok(
+      [...turns.values()].some((kinds) => kinds.length > 2),
+      'no turn held a batch',
+    )
+    for (const [turn, kinds] of turns) {
+      const firstAnswer = kinds.indexOf('answer')
+      assert.ok(
+        firstAnswer !== -1 && !kinds.slice(firstAnswer).includes('decrypt'),
+        `turn ${turn}: ${kinds.join(',')}`,
+      )
+    }
+  })
+
+  test('one slot, batched: a thread-pool job next in the batch does not hold the answers before it', async () => {
+    let finishSlow: (() => void) | undefined
+    const slow = createRunnerToken(publicKey, 'sess-slow')
+    const r = new RunnerTokenResolver(
+      await ring(),
+      RunnerTokensSchema.parse({ private_keys: ['x'] }),
+      Date.now,
+      1,
+      async (token, ...rest) => {
+        const outcome = await decryptRunnerToken(token, ...rest)
+        // An RSA-4096 key's job runs on the thread pool: it ends turns later.
+        if (token === slow) await new Promise<void>((resolve) => (finishSlow = resolve))
+        return outcome
+      },
+    )
+    r.streamsStarted = () => 0
+    const fast = r.resolve(facts(createRunnerToken(publicKey, 'sess-fast')))
+    const held = r.resolve(facts(slow))
+    const first = await Promise.race([
+      Promise.resolve(fast).then((c) => (c.state === 'valid' ? c.sessionId : c.state)),
+      new Promise((resolve) => setTimeout(() => resolve('held until the slow job ended'), 2000)),
+    ])
+    assert.equal(first, 'sess-fast')
+    assert.ok(finishSlow !== undefined, 'the slow job started in the same batch')
+    finishSlow()
+    const last = await held
+    assert.equal(last.state === 'valid' && last.sessionId, 'sess-slow')
+  })
+
   test('one slot, other streams arriving: back to one decryption per turn', async () => {
     const r = await oneSlot()
     // A stream that needs no decryption (a cached token, another route) arrives every turn.
