@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { pinned } from './target-process.js'
 
@@ -34,4 +35,67 @@ export function median(xs: readonly number[]): number {
   return n % 2 === 1
     ? (s[(n - 1) / 2] as number)
     : ((s[n / 2 - 1] as number) + (s[n / 2] as number)) / 2
+}
+
+export interface NodeBesideOpenssl {
+  /** node:crypto privateDecrypt (RSA-OAEP-SHA256) in a loop: operations per CPU-second. */
+  readonly node: number
+  /** `openssl speed rsaN` private operations per CPU-second, over the same seconds. */
+  readonly openssl: number
+}
+
+const RSA_LOOP = fileURLToPath(new URL('./rsa-loop.js', import.meta.url))
+
+/**
+ * Node's ceiling: bench/rsa-loop.js and `openssl speed -seconds N rsa<bits>` started together
+ * on the same CPU, so they share the core over the same seconds (the host cannot favour one),
+ * each counting operations per CPU-second of its own. openssl's sign phase (the private
+ * operations) is its first N seconds, the loop's N seconds.
+ */
+export async function nodeBesideOpenssl(
+  bits: number,
+  keyFile: string,
+  seconds: number,
+  cpus: string,
+): Promise<NodeBesideOpenssl> {
+  const [cmd, args] = pinned(cpus, process.execPath, [RSA_LOOP, keyFile, String(seconds)])
+  const loop = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+  let out = ''
+  loop.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  const exited = new Promise<number | null>((resolve) => loop.on('exit', resolve))
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('rsa-loop did not start in 30 s')), 30_000)
+    loop.stdout.on('data', () => {
+      if (!out.includes('READY\n')) return
+      clearTimeout(timer)
+      resolve()
+    })
+    void exited.then(() => reject(new Error(`rsa-loop exited early: ${out}`)))
+  })
+  try {
+    await ready
+  } catch (err) {
+    loop.kill()
+    throw err
+  }
+  const [ocmd, oargs] = pinned(cpus, 'openssl', [
+    'speed',
+    '-seconds',
+    String(seconds),
+    `rsa${bits}`,
+  ])
+  const speed = promisify(execFile)(ocmd, oargs, { timeout: 120_000 })
+  loop.stdin.end('go\n')
+  const [{ stdout }, code] = await Promise.all([speed, exited])
+  const m = /^\{.*\}$/m.exec(out)
+  const ossl = new RegExp(`^rsa\\s+${bits} bits\\s+\\S+s\\s+\\S+s\\s+([\\d.]+)`, 'm').exec(stdout)
+  if (code !== 0 || m === null || ossl === null) {
+    throw new Error(
+      `cannot measure node beside openssl (rsa-loop exit ${code}):\n${out}\n${stdout}`,
+    )
+  }
+  const r = JSON.parse(m[0]) as { ops: number; cpuS: number }
+  return { node: Math.round(r.ops / r.cpuS), openssl: Math.round(Number(ossl[1])) }
 }

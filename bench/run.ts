@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util'
 import { grpcFrame } from './frame.js'
 import { runH2load } from './h2load.js'
 import { runLoad } from './load.js'
-import { median, opensslSpeed } from './openssl-speed.js'
+import { median, type NodeBesideOpenssl, nodeBesideOpenssl, opensslSpeed } from './openssl-speed.js'
 import { treeCpuSeconds } from './proc-cpu.js'
 import { spliceReadme } from './readme.js'
 import { renderMarkdown } from './report.js'
@@ -277,6 +277,7 @@ const pools = {
 }
 const uncached: UncachedRow[] = []
 const openssl: Array<Record<string, number>> = []
+const nodeCeiling: Array<Record<string, NodeBesideOpenssl>> = []
 let opensslCommand = ''
 const uncachedServers: Record<RsaBits, UncachedServer> = {
   2048: await startUncached('rsa2048', runnerConfig[2048], pools[2048], warm[2048], SERVER_CPU),
@@ -288,6 +289,14 @@ for (let i = 0; i < rounds; i++) {
   openssl.push(o.privateOps)
   opensslCommand = o.command
   log(`openssl  rsa2048 ${o.privateOps.rsa2048}/s rsa4096 ${o.privateOps.rsa4096}/s (private ops)`)
+  // Node's own ceiling: privateDecrypt in a loop, sharing the core with openssl speed.
+  const ceiling: Record<string, NodeBesideOpenssl> = {}
+  for (const bits of [2048, 4096] as const) {
+    const c = await nodeBesideOpenssl(bits, keys.privateFile[bits], 3, SERVER_CPU)
+    ceiling[`rsa${bits}`] = c
+    log(`node     rsa${bits} privateDecrypt loop ${c.node}/CPU-s beside openssl ${c.openssl}/CPU-s`)
+  }
+  nodeCeiling.push(ceiling)
   for (const bits of [2048, 4096] as const) {
     const r = await uncachedServers[bits].measure(durationS)
     log(
@@ -350,6 +359,7 @@ const result = {
   openssl,
   opensslCommand,
   uncachedWarmS: { rsa2048: warm[2048], rsa4096: warm[4096] },
+  nodeCeiling,
   flood,
   scaling,
   latency: latencyRows,
