@@ -5,28 +5,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
-import { ExternalProcessorClient, requestHeaders } from '../helpers/extproc-client.js'
+import { requestHeaders } from '../helpers/extproc-client.js'
+import { PROCESS_METHOD } from '../helpers/grpc-frame.js'
+import { API_FOR_EXAMPLE_ORG } from '../helpers/policies.js'
 import { findPython, interopScript } from '../helpers/python.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 const SCRIPT = interopScript('grpcio_client.py')
-
-interface MethodDef {
-  requestSerialize(m: unknown): Buffer
-  responseDeserialize(b: Buffer): Record<string, unknown>
-}
-const PROCESS = (ExternalProcessorClient.service as unknown as Record<string, MethodDef>)
-  .Process as MethodDef
-
-const CONFIG = `
-policy:
-  rules:
-    - name: api
-      path: /api/**
-      any_of:
-        - spiffe:
-            trust_domains: [example.org]
-`
 
 function req(path: string, peer: string) {
   return requestHeaders(
@@ -40,7 +25,7 @@ for (const transport of ['http2', 'grpc-js'] as const) {
     let srv: TestServer
     let dir: string
     before(async () => {
-      srv = await startTestServer(CONFIG, { transport })
+      srv = await startTestServer(API_FOR_EXAMPLE_ORG, { transport })
       dir = mkdtempSync(join(tmpdir(), 'grpcio-'))
     })
     after(async () => {
@@ -51,8 +36,8 @@ for (const transport of ['http2', 'grpc-js'] as const) {
     test('allow, deny and an undecodable message, each on its own stream', async () => {
       const python = findPython()
       const messages = [
-        PROCESS.requestSerialize(req('/api/x', 'spiffe://example.org/ns/a/sa/b')),
-        PROCESS.requestSerialize(req('/api/x', 'spiffe://evil.org/ns/a/sa/b')),
+        PROCESS_METHOD.requestSerialize(req('/api/x', 'spiffe://example.org/ns/a/sa/b')),
+        PROCESS_METHOD.requestSerialize(req('/api/x', 'spiffe://evil.org/ns/a/sa/b')),
         Buffer.from([0xff, 0xff, 0xff]),
       ]
       const file = join(dir, 'frames.hex')
@@ -68,7 +53,7 @@ for (const transport of ['http2', 'grpc-js'] as const) {
         .map((l) => JSON.parse(l) as { status: number; responses: string[] })
       assert.equal(results.length, 3)
       const decoded = results.map((r) =>
-        r.responses.map((h) => PROCESS.responseDeserialize(Buffer.from(h, 'hex'))),
+        r.responses.map((h) => PROCESS_METHOD.responseDeserialize(Buffer.from(h, 'hex'))),
       )
       assert.deepEqual(
         results.map((r) => r.status),

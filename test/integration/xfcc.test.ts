@@ -8,17 +8,9 @@ import {
   newClient,
   requestHeaders,
 } from '../helpers/extproc-client.js'
+import { API_FOR_EXAMPLE_ORG } from '../helpers/policies.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
-const POLICY = `
-policy:
-  rules:
-    - name: api
-      path: /api/**
-      any_of:
-        - spiffe:
-            trust_domains: [example.org]
-`
 const PROXY_ELEMENT =
   'By=spiffe://example.org/envoy;Hash=abc123;Subject="CN=runner, O=Example";URI=spiffe://example.org/ns/ci/sa/runner'
 const BASE = { ':method': 'GET', ':path': '/api/x', ':authority': 'api.example.org' }
@@ -29,8 +21,8 @@ describe('peer identity from x-forwarded-client-cert', () => {
   let onClient: grpc.Client
   let offClient: grpc.Client
   before(async () => {
-    on = await startTestServer(`${POLICY}\nidentity:\n  xfcc:\n    enabled: true\n`)
-    off = await startTestServer(POLICY)
+    on = await startTestServer(`${API_FOR_EXAMPLE_ORG}\nidentity:\n  xfcc:\n    enabled: true\n`)
+    off = await startTestServer(API_FOR_EXAMPLE_ORG)
     onClient = newClient(on.port)
     offClient = newClient(off.port)
   })
