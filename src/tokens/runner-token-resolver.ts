@@ -210,7 +210,12 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     // A batch answers once its decryptions are done, so the answers run back to back, their
     // code and data not cooled by an RSA operation between each two (same-core A/B,
     // runner-uncached: 1.03x decryptions per CPU-second, 6 rounds 1.02-1.04).
-    if (this.opts.rsaOnEventLoop === true && this.running > 0) {
+    // Only while the batch goes on (the next job runs in this turn): one per turn, nothing waits.
+    if (
+      this.opts.rsaOnEventLoop === true &&
+      this.running > 0 &&
+      performance.now() < this.batchEnd
+    ) {
       // At the latest at the end of this turn: the next job may be one for the thread pool.
       if (this.held.length === 0) setImmediate(this.releaseHeld)
       await new Promise<void>((resolve) => this.held.push(resolve))
