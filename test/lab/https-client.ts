@@ -16,6 +16,8 @@ export interface LabRequest {
   readonly method?: string
   readonly path: string
   readonly bearer?: string
+  /** More request headers. */
+  readonly headers?: Readonly<Record<string, string>>
   readonly timeoutMs?: number
 }
 
@@ -41,7 +43,10 @@ export function labRequest(r: LabRequest): Promise<LabResponse> {
         ca: r.ca,
         ...(r.svid === undefined ? {} : { cert: r.svid.cert, key: r.svid.key }),
         agent: false,
-        headers: r.bearer === undefined ? {} : { authorization: `Bearer ${r.bearer}` },
+        headers: {
+          ...r.headers,
+          ...(r.bearer === undefined ? {} : { authorization: `Bearer ${r.bearer}` }),
+        },
         timeout: r.timeoutMs ?? 10_000,
       },
       (res) => {
