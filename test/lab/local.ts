@@ -57,7 +57,12 @@ export async function startLocalLab(
     async restart() {
       if (!p.proc.running) await lab.startProcessor(p)
     },
-    details: async (path) => String((await lab.accessLogFor(path)).details),
+    async details(path) {
+      // The query's nonce survives Envoy's path normalisation; the path itself may not.
+      const key = /[?&]n=[^&]+/.exec(path)?.[0]?.slice(1) ?? path
+      const line = await lab.accessLogLine((e) => String(e.path).includes(key))
+      return String(line.details)
+    },
     async close() {
       await lab.close()
       if (process.env.LAB_KEEP !== '1') await rm(dir, { recursive: true, force: true })
