@@ -106,7 +106,10 @@ LAB_DIR := .lab
 LAB_EXPORT := -C /etc/extproc-authz/certs bundle.pem client.pem client-key.pem processor.pem processor-key.pem \
   -C /etc/extproc-authz/keys public.pem
 
-.PHONY: lab lab-down lab-test
+.PHONY: lab lab-down lab-test lab-local
+lab-local: build ## the lab without Docker: real Envoy (pinned), processor and upstream on 127.0.0.1; prints curl commands
+	@ENVOY_BIN="$$(scripts/envoy.sh)" $(NODE) dist/lab/local/main.js
+
 lab: ## build and start the docker-compose lab (Envoy on https://localhost:8443); prints curl commands
 	$(COMPOSE) up -d --build
 	@mkdir -p $(LAB_DIR)

@@ -21,6 +21,9 @@ export const LAB_SESSION = 'sess-42'
  */
 export const GARBAGE_TOKEN = Buffer.alloc(512, 0x5a).toString('base64')
 
+/** Another session than LAB_SESSION: the valid token names LAB_SESSION, not this one. */
+export const OTHER_SESSION = 'sess-43'
+
 export interface LabCase {
   readonly name: string
   readonly method: 'GET' | 'POST'
@@ -79,6 +82,24 @@ export const LAB_CASES: readonly LabCase[] = [
     token: 'garbage',
     status: 401,
     reason: 'token_invalid',
+  },
+  {
+    name: "a token for another session than the path's is 403",
+    method: 'GET',
+    path: `/api/sessions/${OTHER_SESSION}/logs`,
+    caller: 'runner',
+    token: 'valid',
+    status: 403,
+    reason: 'session_mismatch',
+  },
+  {
+    name: 'a path with a ;parameter is refused 400 (upstreams may strip it)',
+    method: 'GET',
+    path: '/api/hello;jsessionid=1',
+    caller: 'runner',
+    token: 'none',
+    status: 400,
+    reason: 'path_invalid',
   },
   {
     name: 'a path no rule matches is 403',

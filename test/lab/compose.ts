@@ -65,7 +65,7 @@ export function volumeFile(path: string): string {
 }
 
 /** A runner token for `session`, made by the project's CLI against the lab's public key. */
-export function runnerToken(session: string): string {
+export function runnerToken(session: string, more: readonly string[] = []): string {
   return compose([
     'run',
     '--rm',
@@ -80,6 +80,7 @@ export function runnerToken(session: string): string {
     '/etc/extproc-authz/keys/public.pem',
     '--session-id',
     session,
+    ...more,
   ]).trim()
 }
 
