@@ -12,6 +12,9 @@ import { createLogger } from '../observe/logger.js'
 import { startServer } from '../server.js'
 import { type Command, EXIT_OK } from './command.js'
 
+/** After close() the process exits at the latest this much later (log lines still flushing). */
+const EXIT_AFTER_CLOSE_MS = 500
+
 export const serveCommand: Command = {
   name: 'serve',
   summary: 'Serve the ext_proc authorizer (embedded default config without --config)',
@@ -72,6 +75,9 @@ Options:
       process.on('SIGINT', () => stop('SIGINT'))
     })
     logger.flush()
+    // Shutdown ends within drain + grace: close() has destroyed every connection by its
+    // deadline, and nothing a peer or a library still holds open may keep the process alive.
+    setTimeout(() => process.exit(process.exitCode ?? EXIT_OK), EXIT_AFTER_CLOSE_MS).unref()
     // A cluster worker's IPC channel would keep it alive: let go of it so the process exits.
     if (cluster.isWorker) cluster.worker?.disconnect()
     return EXIT_OK

@@ -41,6 +41,11 @@ export async function startAdminServer(
   const address = server.address()
   return {
     port: typeof address === 'object' && address !== null ? address.port : 0,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve())
+        // Keep-alive scrapers would hold close() open: the admin endpoint owes them nothing.
+        server.closeAllConnections()
+      }),
   }
 }
