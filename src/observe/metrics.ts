@@ -209,6 +209,21 @@ export function createMetrics(sources: MetricsSources): Metrics {
     'Background re-checks of live sessions.',
     () => r()?.refreshes,
   )
+  pulledCounter(
+    registry,
+    `${P}session_registry_lookups_short_circuited_total`,
+    'Lookups answered as an outage without asking the registry (backing off, or queue full).',
+    () => r()?.shortCircuited,
+  )
+  pulledGauge(
+    registry,
+    `${P}session_registry_down`,
+    '1 while the last registry lookup failed and lookups back off.',
+    () => {
+      const s = r()
+      return s === undefined ? undefined : s.down ? 1 : 0
+    },
+  )
   pulledGauge(
     registry,
     `${P}session_registry_oldest_positive_age_seconds`,
