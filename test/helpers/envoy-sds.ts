@@ -37,8 +37,11 @@ export function overlaySdsResource(text: string, certDir: string): string {
 
 export interface SdsOverlay {
   readonly sdsDir: string
-  /** Also rewrite listeners to 127.0.0.1:0, admin to port 0, and every endpoint to loopback. */
-  readonly loopback?: { readonly endpointPort: number }
+  /**
+   * Also rewrite listeners to 127.0.0.1:0, admin to port 0, and each cluster's endpoints to
+   * 127.0.0.1 on the port given for that cluster (every socket-address cluster must be given).
+   */
+  readonly loopback?: { readonly ports: Readonly<Record<string, number>> }
 }
 
 /** The shipped bootstrap with its SDS directory moved (and, for a run, loopback addresses). */
@@ -55,14 +58,16 @@ export function overlaySdsBootstrap(text: string, o: SdsOverlay): string {
       sa.address = '127.0.0.1'
       sa.port_value = 0
     }
-    // Cluster endpoints (the processor, the application) to one loopback port; a pipe stays.
+    // Cluster endpoints (the processor, the application) to loopback ports; a pipe stays.
     for (const c of res.clusters) {
       for (const e of (c.load_assignment as { endpoints: Node[] }).endpoints) {
         for (const lb of e.lb_endpoints as Node[]) {
           const sa = ((lb.endpoint as Node).address as Node).socket_address
           if (!isNode(sa)) continue
+          const port = o.loopback.ports[String(c.name)]
+          if (port === undefined) throw new Error(`no loopback port for cluster ${c.name}`)
           sa.address = '127.0.0.1'
-          sa.port_value = o.loopback.endpointPort
+          sa.port_value = port
         }
       }
     }
@@ -90,6 +95,15 @@ export async function until<T>(
     }
     await sleep(50)
   }
+}
+
+/** The health flags Envoy's admin /clusters reports for each host of `cluster`. */
+export async function hostHealth(admin: string, cluster: string): Promise<string[]> {
+  const text = await (await fetch(`http://${admin}/clusters`)).text()
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${cluster}::`) && l.includes('::health_flags::'))
+    .map((l) => l.slice(l.lastIndexOf('::') + 2))
 }
 
 export interface RunningEnvoy {

@@ -9,8 +9,11 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { connect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
+import { issueLeaf, loadCa } from '../../src/pki/generate.js'
+import { type ChildServer, startChildServer } from '../helpers/child-server.js'
 import { envoyBin, envoySkip, envoyValidate } from '../helpers/envoy.js'
 import {
+  hostHealth,
   overlaySdsBootstrap,
   overlaySdsResource,
   type RunningEnvoy,
@@ -21,12 +24,17 @@ import { REPO_ROOT } from '../helpers/lab-files.js'
 
 // The SDS configs under real Envoy. envoy/envoy-sds.yaml (SPIRE agent SDS) is validated as
 // shipped; envoy/envoy-sds-path.yaml (path-based SDS, envoy/sds/*.yaml) runs on loopback with
-// certificates from `certs generate`, and its listener certificate and trust bundle are rotated
-// on disk while it serves: new handshakes get the new certificate without a restart, and a bad
-// or half-rotated file never replaces the working one. Every wait polls with a deadline.
+// certificates from `certs generate`. First the processor channel: the real processor with the
+// SVID SPIRE would issue it in Kubernetes (issued here from the kept lab CA), Envoy presenting
+// its ns/gateway/sa/envoy SVID from SDS. Then the listener certificate and the trust bundle are
+// rotated on disk while Envoy serves: new handshakes get the new certificate without a restart,
+// and a bad or half-rotated file never replaces the working one. Every wait polls with a deadline.
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const ROTATE_MS = 30_000 // bound on "without restart": Envoy reacts to the rename at once
+const ENVOY_ID = 'spiffe://example.org/ns/gateway/sa/envoy'
+const PROCESSOR_ID = 'spiffe://example.org/ns/extproc-authz/sa/extproc-authz'
+const PROCESSOR_FQDN = 'extproc-authz.extproc-authz.svc.cluster.local'
 const SVID_STATS = /^sds\..*\/sa\/envoy\.key_rotation_failed$/
 const BUNDLE_STATS = /^sds\.spiffe_example\.org\.key_rotation_failed$/
 
@@ -56,7 +64,12 @@ interface Handshake {
 }
 
 /** A fresh TLS 1.3 handshake with a client SVID from `clientDir`, then one HTTP/1.1 request. */
-function handshake(port: number, clientDir: string, ca: string): Promise<Handshake> {
+function handshake(
+  port: number,
+  clientDir: string,
+  ca: string,
+  path = '/healthz',
+): Promise<Handshake & { response: string }> {
   return new Promise((resolve, reject) => {
     const s = connect({
       host: '127.0.0.1',
@@ -78,7 +91,7 @@ function handshake(port: number, clientDir: string, ca: string): Promise<Handsha
         return
       }
       peer = { serial: c.serialNumber, fingerprint256: c.fingerprint256, verified: s.authorized }
-      s.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n')
+      s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
     })
     s.on('data', (d: Buffer) => {
       data += d.toString('latin1')
@@ -86,7 +99,7 @@ function handshake(port: number, clientDir: string, ca: string): Promise<Handsha
     s.on('error', () => {}) // a refused client certificate: `close` follows, without an answer
     s.on('close', () => {
       if (peer === undefined) reject(new Error('no TLS session'))
-      else resolve({ ...peer, accepted: data.startsWith('HTTP/1.1 ') })
+      else resolve({ ...peer, accepted: data.startsWith('HTTP/1.1 '), response: data })
     })
   })
 }
@@ -96,6 +109,7 @@ describe('Envoy SDS configs (real Envoy)', { skip: envoySkip, timeout: 240_000 }
   let certDir: string
   let sdsDir: string
   let envoy: RunningEnvoy | undefined
+  let processor: ChildServer | undefined
   let refuser: Server
   const bundle = () => readFileSync(join(certDir, 'bundle.pem'), 'utf8')
   const served = () => handshake(envoy?.listenerPort ?? 0, certDir, bundle())
@@ -115,17 +129,51 @@ describe('Envoy SDS configs (real Envoy)', { skip: envoySkip, timeout: 240_000 }
     sdsDir = join(tmp, 'sds')
     await mkdir(sdsDir)
     certs('--out', certDir)
+    // The Kubernetes identities (envoy-sds*.yaml pin them), issued from the lab CA certs kept.
+    const ca = await loadCa(
+      readFileSync(join(certDir, 'bundle.pem'), 'utf8'),
+      readFileSync(join(certDir, 'ca-key.pem'), 'utf8'),
+    )
+    const envoySvid = await issueLeaf(ca, { uris: [ENVOY_ID], dns: ['localhost'] })
+    renameIn(join(certDir, 'envoy-key.pem'), envoySvid.keyPem)
+    renameIn(join(certDir, 'envoy.pem'), envoySvid.certPem)
+    const procDir = join(tmp, 'processor')
+    await mkdir(procDir)
+    const procSvid = await issueLeaf(ca, { uris: [PROCESSOR_ID], dns: [PROCESSOR_FQDN] })
+    writeFileSync(join(procDir, 'svid.pem'), procSvid.certPem)
+    writeFileSync(join(procDir, 'svid-key.pem'), procSvid.keyPem, { mode: 0o600 })
+    writeFileSync(join(procDir, 'bundle.pem'), ca.certPem)
+    const procConfig = join(procDir, 'config.yaml')
+    writeFileSync(
+      procConfig,
+      [
+        'listen: 127.0.0.1:0',
+        'transport: http2',
+        'tls:',
+        `  cert_file: ${join(procDir, 'svid.pem')}`,
+        `  key_file: ${join(procDir, 'svid-key.pem')}`,
+        `  bundles: { example.org: ${join(procDir, 'bundle.pem')} }`,
+        `  allowed_peers: [${ENVOY_ID}]`,
+        'shutdown: { drain_seconds: 0, grace_seconds: 1 }',
+        'policy:',
+        '  rules:',
+        '    - { name: healthz, methods: [GET], path: /healthz, public: true }',
+        '',
+      ].join('\n'),
+    )
+    processor = await startChildServer(procConfig)
     for (const f of ['envoy-svid.yaml', 'trust-bundle.yaml']) {
       const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'sds', f), 'utf8')
       writeFileSync(join(sdsDir, f), overlaySdsResource(shipped, certDir))
     }
-    // The processor and the application: a port that resets every connection, so each request
-    // ends at ext_proc (fail closed: 500) and still proves the TLS session was accepted.
+    // The application: a port that resets every connection (an allowed request gets Envoy's
+    // 503; any HTTP answer proves the TLS session was accepted).
     refuser = createServer((c) => c.resetAndDestroy())
     await new Promise<void>((resolve) => refuser.listen(0, '127.0.0.1', resolve))
   })
   after(async () => {
     await envoy?.stop()
+    await processor?.stop()
     await new Promise((resolve) => refuser.close(resolve))
     if (process.env.LAB_KEEP !== '1') await rm(tmp, { recursive: true, force: true })
   })
@@ -150,17 +198,30 @@ describe('Envoy SDS configs (real Envoy)', { skip: envoySkip, timeout: 240_000 }
   test('Envoy on envoy-sds-path.yaml serves the SVID from the SDS files; admin on loopback', async () => {
     const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'envoy-sds-path.yaml'), 'utf8')
     const address = refuser.address()
-    const port = typeof address === 'object' && address !== null ? address.port : 0
+    const app = typeof address === 'object' && address !== null ? address.port : 0
+    const ports = { extproc_authz: processor?.port ?? 0, upstream: app }
     const config = join(tmp, 'envoy.yaml')
-    writeFileSync(
-      config,
-      overlaySdsBootstrap(shipped, { sdsDir, loopback: { endpointPort: port } }),
-    )
+    writeFileSync(config, overlaySdsBootstrap(shipped, { sdsDir, loopback: { ports } }))
     envoy = await startEnvoy(envoyBin(), config, tmp)
     assert.match(envoy.admin, /^127\.0\.0\.1:\d+$/, 'admin bound to loopback')
     const { h } = await untilServed(serialOf(join(certDir, 'envoy.pem')))
     assert.equal(h.verified, true, 'chains to the bundle')
     assert.equal(h.accepted, true, 'the client SVID is accepted (HTTP answer)')
+  })
+
+  test('the processor channel over SDS secrets: health checks pass, the processor decides', async () => {
+    assert.ok(envoy)
+    const running = envoy
+    // TLS 1.3 both ways, ALPN h2 on the health check, the processor pinned by its exact ID.
+    await until('the processor host to be healthy', ROTATE_MS, async () => {
+      const flags = await hostHealth(running.admin, 'extproc_authz')
+      return flags.length === 1 && flags[0] === 'healthy' ? true : undefined
+    })
+    const denied = await handshake(running.listenerPort, certDir, bundle(), '/not-in-policy')
+    assert.match(denied.response, /^HTTP\/1\.1 403 /)
+    assert.match(denied.response, /"reason":"no_matching_rule"/)
+    const allowed = await handshake(running.listenerPort, certDir, bundle(), '/healthz')
+    assert.match(allowed.response, /^HTTP\/1\.1 503 /, 'allowed, then the application resets')
   })
 
   test('a re-issued listener certificate (certs generate --keep-ca) is served without restart', async (t) => {
