@@ -9,7 +9,7 @@ import { parse, stringify } from 'yaml'
 // two directories the files live in (where the SDS resources are, where the certificates are);
 // every TLS, ext_proc and SAN setting is the shipped file's.
 
-/** Where envoy/envoy-sds-path.yaml expects its SDS resources, and they the certificates. */
+/** Where envoy/sds-path/envoy-sds-path.yaml expects its SDS resources, and they the certificates. */
 export const SHIPPED_SDS_DIR = '/etc/envoy/sds'
 export const SHIPPED_CERT_DIR = '/etc/extproc-authz/certs'
 
@@ -28,7 +28,7 @@ function rewritePaths(node: unknown, from: string, to: string): void {
   }
 }
 
-/** An SDS resource file (envoy/sds/*.yaml) reading its certificates from `certDir`. */
+/** An SDS resource file (envoy/sds-path/*.sds.yaml) reading its certificates from `certDir`. */
 export function overlaySdsResource(text: string, certDir: string): string {
   const doc = parse(text) as unknown
   rewritePaths(doc, SHIPPED_CERT_DIR, certDir)

@@ -17,12 +17,13 @@ const cli = (...args: string[]) =>
   })
 
 /**
- * Every Envoy config the project ships, including ones added under envoy/ later. envoy/sds/
- * holds SDS resources (DiscoveryResponse files read by envoy-sds-path.yaml), not bootstraps.
+ * Every Envoy config the project ships, including ones added under envoy/ later; *.sds.yaml are
+ * SDS resources (DiscoveryResponse files read by envoy/sds-path/envoy-sds-path.yaml), not
+ * bootstraps.
  */
 function shippedConfigs(): string[] {
   return readdirSync(join(ROOT, 'envoy'), { recursive: true, encoding: 'utf8' })
-    .filter((f) => /\.(ya?ml|json)$/.test(f) && !f.startsWith('sds/'))
+    .filter((f) => /\.(ya?ml|json)$/.test(f) && !f.endsWith('.sds.yaml'))
     .map((f) => join('envoy', f))
     .sort()
 }
@@ -31,8 +32,8 @@ describe('extproc-authz check-envoy', () => {
   test('every shipped Envoy config under envoy/ passes with no errors (also with XFCC identity on)', () => {
     const files = shippedConfigs()
     assert.ok(
-      ['envoy.yaml', 'envoy-xfcc.yaml', 'envoy-sds.yaml', 'envoy-sds-path.yaml'].every((f) =>
-        files.includes(`envoy/${f}`),
+      ['envoy.yaml', 'envoy-xfcc.yaml', 'envoy-sds.yaml', 'sds-path/envoy-sds-path.yaml'].every(
+        (f) => files.includes(`envoy/${f}`),
       ),
       files.join(),
     )

@@ -23,7 +23,7 @@ import {
 import { REPO_ROOT } from '../helpers/lab-files.js'
 
 // The SDS configs under real Envoy. envoy/envoy-sds.yaml (SPIRE agent SDS) is validated as
-// shipped; envoy/envoy-sds-path.yaml (path-based SDS, envoy/sds/*.yaml) runs on loopback with
+// shipped; envoy/sds-path/envoy-sds-path.yaml (path-based SDS, envoy/sds-path/*.sds.yaml) runs on loopback with
 // certificates from `certs generate`. First the processor channel: the real processor with the
 // SVID SPIRE would issue it in Kubernetes (issued here from the kept lab CA), Envoy presenting
 // its ns/gateway/sa/envoy SVID from SDS. Then the listener certificate and the trust bundle are
@@ -31,6 +31,7 @@ import { REPO_ROOT } from '../helpers/lab-files.js'
 // and a bad or half-rotated file never replaces the working one. Every wait polls with a deadline.
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+const PATH_CONFIG = join(REPO_ROOT, 'envoy', 'sds-path', 'envoy-sds-path.yaml')
 const ROTATE_MS = 30_000 // bound on "without restart": Envoy reacts to the rename at once
 const ENVOY_ID = 'spiffe://example.org/ns/gateway/sa/envoy'
 const PROCESSOR_ID = 'spiffe://example.org/ns/extproc-authz/sa/extproc-authz'
@@ -162,8 +163,8 @@ describe('Envoy SDS configs (real Envoy)', { skip: envoySkip, timeout: 240_000 }
       ].join('\n'),
     )
     processor = await startChildServer(procConfig)
-    for (const f of ['envoy-svid.yaml', 'trust-bundle.yaml']) {
-      const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'sds', f), 'utf8')
+    for (const f of ['envoy-svid.sds.yaml', 'trust-bundle.sds.yaml']) {
+      const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'sds-path', f), 'utf8')
       writeFileSync(join(sdsDir, f), overlaySdsResource(shipped, certDir))
     }
     // The application: a port that resets every connection (an allowed request gets Envoy's
@@ -184,19 +185,19 @@ describe('Envoy SDS configs (real Envoy)', { skip: envoySkip, timeout: 240_000 }
   })
 
   test('envoy --mode validate: envoy-sds-path.yaml with its SDS files in place (and without them, not)', () => {
-    const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'envoy-sds-path.yaml'), 'utf8')
+    const shipped = readFileSync(PATH_CONFIG, 'utf8')
     const file = join(tmp, 'validate-path.yaml')
     writeFileSync(file, overlaySdsBootstrap(shipped, { sdsDir }))
     const r = envoyValidate(file)
     assert.ok(r.ok, r.output)
     // The check can fail: as shipped, /etc/envoy/sds does not exist here.
-    const bare = envoyValidate(join(REPO_ROOT, 'envoy', 'envoy-sds-path.yaml'))
+    const bare = envoyValidate(PATH_CONFIG)
     assert.equal(bare.ok, false)
-    assert.match(bare.output, /\/etc\/envoy\/sds\/envoy-svid\.yaml' does not exist/)
+    assert.match(bare.output, /\/etc\/envoy\/sds\/envoy-svid\.sds\.yaml' does not exist/)
   })
 
   test('Envoy on envoy-sds-path.yaml serves the SVID from the SDS files; admin on loopback', async () => {
-    const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'envoy-sds-path.yaml'), 'utf8')
+    const shipped = readFileSync(PATH_CONFIG, 'utf8')
     const address = refuser.address()
     const app = typeof address === 'object' && address !== null ? address.port : 0
     const ports = { extproc_authz: processor?.port ?? 0, upstream: app }

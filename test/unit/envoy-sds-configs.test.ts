@@ -5,7 +5,7 @@ import { describe, test } from 'node:test'
 import { parse } from 'yaml'
 import { REPO_ROOT } from '../helpers/lab-files.js'
 
-// envoy/envoy-sds.yaml (SPIRE agent SDS) and envoy/envoy-sds-path.yaml (path-based SDS) must keep
+// envoy/envoy-sds.yaml (SPIRE agent SDS) and envoy/sds-path/envoy-sds-path.yaml (path-based SDS) must keep
 // every guarantee of envoy/envoy.yaml: they may differ from it only in where certificates come
 // from, in addresses/SNI (Kubernetes names) and in the SPIFFE IDs (SPIRE's ns/sa form), and from
 // each other only in the SDS source. test/lab/envoy-sds.test.ts runs them under real Envoy;
@@ -90,7 +90,7 @@ function sdsConfigs(node: Any): Any[] {
 const BASE = read('envoy.yaml')
 const SDS = {
   'envoy-sds.yaml': read('envoy-sds.yaml'),
-  'envoy-sds-path.yaml': read('envoy-sds-path.yaml'),
+  'envoy-sds-path.yaml': read('sds-path/envoy-sds-path.yaml'),
 }
 const ENVOY_ID = 'spiffe://example.org/ns/gateway/sa/envoy'
 const PROCESSOR_ID = 'spiffe://example.org/ns/extproc-authz/sa/extproc-authz'
@@ -183,7 +183,7 @@ describe('the SDS Envoy configs', () => {
     }
   })
 
-  test('envoy-sds-path.yaml: each secret from an envoy/sds file holding that one secret', () => {
+  test('envoy-sds-path.yaml: each secret from an envoy/sds-path/*.sds.yaml file holding that one secret', () => {
     const b = SDS['envoy-sds-path.yaml']
     const seen = new Set<string>()
     const walk = (node: Any, name?: string): void => {
@@ -194,7 +194,7 @@ describe('the SDS Envoy configs', () => {
           assert.ok(src, `${node.name}: path_config_source`)
           assert.equal(src.watched_directory.path, posix.dirname(src.path))
           assert.ok(src.path.startsWith('/etc/envoy/sds/'), src.path)
-          const file = join(REPO_ROOT, 'envoy', 'sds', posix.basename(src.path))
+          const file = join(REPO_ROOT, 'envoy', 'sds-path', posix.basename(src.path))
           assert.ok(existsSync(file), file)
           const res = parse(readFileSync(file, 'utf8')).resources
           assert.equal(res.length, 1)

@@ -19,7 +19,7 @@ const DIR = fileURLToPath(new URL('../../../deploy/kubernetes/', import.meta.url
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
 const load = (): Manifests => readManifests(DIR, FILES)
 // The Envoy configs for this deployment: SPIRE agent SDS and path-based SDS.
-const ENVOY_FILES = ['envoy-sds.yaml', 'envoy-sds-path.yaml']
+const ENVOY_FILES = ['envoy-sds.yaml', 'sds-path/envoy-sds-path.yaml']
 const envoyConfig = (f: string) =>
   parse(readFileSync(fileURLToPath(new URL(`../../../envoy/${f}`, import.meta.url)), 'utf8'))
 
