@@ -43,7 +43,7 @@ COPY --from=build /src/dist/lab ./dist/lab
 # Mount points owned by `node`: an empty named volume mounted here takes this ownership, so the
 # non-root processes can write the lab PKI and read their 0600 keys.
 RUN ln -s /app/dist/src/cli/main.js /usr/local/bin/extproc-authz \
- && mkdir -p /etc/extproc-authz/certs /etc/extproc-authz/keys \
+ && mkdir -p /etc/extproc-authz/certs /etc/extproc-authz/ca /etc/extproc-authz/keys \
  && chown -R node:node /etc/extproc-authz
 USER node
 # The admin server (config `admin.listen`) answers /healthz; slim images have no curl, so node

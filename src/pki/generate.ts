@@ -26,9 +26,14 @@ export interface LeafOptions {
   readonly keyUsage?: number
 }
 
+/** PEM ends with a newline: files concatenated into a bundle then parse as several blocks. */
+function pemText(pem: string): string {
+  return pem.endsWith('\n') ? pem : `${pem}\n`
+}
+
 async function toPem(keys: KeyPair): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)
-  return x509.PemConverter.encode(der, 'PRIVATE KEY')
+  return pemText(x509.PemConverter.encode(der, 'PRIVATE KEY'))
 }
 
 function serial(): string {
@@ -54,7 +59,29 @@ export async function generateCa(name: string, days = 365): Promise<Issued> {
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   })
-  return { cert, keys, certPem: cert.toString('pem'), keyPem: await toPem(keys) }
+  return { cert, keys, certPem: pemText(cert.toString('pem')), keyPem: await toPem(keys) }
+}
+
+/**
+ * A CA read back from its certificate and PKCS#8 key (as generateCa wrote them), to issue new
+ * leaves under the same trust bundle. Throws when the key is not the certificate's.
+ */
+export async function loadCa(certPem: string, keyPem: string): Promise<Issued> {
+  const cert = new x509.X509Certificate(certPem)
+  const der = x509.PemConverter.decodeFirst(keyPem)
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, true, ['sign'])
+  const publicKey = await cert.publicKey.export(ALG, ['verify'], webcrypto)
+  // Same curve point: the private key's JWK carries the public coordinates.
+  const priv = await webcrypto.subtle.exportKey('jwk', privateKey)
+  const pub = await webcrypto.subtle.exportKey('jwk', publicKey)
+  if (priv.x !== pub.x || priv.y !== pub.y)
+    throw new Error('the CA key does not match the CA certificate')
+  return {
+    cert,
+    keys: { privateKey, publicKey },
+    certPem: pemText(certPem),
+    keyPem: pemText(keyPem),
+  }
 }
 
 export async function issueLeaf(ca: Issued, opts: LeafOptions): Promise<Issued> {
@@ -85,5 +112,5 @@ export async function issueLeaf(ca: Issued, opts: LeafOptions): Promise<Issued> 
     signingKey: ca.keys.privateKey,
     extensions,
   })
-  return { cert, keys, certPem: cert.toString('pem'), keyPem: await toPem(keys) }
+  return { cert, keys, certPem: pemText(cert.toString('pem')), keyPem: await toPem(keys) }
 }

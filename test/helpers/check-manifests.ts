@@ -176,3 +176,80 @@ export function checkManifests(m: Manifests): Checked {
         : { liveness: live?.path, readiness: ready?.path, port: adminPort },
   }
 }
+
+/** The Envoy bootstrap fields the Kubernetes checks read (envoy/envoy-sds*.yaml). */
+export interface EnvoyView {
+  readonly file: string
+  readonly processorAddress: string
+  readonly processorPort: number
+  readonly sni: string
+  /** The exact URI SAN Envoy requires of the processor. */
+  readonly processorSan: string | undefined
+  /** The SDS secret Envoy presents to the processor: its own SPIFFE ID (SPIRE names it so). */
+  readonly envoySvid: string
+  /** The SDS bundle secret: the trust domain's SPIFFE ID, spiffe://<td>. */
+  readonly bundle: string
+}
+
+export function envoyView(file: string, b: K8s): EnvoyView {
+  const hcm = b.static_resources.listeners[0].filter_chains[0].filters[0].typed_config
+  const ep = hcm.http_filters.find((f: K8s) => f.name === 'envoy.filters.http.ext_proc')
+  const name = ep.typed_config.grpc_service.envoy_grpc.cluster_name
+  const c = b.static_resources.clusters.find((x: K8s) => x.name === name)
+  const sa = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address
+  const tls = c.transport_socket.typed_config
+  const ctx = tls.common_tls_context
+  const sans = ctx.combined_validation_context?.default_validation_context
+    ?.match_typed_subject_alt_names as K8s[] | undefined
+  return {
+    file,
+    processorAddress: sa.address,
+    processorPort: sa.port_value,
+    sni: tls.sni,
+    processorSan: sans?.find((s) => s.san_type === 'URI')?.matcher?.exact,
+    envoySvid: ctx.tls_certificate_sds_secret_configs?.[0]?.name,
+    bundle: ctx.combined_validation_context?.validation_context_sds_secret_config?.name,
+  }
+}
+
+const NS_SA = /^spiffe:\/\/[a-z0-9._-]+\/ns\/[a-z0-9-]+\/sa\/[a-z0-9.-]+$/
+
+/**
+ * Envoy's processor cluster against the manifests: it reaches the headless Service by FQDN (as
+ * address and SNI) on its port, pins the SPIFFE ID SPIRE issues the processor's pods
+ * (spiffe://<td>/ns/<namespace>/sa/<service account>), and presents an SVID the processor's
+ * allowed_peers admit; every SPIFFE ID there is in the same ns/sa form.
+ */
+export function checkEnvoyAgainstManifests(m: Manifests, envoy: EnvoyView): string[] {
+  const problems: string[] = []
+  const fail = (msg: string) => problems.push(`${envoy.file}: ${msg}`)
+  const svc = m.get('Service')
+  const dep = m.get('Deployment')
+  const cm = m.get('ConfigMap')
+  const namespaces = new Set([...m.values()].map((o) => o.metadata?.namespace))
+  if (namespaces.size !== 1 || namespaces.has(undefined))
+    fail(`the manifests do not share one namespace: ${[...namespaces].join(', ')}`)
+  const ns = svc?.metadata?.namespace
+  const fqdn = `${svc?.metadata?.name}.${ns}.svc.cluster.local`
+  if (envoy.processorAddress !== fqdn)
+    fail(`processor address ${envoy.processorAddress} is not the Service FQDN ${fqdn}`)
+  if (envoy.sni !== fqdn) fail(`SNI ${envoy.sni} is not the Service FQDN ${fqdn}`)
+  if (svc?.spec?.clusterIP !== 'None') fail('the Service is not headless: STRICT_DNS sees one IP')
+  const ports = (svc?.spec?.ports ?? []) as K8s[]
+  if (!ports.some((p) => p.port === envoy.processorPort))
+    fail(`port ${envoy.processorPort} is no port of the Service`)
+  const td = envoy.bundle?.replace(/^spiffe:\/\//, '')
+  const sa = dep?.spec?.template?.spec?.serviceAccountName
+  const processorId = `spiffe://${td}/ns/${ns}/sa/${sa}`
+  if (envoy.processorSan !== processorId)
+    fail(`Envoy pins ${envoy.processorSan}, but SPIRE issues the pods ${processorId}`)
+  const text = cm?.data?.['config.yaml']
+  const config = typeof text === 'string' ? parseConfig(text, 'configmap.yaml') : undefined
+  const allowed = config?.tls?.allowed_peers ?? []
+  if (!allowed.includes(envoy.envoySvid))
+    fail(`the processor's allowed_peers [${allowed.join(', ')}] do not admit ${envoy.envoySvid}`)
+  for (const id of [...allowed, envoy.envoySvid, envoy.processorSan ?? ''])
+    if (!NS_SA.test(id) || !id.startsWith(`spiffe://${td}/`))
+      fail(`${id} is not a SPIRE ns/<namespace>/sa/<service account> ID of ${td}`)
+  return problems
+}

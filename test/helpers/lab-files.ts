@@ -97,6 +97,7 @@ export function playCertsService(compose: ComposeFile, tmp: string): Record<stri
     .sort((a, b) => b.target.length - a.target.length)
   for (const m of named) {
     dirs[m.source] = join(tmp, m.source)
+    mkdirSync(dirs[m.source] as string, { recursive: true }) // a mounted volume exists
     script = script.replaceAll(m.target, dirs[m.source] as string)
   }
   const bin = join(tmp, 'bin')

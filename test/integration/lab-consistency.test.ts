@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { Ajv } from 'ajv'
 import { validate as lintDockerfile } from 'dockerfile-utils'
 import { loadConfigFile } from '../../src/config/load-config.js'
@@ -25,6 +28,8 @@ import {
   uriSans,
 } from '../helpers/lab-files.js'
 import { LAB_IDS } from '../lab/cases.js'
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 
 // The lab has no Docker here, so what can be checked without it is checked: the compose file,
 // the Envoy config it runs and the processor config agree on names, ports, files and identities.
@@ -74,12 +79,67 @@ describe('docker-compose lab: files agree', () => {
   })
 
   test('the certs service writes the PKI and runner key once; a second run changes nothing', () => {
-    const files = ['certs/bundle.pem', 'certs/envoy-key.pem', 'keys/private.pem']
+    const files = ['certs/bundle.pem', 'certs/envoy-key.pem', 'ca/ca-key.pem', 'keys/private.pem']
     const read = () => files.map((f) => readFileSync(join(tmp, f), 'utf8'))
     const first = read()
-    assert.deepEqual(Object.keys(volumes).sort(), ['certs', 'keys'])
+    assert.deepEqual(Object.keys(volumes).sort(), ['ca', 'certs', 'keys'])
     playCertsService(compose, tmp)
     assert.deepEqual(read(), first, 'kept: a running Envoy keeps trusting the processor')
+  })
+
+  test('the certs service re-issues leaves that expire within its margin, from the kept CA', async () => {
+    // A lab whose leaves expire in 2 days (left up for weeks, or restarted much later).
+    const old = await mkdtemp(join(tmpdir(), 'lab-consistency-old-'))
+    try {
+      const r = spawnSync(
+        process.execPath,
+        [
+          MAIN,
+          'certs',
+          'generate',
+          '--out',
+          join(old, 'certs'),
+          '--days',
+          '2',
+          '--ca-key',
+          join(old, 'ca', 'ca-key.pem'),
+        ],
+        { encoding: 'utf8', timeout: 60_000 },
+      )
+      assert.equal(r.status, 0, r.stderr)
+      const bundle = readFileSync(join(old, 'certs', 'bundle.pem'), 'utf8')
+      const expiring = new X509Certificate(readFileSync(join(old, 'certs', 'envoy.pem')))
+      playCertsService(compose, old)
+      assert.equal(readFileSync(join(old, 'certs', 'bundle.pem'), 'utf8'), bundle, 'same CA')
+      for (const leaf of ['envoy', 'processor', 'client']) {
+        const c = new X509Certificate(readFileSync(join(old, 'certs', `${leaf}.pem`)))
+        assert.ok(Date.parse(c.validTo) - Date.now() > 7 * 86_400_000, `${leaf} until ${c.validTo}`)
+        assert.ok(c.verify(new X509Certificate(bundle).publicKey), `${leaf} chains to the bundle`)
+      }
+      assert.notEqual(
+        new X509Certificate(readFileSync(join(old, 'certs', 'envoy.pem'))).serialNumber,
+        expiring.serialNumber,
+      )
+    } finally {
+      await rm(old, { recursive: true, force: true })
+    }
+  })
+
+  test('the CA key is only on the certs service, in a volume the image prepares for it', () => {
+    const certsMounts = mounts(service(compose, 'certs')).filter((m) => m.named)
+    assert.ok(existsSync(join(volumes.ca ?? '', 'ca-key.pem')), 'the CA key is in the ca volume')
+    assert.ok(!existsSync(join(volumes.certs ?? '', 'ca-key.pem')), 'not beside the bundle')
+    for (const [name, s] of Object.entries(compose.services)) {
+      if (name === 'certs') continue
+      assert.ok(!mounts(s).some((m) => m.source === 'ca'), `${name} never sees the CA key`)
+    }
+    // An empty named volume takes the ownership of its mount point in the image: each one the
+    // (non-root) certs service writes must be created and chowned by the Dockerfile.
+    const run = runtimeStage()
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join(' ')
+    for (const m of certsMounts) assert.ok(run.includes(m.target), `the image makes ${m.target}`)
   })
 
   test('services, pinned images, loopback-only ports, start order', () => {

@@ -6,12 +6,22 @@ import { Registry } from 'prom-client'
 import { parse } from 'yaml'
 import { startAdminServer } from '../../src/observe/admin-server.js'
 import { HealthState } from '../../src/observe/health.js'
-import { checkManifests, type Manifests, readManifests } from '../helpers/check-manifests.js'
+import {
+  checkEnvoyAgainstManifests,
+  checkManifests,
+  envoyView,
+  type Manifests,
+  readManifests,
+} from '../helpers/check-manifests.js'
 
 // The manifests are in the source tree (not compiled): dist/test/unit -> deploy/kubernetes.
 const DIR = fileURLToPath(new URL('../../../deploy/kubernetes/', import.meta.url))
 const FILES = readdirSync(DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
 const load = (): Manifests => readManifests(DIR, FILES)
+// The Envoy configs for this deployment: SPIRE agent SDS and path-based SDS.
+const ENVOY_FILES = ['envoy-sds.yaml', 'sds-path/envoy-sds-path.yaml']
+const envoyConfig = (f: string) =>
+  parse(readFileSync(fileURLToPath(new URL(`../../../envoy/${f}`, import.meta.url)), 'utf8'))
 
 describe('deploy/kubernetes agrees with the config it ships', () => {
   test('no drift: ports, probes, mounted files, drain, hardening, Service', () => {
@@ -41,6 +51,84 @@ describe('deploy/kubernetes agrees with the config it ships', () => {
       await admin.close()
     }
   })
+
+  test("Envoy's SDS configs reach the Service by FQDN and pin the SPIFFE ID SPIRE issues its pods", () => {
+    const m = load()
+    for (const f of ENVOY_FILES) {
+      const view = envoyView(f, envoyConfig(f))
+      assert.deepEqual(checkEnvoyAgainstManifests(m, view), [])
+      assert.equal(view.processorAddress, 'extproc-authz.extproc-authz.svc.cluster.local')
+      assert.equal(view.processorSan, 'spiffe://example.org/ns/extproc-authz/sa/extproc-authz')
+      assert.equal(view.envoySvid, 'spiffe://example.org/ns/gateway/sa/envoy')
+    }
+    // One convention for the agent's socket: the SPIFFE CSI driver's mount, in both pods.
+    const spire = envoyConfig('envoy-sds.yaml').static_resources.clusters.find(
+      (c: { name: string }) => c.name === 'spire_agent',
+    )
+    const { config } = checkManifests(m)
+    assert.equal(
+      `unix://${spire.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.pipe.path}`,
+      config?.tls?.workload_api?.socket,
+    )
+  })
+
+  // Each disagreement between Envoy and the manifests must be caught.
+  const envoyDrifts: Array<[string, (m: Manifests) => void, RegExp]> = [
+    [
+      'namespace',
+      (m) => {
+        for (const o of m.values()) o.metadata.namespace = 'authz'
+      },
+      /not the Service FQDN extproc-authz\.authz\.svc.*SPIRE issues the pods spiffe:\/\/example\.org\/ns\/authz\//s,
+    ],
+    [
+      'one manifest in another namespace',
+      (m) => {
+        m.get('ConfigMap').metadata.namespace = 'default'
+      },
+      /one namespace/,
+    ],
+    [
+      'Service name',
+      (m) => {
+        m.get('Service').metadata.name = 'authz'
+      },
+      /not the Service FQDN authz\.extproc-authz/,
+    ],
+    [
+      'a ClusterIP Service',
+      (m) => {
+        m.get('Service').spec.clusterIP = undefined
+      },
+      /not headless/,
+    ],
+    [
+      'service account',
+      (m) => {
+        m.get('Deployment').spec.template.spec.serviceAccountName = 'default'
+      },
+      /SPIRE issues the pods spiffe:\/\/example\.org\/ns\/extproc-authz\/sa\/default/,
+    ],
+    [
+      "allowed_peers without Envoy's SVID",
+      (m) =>
+        editConfig(m, (t) =>
+          t.replace('spiffe://example.org/ns/gateway/sa/envoy', 'spiffe://example.org/envoy'),
+        ),
+      /do not admit spiffe:\/\/example\.org\/ns\/gateway\/sa\/envoy.*spiffe:\/\/example\.org\/envoy is not a SPIRE/s,
+    ],
+  ]
+  for (const [name, mutate, expected] of envoyDrifts) {
+    test(`Envoy drift is caught: ${name}`, () => {
+      const m = load()
+      mutate(m)
+      const problems = checkEnvoyAgainstManifests(
+        m,
+        envoyView('envoy-sds.yaml', envoyConfig('envoy-sds.yaml')),
+      )
+      assert.match(problems.join('\n'), expected)
+    })
+  }
 
   test('kustomization lists every manifest except the Secret template', () => {
     const k = parse(readFileSync(`${DIR}kustomization.yaml`, 'utf8')) as { resources: string[] }
