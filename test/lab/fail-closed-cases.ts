@@ -138,10 +138,12 @@ export function registerFailClosedCases(lab: () => LabControl): void {
           assert.ok(res.ms >= MESSAGE_TIMEOUT_MS * 0.9, `answered after ${res.ms} ms`)
           assert.equal(details, 'ext_proc_error_per-message_timeout_exceeded')
         } else {
-          // A stream that needed a new connection: the stopped process never finishes the TLS
-          // handshake, and connect_timeout (0.25 s) ends it.
+          // The connection to the stopped process is given up after some seconds (health
+          // checks fail, outlier ejection): a stream then needs a new connection, whose TLS
+          // handshake the stopped process never finishes (connect_timeout 0.25 s), or is reset
+          // with the old one. Either is UNAVAILABLE to ext_proc: 500.
           assert.equal(res.status, 500, `request ${i}: ${res.body}`)
-          assert.match(details, /^ext_proc_error_gRPC_error_14\{.*connection_timeout/)
+          assert.match(details, /^ext_proc_error_gRPC_error_14\{/)
         }
       }
       t.diagnostic(seen.join(' | '))
