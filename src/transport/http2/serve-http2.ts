@@ -39,13 +39,6 @@ export interface Http2Transport {
   close(graceMs: number): Promise<void>
 }
 
-/** The TCP socket under a session (for TLS sessions, the socket the TLS socket wraps). */
-function rawSocket(session: http2.ServerHttp2Session): Socket | undefined {
-  const socket = session.socket as (Socket & { _parent?: Socket | null }) | null
-  if (socket === null || socket === undefined) return undefined
-  return socket._parent ?? socket
-}
-
 function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':')
   const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1')
@@ -71,7 +64,6 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   // Every TCP connection, sessions or not: a peer that never finishes the TLS handshake or the
   // HTTP/2 preface has no session to close, and would hold shutdown open forever.
   const sockets = new Set<Socket>()
-  const withSession = new WeakSet<Socket>()
   server.on('connection', (socket: Socket) => {
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
@@ -79,8 +71,6 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   const { verifyPeer } = opts
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
-    const raw = rawSocket(session)
-    if (raw !== undefined) withSession.add(raw)
     session.on('close', () => sessions.delete(session))
     session.on('error', () => {}) // 'close' follows
     // 'session' is emitted synchronously after the handshake, before the socket is read: a
@@ -162,8 +152,6 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
         timer.unref()
         server.close(() => finish())
         for (const s of sessions) s.close()
-        // Connections that never became a session carry no stream to finish: drop them now.
-        for (const s of sockets) if (!withSession.has(s)) s.destroy()
       })
     },
   }
