@@ -1,21 +1,36 @@
-import type { SnapshotExtensions } from './build-snapshot.js'
+import type { AuthorizeDeps } from './authz/authorize.js'
+import type { ConditionCompilers } from './authz/compile-policy.js'
 import type { Config } from './config/schema.js'
 import { startFileRegistry } from './liveness/file-registry.js'
 import { HttpRegistry } from './liveness/http-registry.js'
 import { type LivenessCheck, withLiveness } from './liveness/with-liveness.js'
 import type { Logger } from './observe/logger.js'
+import { runnerTokenCompilers } from './tokens/runner-token-condition.js'
 import { type RunnerTokens, setUpRunnerTokens } from './tokens/runner-tokens.js'
 
 export interface Credentials {
   readonly tokens: RunnerTokens | undefined
   readonly registry: (LivenessCheck & { close(): void }) | undefined
-  readonly extensions: SnapshotExtensions | undefined
+  /** Compilers for the condition kinds these credentials make evaluable (none without keys). */
+  readonly compilers: ConditionCompilers
+  readonly deps: AuthorizeDeps
   close(): void
 }
 
+/** No runner tokens: runner_token conditions do not compile. */
+export const NO_CREDENTIALS: Credentials = {
+  tokens: undefined,
+  registry: undefined,
+  compilers: {},
+  deps: {},
+  close() {},
+}
+
 /**
- * Runner tokens (keys parsed once, watched) and, when configured, the session registry that a
- * valid token's session must also be live in. Shared by `serve`, `config check` and `policy test`.
+ * The credentials and sources a config's rules depend on: runner-token keys (parsed once,
+ * watched) and, when configured, the session registry a valid token's session must be live in.
+ * Built the same way for `serve`, a reload, `config check` and `policy test`; throws (closing
+ * whatever it opened) when any part cannot be loaded.
  */
 export async function buildCredentials(
   config: Config,
@@ -23,7 +38,11 @@ export async function buildCredentials(
   { watch = true } = {},
 ): Promise<Credentials> {
   if (config.runner_tokens === undefined) {
-    return { tokens: undefined, registry: undefined, extensions: undefined, close() {} }
+    // The schema refuses session_registry without runner_tokens; never ignore one silently.
+    if (config.session_registry !== undefined) {
+      throw new Error('session_registry: needs a runner_tokens section')
+    }
+    return NO_CREDENTIALS
   }
   const tokens = await setUpRunnerTokens(config.runner_tokens, logger, {
     watch,
@@ -32,7 +51,7 @@ export async function buildCredentials(
   const source = config.session_registry?.source
   let registry: (LivenessCheck & { close(): void }) | undefined
   try {
-    if (source?.kind === 'file') registry = await startFileRegistry(source.path, logger)
+    if (source?.kind === 'file') registry = await startFileRegistry(source.path, logger, { watch })
     else if (source?.kind === 'http' && config.session_registry !== undefined) {
       registry = new HttpRegistry(source, config.session_registry, logger)
     }
@@ -45,7 +64,8 @@ export async function buildCredentials(
   return {
     tokens,
     registry,
-    extensions: { ...tokens.extensions, deps: { runnerTokens: resolver } },
+    compilers: runnerTokenCompilers,
+    deps: { runnerTokens: resolver },
     close() {
       tokens.close()
       registry?.close()

@@ -1,30 +1,36 @@
-import type { AuthorizeDeps } from './authz/authorize.js'
-import { type ConditionCompiler, compilePolicy } from './authz/compile-policy.js'
+import { compilePolicy } from './authz/compile-policy.js'
+import { type Credentials, NO_CREDENTIALS } from './build-credentials.js'
 import type { Config } from './config/schema.js'
 import { Responder } from './extproc/respond.js'
 import type { Snapshot } from './extproc/snapshot.js'
 
-export interface SnapshotExtensions {
-  /** Conditions beyond SPIFFE (runner tokens). */
-  readonly conditions?: readonly ConditionCompiler[]
-  readonly deps?: AuthorizeDeps
+/** Whether Authorization is removed on every allow (the deprecated runner_tokens spelling too). */
+export function stripsAuthorization(config: Config): boolean {
+  return config.headers.strip_authorization ?? config.runner_tokens?.strip_authorization ?? true
 }
 
-/** Builds the immutable decision snapshot for a validated config. Throws on a bad config. */
-export function buildSnapshot(config: Config, ext: SnapshotExtensions = {}): Snapshot {
+/**
+ * Builds the immutable decision snapshot for a validated config and the credentials built from
+ * that same config (buildCredentials). Throws on a policy that cannot be enforced as written.
+ */
+export function buildSnapshot(
+  config: Config,
+  credentials: Pick<Credentials, 'compilers' | 'deps'> = NO_CREDENTIALS,
+): Snapshot {
   return {
-    policy: compilePolicy(config.policy, ext.conditions ?? []),
+    policy: compilePolicy(config.policy, credentials.compilers),
     identity: { xfcc: config.identity.xfcc.enabled },
     responder: new Responder({
       spiffeId: config.headers.spiffe_id,
       sessionId: config.headers.session_id,
       strip: config.headers.strip,
+      stripAuthorization: stripsAuthorization(config),
     }),
     limits: {
       maxHeaders: config.limits.max_headers,
       maxHeaderBytes: config.limits.max_header_bytes,
       streamIdleTimeoutMs: config.limits.stream_idle_timeout_ms,
     },
-    deps: ext.deps ?? {},
+    deps: credentials.deps,
   }
 }

@@ -1,23 +1,23 @@
 import * as grpc from '@grpc/grpc-js'
 import type { Registry } from 'prom-client'
-import { buildCredentials } from './build-credentials.js'
-import { buildSnapshot, type SnapshotExtensions } from './build-snapshot.js'
+import { buildCredentials, type Credentials } from './build-credentials.js'
+import { buildSnapshot } from './build-snapshot.js'
 import type { Config } from './config/schema.js'
 import type { StreamObserver } from './extproc/process-stream.js'
-import { SnapshotHolder } from './extproc/snapshot.js'
+import { type Snapshot, SnapshotHolder } from './extproc/snapshot.js'
 import { HttpRegistry } from './liveness/http-registry.js'
 import { startAdminServer } from './observe/admin-server.js'
 import { decisionLogger } from './observe/decision-log.js'
 import { HealthState } from './observe/health.js'
 import type { Logger } from './observe/logger.js'
 import { createMetrics } from './observe/metrics.js'
-import { http2PeerCheck } from './pki/http2-peer-check.js'
+import { http2PeerCheck, type PeerGateStats } from './pki/http2-peer-check.js'
 import { startTlsSource } from './pki/tls-source.js'
+import type { TokenStats } from './tokens/runner-token-resolver.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
 import { healthHandler, healthService } from './transport/grpc-js-health.js'
-import { gateImplementation, type PeerGateStats } from './transport/grpc-js-peer-gate.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
-import { grpcJsTlsCredentials, rotateGrpcJsCredentials } from './transport/grpc-js-tls.js'
+import { type GrpcJsTlsListener, listenGrpcJsTls } from './transport/grpc-js-tls.js'
 import { type Http2Transport, startHttp2Transport } from './transport/http2/serve-http2.js'
 
 export interface ServerOptions {
@@ -25,7 +25,6 @@ export interface ServerOptions {
   /** Where the config came from, for logs. */
   readonly configSource: string
   readonly logger: Logger
-  readonly extensions?: SnapshotExtensions
   /** Extra observers beside the decision log (metrics, tests). */
   readonly observers?: readonly StreamObserver[]
 }
@@ -42,12 +41,15 @@ export interface RunningServer {
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
   /**
-   * Swaps in a new validated config's decision snapshot (policy, identity, headers, limits)
-   * and its logging settings.
-   * Returns the changed settings that only take effect on restart. Throws (and keeps the
-   * current snapshot) if the snapshot cannot be built.
+   * Applies a new validated config whole: the decision snapshot (policy, identity, headers,
+   * limits) together with the runner-token keys and session registry its rules need, and the
+   * logging settings. Rejects (keeping everything as it was) when any part cannot be built or
+   * when a setting that only a restart can change (RESTART_ONLY) differs. Reloads are applied
+   * one at a time, in call order.
    */
-  applyConfig(next: Config): string[]
+  applyConfig(next: Config): Promise<void>
+  /** The config in force: the start one, or the last applied reload. */
+  currentConfig(): Config
   /** Config reloads by result. */
   readonly reloads: { ok: number; failed: number }
   /** The Prometheus registry behind /metrics. */
@@ -64,9 +66,61 @@ export interface RunningServer {
   activeStreams(): number
   /** Stops accepting streams and waits for open ones up to `graceMs`, then cancels them. */
   close(graceMs?: number): Promise<void>
-  /** Runner-token keyring and cache, when configured. */
+  /** Runner-token keyring and cache of the config in force, when it configures them. */
   readonly runnerTokens: RunnerTokens | undefined
 }
+
+/**
+ * Settings bound at start (sockets, processes, the channel's certificates and admitted peers): a
+ * reload that changes one is refused whole, so nothing is half-applied or silently ignored.
+ */
+export const RESTART_ONLY = ['listen', 'transport', 'workers', 'tls', 'admin'] as const
+
+/** A reload that changes a restart-only setting. */
+export class RestartRequiredError extends Error {
+  override readonly name = 'RestartRequiredError'
+  readonly code = 'ERR_RESTART_REQUIRED'
+  constructor(readonly settings: readonly string[]) {
+    super(
+      `changed settings need a restart: ${settings.join(', ')} (the reload is refused whole; ` +
+        'restart to apply them)',
+    )
+  }
+}
+
+function restartOnlyChanges(current: Config, next: Config): string[] {
+  return RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]))
+}
+
+/** Runner tokens and registry are rebuilt only when their sections change (the cache stays). */
+function sameCredentialSettings(a: Config, b: Config): boolean {
+  return (
+    JSON.stringify([a.runner_tokens, a.session_registry, a.workers]) ===
+    JSON.stringify([b.runner_tokens, b.session_registry, b.workers])
+  )
+}
+
+/** `a` with the counters `keys` of `b` added (retired credentials' counts stay in the metrics). */
+function addCounts<T extends object, K extends keyof T>(
+  a: T,
+  b: Pick<T, K> | undefined,
+  keys: readonly K[],
+): T {
+  if (b === undefined) return a
+  const out = { ...a }
+  for (const k of keys) (out[k] as number) = (a[k] as number) + (b[k] as number)
+  return out
+}
+
+const TOKEN_COUNTERS = [
+  'hits',
+  'misses',
+  'coalesced',
+  'overloaded',
+  'decryptions',
+  'decryptSeconds',
+  'cacheEvictions',
+] as const
 
 function fanOut(observers: readonly StreamObserver[]): StreamObserver {
   if (observers.length === 1) return observers[0] as StreamObserver
@@ -83,28 +137,40 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
   // Keys are parsed once here, before the first stream; decisions never read the file system.
-  const credentials_ =
-    options.extensions === undefined ? await buildCredentials(config, logger) : undefined
-  const tokens = credentials_?.tokens
-  const snapshots = new SnapshotHolder(
-    buildSnapshot(config, options.extensions ?? credentials_?.extensions),
-  )
+  let credentials: Credentials = await buildCredentials(config, logger)
+  let snapshot: Snapshot
+  try {
+    snapshot = buildSnapshot(config, credentials)
+  } catch (err) {
+    credentials.close()
+    throw err
+  }
+  const snapshots = new SnapshotHolder(snapshot)
+  let current = config
   // Sources are read at scrape time through closures over components created below.
   let tlsRef: { current(): { secondsUntilExpiry(): number } } | undefined
-  const registry = credentials_?.registry
   const reloads = { ok: 0, failed: 0 }
+  // Counts of runner-token credentials a reload replaced, so the counters never go back.
+  let retiredTokenStats: Pick<TokenStats, (typeof TOKEN_COUNTERS)[number]> | undefined
+  let retiredKeyReloads = { ok: 0, failed: 0 }
   const decisionLog = decisionLogger(logger, config.logging)
   const metrics = createMetrics({
     decisionLogSampledOut: () => decisionLog.sampledOut(),
     reloads: () => reloads,
-    keyReloads: tokens === undefined ? undefined : () => tokens.reloads(),
+    keyReloads: () => {
+      const now = credentials.tokens?.reloads() ?? { ok: 0, failed: 0 }
+      return addCounts(retiredKeyReloads, now, ['ok', 'failed'])
+    },
     activeStreams: () => active,
-    tokens: tokens === undefined ? undefined : () => tokens.resolver.stats(),
+    tokens: () => {
+      const now = credentials.tokens?.resolver.stats()
+      return now === undefined ? undefined : addCounts(now, retiredTokenStats, TOKEN_COUNTERS)
+    },
     certSecondsUntilExpiry: () => tlsRef?.current().secondsUntilExpiry(),
     peers: () => peerStats,
-    registry: registry instanceof HttpRegistry ? () => registry.stats() : undefined,
+    registry: () =>
+      credentials.registry instanceof HttpRegistry ? credentials.registry.stats() : undefined,
   })
-  if (tokens !== undefined) tokens.resolver.onDecryption = metrics.observeDecryption
   const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
 
   const server = new grpc.Server({
@@ -122,21 +188,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     started++
     return ++active <= maxStreams
   }
-  // Decryptions on the event loop are batched only while nothing but decryptions arrives.
-  if (tokens !== undefined) tokens.resolver.streamsStarted = () => started
+  const wire = (c: Credentials) => {
+    if (c.tokens === undefined) return
+    c.tokens.resolver.onDecryption = metrics.observeDecryption
+    // Decryptions on the event loop are batched only while nothing but decryptions arrives.
+    c.tokens.resolver.streamsStarted = () => started
+  }
+  wire(credentials)
   const onStreamEnd = () => {
     active--
   }
   let lean: Http2Transport | undefined
-  let credentials = grpc.ServerCredentials.createInsecure()
+  let grpcTls: GrpcJsTlsListener | undefined
   const tls =
     config.tls === undefined
       ? undefined
       : await startTlsSource(
           config.tls,
           (next) => {
-            if (lean !== undefined) lean.setSecureContext({ ...next.secureContextOptions })
-            else rotateGrpcJsCredentials(credentials, next)
+            const options = { ...next.secureContextOptions }
+            if (lean !== undefined) lean.setSecureContext(options)
+            else grpcTls?.setSecureContext(options)
             logger.info(
               { expiresInSeconds: next.secondsUntilExpiry() },
               'serving certificate rotated',
@@ -146,16 +218,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         )
   tlsRef = tls
   const health = new HealthState()
-  // Every service on the port is behind the same peer check (the http2 transport checks the
-  // connection): a peer that may not call Process may not probe Health either.
-  const gated = (impl: grpc.UntypedServiceImplementation) =>
-    tls === undefined
-      ? impl
-      : gateImplementation(impl, () => tls.current().policy, logger, peerStats)
-  server.addService(healthService, gated(healthHandler(health)))
+  // Both transports check the peer per connection, before any stream: a peer that may not call
+  // Process may not probe Health either.
+  server.addService(healthService, healthHandler(health))
   server.addService(
     externalProcessorService,
-    gated(processHandler(snapshots, observer, { onStreamStart, onStreamEnd })),
+    processHandler(snapshots, observer, { onStreamStart, onStreamEnd }),
   )
 
   if (tls === undefined) {
@@ -182,10 +250,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           }),
     })
     port = lean.port
+  } else if (tls !== undefined) {
+    grpcTls = await listenGrpcJsTls(
+      server,
+      grpc.ServerCredentials.createInsecure(),
+      config.listen,
+      tls.current(),
+      http2PeerCheck(() => tls.current().policy, logger, peerStats),
+    )
+    port = grpcTls.port
   } else {
-    if (tls !== undefined) credentials = grpcJsTlsCredentials(tls.current())
+    const insecure = grpc.ServerCredentials.createInsecure()
     port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, credentials, (err, p) => (err ? reject(err) : resolve(p)))
+      server.bindAsync(config.listen, insecure, (err, p) => (err ? reject(err) : resolve(p)))
     })
   }
   const admin =
@@ -206,44 +283,73 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'extproc-authz serving',
   )
 
+  // Everything is built before anything is swapped: a reload is applied whole or not at all.
+  const apply = async (next: Config): Promise<void> => {
+    const changed = restartOnlyChanges(current, next)
+    if (changed.length > 0) throw new RestartRequiredError(changed)
+    const reuse = sameCredentialSettings(current, next)
+    const nextCredentials = reuse ? credentials : await buildCredentials(next, logger)
+    let nextSnapshot: Snapshot
+    try {
+      nextSnapshot = buildSnapshot(next, nextCredentials)
+    } catch (err) {
+      if (!reuse) nextCredentials.close()
+      throw err
+    }
+    // Commit: from here on nothing throws.
+    if (!reuse) {
+      wire(nextCredentials)
+      const old = credentials
+      const oldStats = old.tokens?.resolver.stats()
+      if (oldStats !== undefined) {
+        retiredTokenStats = addCounts(oldStats, retiredTokenStats, TOKEN_COUNTERS)
+      }
+      const oldReloads = old.tokens?.reloads()
+      if (oldReloads !== undefined) {
+        retiredKeyReloads = addCounts(retiredKeyReloads, oldReloads, ['ok', 'failed'])
+      }
+      credentials = nextCredentials
+      // Streams that took the old snapshot finish with its resolver; only watchers stop.
+      old.close()
+    }
+    snapshots.swap(nextSnapshot)
+    current = next
+    maxStreams = next.limits.max_streams
+    // Logging applies at once: no restart for a level or a sampling rate.
+    logger.level = next.logging.level
+    decisionLog.configure(next.logging)
+  }
+  let applying: Promise<void> = Promise.resolve()
+
   return {
     port,
     snapshots,
     grpcServer: server,
     transport: config.transport,
     activeStreams: () => active,
-    runnerTokens: tokens,
+    get runnerTokens() {
+      return credentials.tokens
+    },
     peerStats,
     health,
     reloads,
-    applyConfig(next: Config): string[] {
-      const snapshot = buildSnapshot(next, options.extensions ?? credentials_?.extensions)
-      snapshots.swap(snapshot)
-      maxStreams = next.limits.max_streams
-      // Logging applies at once: no restart for a level or a sampling rate.
-      logger.level = next.logging.level
-      decisionLog.configure(next.logging)
-      const restartOnly = [
-        'listen',
-        'transport',
-        'workers',
-        'tls',
-        'admin',
-        'runner_tokens',
-        'session_registry',
-      ] as const
-      return restartOnly.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]))
+    applyConfig(next: Config): Promise<void> {
+      const result = applying.then(() => apply(next))
+      applying = result.catch(() => {})
+      return result
     },
+    currentConfig: () => current,
     metrics: metrics.registry,
     adminPort: admin?.port,
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
-      credentials_?.close()
+      credentials.close()
       void admin?.close()
       tls?.close()
       // Watch streams never end on their own: end them (status OK) so they hold no close up.
       health.closeWatches()
       if (lean !== undefined) return lean.close(graceMs)
+      grpcTls?.close()
       return new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown()

@@ -70,13 +70,20 @@ export function authorize(
   return evaluate(rule, { facts, params, runner })
 }
 
+const EMPTY_ALTERNATIVE: Extract<ConditionOutcome, { ok: false }> = {
+  ok: false,
+  reason: 'internal_error',
+  detail: 'alternative without conditions',
+}
+
 function evaluate(rule: CompiledRule, ctx: EvalContext): Decision {
   if (rule.effect.kind !== 'any_of') throw new Error('unreachable')
   let worst: Extract<ConditionOutcome, { ok: false }> | undefined
   for (const alt of rule.effect.alternatives) {
     let sessionId: string | undefined
-    let stripAuthorization = false
-    let failed: Extract<ConditionOutcome, { ok: false }> | undefined
+    // Compilation refuses an empty alternative; were one here, nothing evaluated must not allow.
+    let failed: Extract<ConditionOutcome, { ok: false }> | undefined =
+      alt.conditions.length === 0 ? EMPTY_ALTERNATIVE : undefined
     for (const condition of alt.conditions) {
       const outcome = condition.evaluate(ctx)
       if (!outcome.ok) {
@@ -84,10 +91,9 @@ function evaluate(rule: CompiledRule, ctx: EvalContext): Decision {
         break
       }
       sessionId = outcome.sessionId ?? sessionId
-      stripAuthorization ||= outcome.stripAuthorization === true
     }
     if (failed === undefined) {
-      return allow(rule, ctx.facts, { ok: true, sessionId, stripAuthorization }, 'allowed')
+      return allow(rule, ctx.facts, { ok: true, sessionId }, 'allowed')
     }
     if (worst === undefined || precedence(failed) > precedence(worst)) worst = failed
   }
@@ -116,6 +122,5 @@ function allow(
     reason,
     spiffeId: facts.peer?.uri,
     sessionId: outcome.sessionId,
-    stripAuthorization: outcome.stripAuthorization === true,
   }
 }

@@ -4,6 +4,7 @@ import { type Condition, SpiffeCondition } from './conditions.js'
 import { compilePathTemplate, type PathTemplate } from './path-template.js'
 
 export interface Alternative {
+  /** Never empty: compilation refuses an alternative without an evaluable condition. */
   readonly conditions: readonly Condition[]
 }
 
@@ -27,8 +28,32 @@ export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[]
 }
 
-/** Extends compilation with conditions defined outside the foundation (runner tokens, …). */
-export type ConditionCompiler = (alt: AlternativeConfig, path: PathTemplate) => Condition[]
+/** Every condition kind the config schema defines for an alternative. */
+export type ConditionKind = keyof AlternativeConfig
+
+/**
+ * Compilers for the condition kinds that need credentials or sources beyond the policy itself
+ * (runner tokens need keys): each is present only when the config provides what it needs. A
+ * condition whose kind has no compiler makes compilation throw; it is never dropped.
+ */
+export type ConditionCompilers = {
+  readonly [K in Exclude<ConditionKind, 'spiffe'>]?: (
+    condition: NonNullable<AlternativeConfig[K]>,
+    rule: { readonly path: PathTemplate },
+  ) => Condition
+}
+
+/** A policy that cannot be enforced as written; `path` is the config key path of the problem. */
+export class PolicyCompileError extends Error {
+  override readonly name = 'PolicyCompileError'
+  readonly code = 'ERR_POLICY_UNCOMPILABLE'
+  constructor(
+    readonly path: string,
+    readonly problem: string,
+  ) {
+    super(`${path}: ${problem}`)
+  }
+}
 
 export interface HostMatcher {
   matches(host: string): boolean
@@ -60,16 +85,65 @@ function spiffeMatchers(c: NonNullable<AlternativeConfig['spiffe']>): SpiffeIdMa
   ]
 }
 
-function compileRule(rule: RuleConfig, extra: readonly ConditionCompiler[]): CompiledRule {
+/** What a runner_token condition needs that a policy alone cannot give. */
+const MISSING: Record<Exclude<ConditionKind, 'spiffe'>, string> = {
+  runner_token: 'a runner_token condition needs a runner_tokens section (keys)',
+}
+
+function compileCondition(
+  kind: string,
+  value: unknown,
+  path: PathTemplate,
+  compilers: ConditionCompilers,
+  where: string,
+): Condition {
+  if (kind === 'spiffe') {
+    const matchers = spiffeMatchers(value as NonNullable<AlternativeConfig['spiffe']>)
+    if (matchers.length === 0) {
+      throw new PolicyCompileError(where, 'a spiffe condition needs at least one matcher')
+    }
+    return new SpiffeCondition(matchers)
+  }
+  if (kind === 'runner_token') {
+    const compile = compilers.runner_token
+    if (compile === undefined) throw new PolicyCompileError(where, MISSING.runner_token)
+    try {
+      return compile(value as NonNullable<AlternativeConfig['runner_token']>, { path })
+    } catch (err) {
+      throw new PolicyCompileError(where, (err as Error).message)
+    }
+  }
+  throw new PolicyCompileError(where, `unknown condition kind "${kind}"`)
+}
+
+function compileRule(rule: RuleConfig, i: number, compilers: ConditionCompilers): CompiledRule {
   const path = compilePathTemplate(rule.path)
+  const at = `policy.rules[${i}]`
+  const effects = [rule.public, rule.deny, rule.any_of].filter((e) => e !== undefined).length
+  if (effects !== 1) {
+    throw new PolicyCompileError(
+      at,
+      'a rule needs exactly one of public: true, deny: true or any_of',
+    )
+  }
   let effect: RuleEffect
-  if (rule.public) effect = { kind: 'public' }
-  else if (rule.deny) effect = { kind: 'deny' }
+  if (rule.public === true) effect = { kind: 'public' }
+  else if (rule.deny === true) effect = { kind: 'deny' }
   else {
-    const alternatives = (rule.any_of ?? []).map((alt): Alternative => {
+    const alts = rule.any_of ?? []
+    if (alts.length === 0) throw new PolicyCompileError(`${at}.any_of`, 'no alternatives')
+    const alternatives = alts.map((alt, j): Alternative => {
       const conditions: Condition[] = []
-      if (alt.spiffe) conditions.push(new SpiffeCondition(spiffeMatchers(alt.spiffe)))
-      for (const compile of extra) conditions.push(...compile(alt, path))
+      for (const [kind, value] of Object.entries(alt)) {
+        if (value === undefined) continue
+        conditions.push(
+          compileCondition(kind, value, path, compilers, `${at}.any_of[${j}].${kind}`),
+        )
+      }
+      // An alternative with nothing to evaluate would allow everyone: a configuration error.
+      if (conditions.length === 0) {
+        throw new PolicyCompileError(`${at}.any_of[${j}]`, 'an alternative needs a condition')
+      }
       return { conditions }
     })
     effect = { kind: 'any_of', alternatives }
@@ -86,10 +160,13 @@ function compileRule(rule: RuleConfig, extra: readonly ConditionCompiler[]): Com
   }
 }
 
-/** Compiles a validated policy config; path templates were checked by the schema. */
+/**
+ * Compiles a validated policy config: the one compile path of `serve`, a reload, `config check`
+ * and `policy test`. Total: every condition is compiled or this throws PolicyCompileError.
+ */
 export function compilePolicy(
   policy: PolicyConfig,
-  extra: readonly ConditionCompiler[] = [],
+  compilers: ConditionCompilers = {},
 ): CompiledPolicy {
-  return { rules: policy.rules.map((r) => compileRule(r, extra)) }
+  return { rules: policy.rules.map((r, i) => compileRule(r, i, compilers)) }
 }

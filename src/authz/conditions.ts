@@ -16,7 +16,6 @@ export type ConditionOutcome =
   | {
       readonly ok: true
       readonly sessionId?: string | undefined
-      readonly stripAuthorization?: boolean | undefined
     }
   | { readonly ok: false; readonly reason: DenyReason; readonly detail: string }
 

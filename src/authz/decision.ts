@@ -9,8 +9,6 @@ export interface Allow {
   readonly spiffeId: string | undefined
   /** The runner session id a runner-token condition established. */
   readonly sessionId: string | undefined
-  /** Remove `authorization` before the request goes upstream (a runner token was consumed). */
-  readonly stripAuthorization: boolean
 }
 
 export interface Deny {

@@ -1,3 +1,4 @@
+import { PolicyCompileError } from '../authz/compile-policy.js'
 import { buildCredentials, type Credentials } from '../build-credentials.js'
 import { buildSnapshot } from '../build-snapshot.js'
 import { ConfigError, type ConfigProblem } from '../config/errors.js'
@@ -42,7 +43,20 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
       problems.push({ path: 'tls', message: (err as Error).message })
     }
   }
-  if (problems.length > 0) throw new ConfigError(file, problems)
-  const snapshot = buildSnapshot(config, credentials?.extensions)
+  if (problems.length > 0) {
+    credentials?.close()
+    throw new ConfigError(file, problems)
+  }
+  // The one compile path serve and a reload use: with the credentials this config builds.
+  let snapshot: Snapshot
+  try {
+    snapshot = buildSnapshot(config, credentials)
+  } catch (err) {
+    credentials?.close()
+    if (err instanceof PolicyCompileError) {
+      throw new ConfigError(file, [{ path: err.path, message: err.problem }])
+    }
+    throw err
+  }
   return { config, snapshot, tokens: credentials?.tokens, credentials, problems }
 }

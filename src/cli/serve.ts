@@ -64,12 +64,13 @@ Options:
         // streams keep being served; then stop accepting and let open streams finish.
         stopReload?.()
         server.health.setServing(false)
-        const drainMs = config.shutdown.drain_seconds * 1000
-        logger.info({ signal, drain_seconds: config.shutdown.drain_seconds }, 'draining')
+        // The shutdown settings in force: a reload may have changed them.
+        const { shutdown } = server.currentConfig()
+        logger.info({ signal, drain_seconds: shutdown.drain_seconds }, 'draining')
         setTimeout(() => {
           logger.info('shutting down')
-          server.close(config.shutdown.grace_seconds * 1000).then(resolve, resolve)
-        }, drainMs).unref()
+          server.close(shutdown.grace_seconds * 1000).then(resolve, resolve)
+        }, shutdown.drain_seconds * 1000).unref()
       }
       process.on('SIGTERM', () => stop('SIGTERM'))
       process.on('SIGINT', () => stop('SIGINT'))

@@ -14,10 +14,11 @@ export function withOverrides(config: Config, overrides: ConfigOverrides): Confi
 
 /**
  * Reloads `file` on change (the directory is watched: editors and ConfigMaps replace files by
- * rename) and on SIGHUP. A config is validated whole and swapped atomically; on any error the
- * last good one stays. Both outcomes are logged and counted. `overrides` are re-applied to
- * every reloaded config: compared without them, `serve --listen` would look like a changed
- * listen address on every reload and draw a spurious "needs a restart" warning.
+ * rename) and on SIGHUP. A config is validated whole and applied whole (policy with the keys
+ * and registry it needs, see RunningServer.applyConfig); on any error, a change to a
+ * restart-only setting included, the last good one stays. Both outcomes are logged and counted.
+ * `overrides` are re-applied to every reloaded config: compared without them, `serve --listen`
+ * would look like a changed listen address and every reload would be refused.
  */
 export function reloadConfigOnChange(
   file: string,
@@ -28,12 +29,9 @@ export function reloadConfigOnChange(
   const reload = async (trigger: string) => {
     try {
       const next = withOverrides(await loadConfigFile(file), overrides)
-      const restartOnly = server.applyConfig(next)
+      await server.applyConfig(next)
       server.reloads.ok++
       logger.info({ file, trigger, rules: next.policy.rules.length }, 'config reloaded')
-      if (restartOnly.length > 0) {
-        logger.warn({ settings: restartOnly }, 'changed settings take effect only after a restart')
-      }
     } catch (err) {
       server.reloads.failed++
       logger.error(

@@ -88,8 +88,11 @@ export const RunnerTokensSchema = z
       .describe('Decryptions in flight; beyond this, requests get 503 overloaded at once.'),
     strip_authorization: z
       .boolean()
-      .default(true)
-      .describe('Remove the Authorization header before the request goes upstream.'),
+      .optional()
+      .describe(
+        'Deprecated spelling of headers.strip_authorization (used when that is not set): the ' +
+          'Authorization header is removed from every allowed request, not only runner-token ones.',
+      ),
   })
   .describe(
     'Runner tokens: RSA-OAEP-SHA256 encrypted session ids (raw base64) or JWE. A raw token ' +

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
+import { MAX_OWNED_HEADER_SEPARATORS, separatorCount } from '../extproc/header-spellings.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
 import { RunnerTokenConditionSchema, RunnerTokensSchema } from './runner-tokens-schema.js'
 import { SessionRegistrySchema } from './session-registry-schema.js'
@@ -37,9 +38,20 @@ const headerName = z
   .regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'expected a lower-case HTTP header name')
   .max(128)
 
+/** A header the service owns: every '-'/'_' spelling of it is removed (2^n names for n of them). */
+const ownedHeaderName = headerName.refine(
+  (name) => separatorCount(name) <= MAX_OWNED_HEADER_SEPARATORS,
+  `at most ${MAX_OWNED_HEADER_SEPARATORS} '-' or '_' (every spelling of an owned header is removed)`,
+)
+
+// A workload's SPIFFE ID has a path (X509-SVID.md §2): the bare trust domain ID names no workload.
+const workloadIdString = spiffeIdString.refine((v) => !/^spiffe:\/\/[^/]*$/.test(v), {
+  message: 'a workload SPIFFE ID has a path (use trust_domains for a whole trust domain)',
+})
+
 export const SpiffeConditionSchema = z
   .strictObject({
-    ids: z.array(spiffeIdString).optional().describe('Exact SPIFFE IDs allowed.'),
+    ids: z.array(workloadIdString).optional().describe('Exact SPIFFE IDs allowed.'),
     prefixes: z
       .array(spiffeIdString)
       .optional()
@@ -261,8 +273,9 @@ export const ConfigSchema = z
               .boolean()
               .default(false)
               .describe(
-                'Take the peer identity from x-forwarded-client-cert (last element URI). Only ' +
-                  'safe when Envoy sanitizes it (forward_client_cert_details: SANITIZE_SET).',
+                'Take the peer identity from x-forwarded-client-cert, which must hold exactly ' +
+                  'one element with one URI (more elements: no identity). Only safe when Envoy ' +
+                  'sanitizes it (forward_client_cert_details: SANITIZE_SET).',
               ),
           })
           .prefault({}),
@@ -271,19 +284,29 @@ export const ConfigSchema = z
       .describe('Where the peer SPIFFE ID comes from.'),
     headers: z
       .strictObject({
-        spiffe_id: headerName
+        spiffe_id: ownedHeaderName
           .default('x-spiffe-id')
           .describe('Set upstream to the verified peer SPIFFE ID.'),
-        session_id: headerName
+        session_id: ownedHeaderName
           .default('x-runner-session-id')
           .describe('Set upstream to the verified runner session id.'),
         strip: z
-          .array(headerName)
+          .array(ownedHeaderName)
           .default([])
           .describe('More client-sent headers to remove on every allowed request.'),
+        strip_authorization: z
+          .boolean()
+          .optional()
+          .describe(
+            'Remove the Authorization header from every allowed request before it goes ' +
+              'upstream (public, SPIFFE and runner-token routes alike). Default true.',
+          ),
       })
       .prefault({})
-      .describe('Identity headers the service owns: client-sent copies are always removed.'),
+      .describe(
+        'Identity headers the service owns: client-sent copies are always removed, in every ' +
+          "'-'/'_' spelling (x_spiffe_id as well as x-spiffe-id).",
+      ),
     limits: z
       .strictObject({
         max_headers: z
@@ -371,7 +394,26 @@ export const ConfigSchema = z
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
   })
   .superRefine((config, ctx) => {
+    const legacy = config.runner_tokens?.strip_authorization
+    const strip = config.headers.strip_authorization
+    if (legacy !== undefined && strip !== undefined && legacy !== strip) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['runner_tokens', 'strip_authorization'],
+        message:
+          'contradicts headers.strip_authorization: runner_tokens.strip_authorization is the ' +
+          'old spelling of headers.strip_authorization (every allow); keep only that one',
+      })
+    }
     if (config.runner_tokens !== undefined) return
+    if (config.session_registry !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['session_registry'],
+        message:
+          'a session registry checks runner-token sessions: it needs a runner_tokens section',
+      })
+    }
     config.policy.rules.forEach((rule, i) => {
       rule.any_of?.forEach((alt, j) => {
         if (alt.runner_token !== undefined) {

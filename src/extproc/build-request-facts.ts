@@ -68,10 +68,11 @@ class Memo<T> {
   }
 }
 
-// null: not a valid SPIFFE ID (an ID that fails the standard is no identity).
+// null: no workload identity. An ID that fails the standard is none, and neither is the bare
+// trust domain ID (spiffe://example.org): an X509-SVID's SPIFFE ID has a path (X509-SVID.md §2).
 const PEERS = new Memo<SpiffeId | null>((uri) => {
   const parsed = parseSpiffeId(uri)
-  return parsed.ok ? parsed.id : null
+  return parsed.ok && parsed.id.path !== '' ? parsed.id : null
 })
 const HOSTS = new Memo<string>(hostOf)
 

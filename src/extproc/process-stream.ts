@@ -230,4 +230,5 @@ const FALLBACK_RESPONDER = new Responder({
   spiffeId: 'x-spiffe-id',
   sessionId: 'x-runner-session-id',
   strip: [],
+  stripAuthorization: true,
 })

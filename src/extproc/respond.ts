@@ -2,12 +2,15 @@ import type { Allow, Deny } from '../authz/decision.js'
 import { REASONS } from '../authz/reasons.js'
 import type { HeaderMutationSpec, HeaderToSet } from './codec/processing-response.js'
 import { encodeContinue, encodeImmediateResponse } from './codec/processing-response.js'
+import { headerSpellings } from './header-spellings.js'
 
 export interface HeaderOptions {
   readonly spiffeId: string
   readonly sessionId: string
   /** Further client-sent headers removed on every allowed request. */
   readonly strip: readonly string[]
+  /** Remove `authorization` on every allowed request (headers.strip_authorization). */
+  readonly stripAuthorization: boolean
 }
 
 const ANSWER_CACHE_MAX = 4096
@@ -22,29 +25,26 @@ export class Responder {
   private readonly owned: readonly string[]
   private readonly bareAllow: Buffer
   /**
-   * Allow answers by what they carry: [stripped?] -> peer SPIFFE ID -> runner session (undefined
-   * keys for absent ones). A deployment has few workloads, a runner repeats its session on every
+   * Allow answers by what they carry: peer SPIFFE ID -> runner session (undefined keys for
+   * absent ones). A deployment has few workloads, a runner repeats its session on every
    * request, and encoding the same mutation per request was a measurable share of the hot path.
    * The keys are the strings the request already holds, so a lookup builds nothing. Bounded:
    * everything is dropped when ANSWER_CACHE_MAX answers are held.
    */
-  private readonly encoded = [
-    new Map<string | undefined, Map<string | undefined, Buffer>>(),
-    new Map<string | undefined, Map<string | undefined, Buffer>>(),
-  ] as const
+  private readonly encoded = new Map<string | undefined, Map<string | undefined, Buffer>>()
   private held = 0
 
   constructor(private readonly headers: HeaderOptions) {
-    this.owned = [...new Set([headers.spiffeId, headers.sessionId, ...headers.strip])]
+    const owned = [headers.spiffeId, headers.sessionId, ...headers.strip].flatMap(headerSpellings)
+    if (headers.stripAuthorization) owned.push('authorization')
+    this.owned = [...new Set(owned)]
     this.bareAllow = encodeContinue('request_headers', { set: [], remove: this.owned })
   }
 
   allow(decision: Allow): Buffer {
-    const { spiffeId, sessionId, stripAuthorization } = decision
-    if (spiffeId === undefined && sessionId === undefined && !stripAuthorization) {
-      return this.bareAllow
-    }
-    const byPeer = this.encoded[stripAuthorization ? 1 : 0]
+    const { spiffeId, sessionId } = decision
+    if (spiffeId === undefined && sessionId === undefined) return this.bareAllow
+    const byPeer = this.encoded
     let bySession = byPeer.get(spiffeId)
     const cached = bySession?.get(sessionId)
     if (cached !== undefined) return cached
@@ -52,13 +52,13 @@ export class Responder {
     if (spiffeId !== undefined) set.push({ name: this.headers.spiffeId, value: spiffeId })
     if (sessionId !== undefined) set.push({ name: this.headers.sessionId, value: sessionId })
     // Headers we set are overwritten (every client copy replaced); every other header we own
-    // is removed, so a client can never smuggle an identity header upstream.
+    // (other spellings, Authorization) is removed, so a client can never smuggle an identity
+    // header or a credential upstream.
     const remove = this.owned.filter((h) => !set.some((s) => s.name === h))
-    if (stripAuthorization) remove.push('authorization')
     const mutation: HeaderMutationSpec = { set, remove }
     const answer = encodeContinue('request_headers', mutation)
     if (this.held >= ANSWER_CACHE_MAX) {
-      for (const m of this.encoded) m.clear()
+      this.encoded.clear()
       this.held = 0
       bySession = undefined
     }

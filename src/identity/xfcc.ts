@@ -141,18 +141,20 @@ export function parseXfcc(value: string): XfccElement[] | undefined {
 }
 
 /**
- * The peer's URI SAN as recorded by the proxy that added the newest (last) element: with
- * APPEND_FORWARD anything before it came from further downstream, possibly the client itself.
- * An X.509-SVID has exactly one URI SAN (X509-SVID.md §2), so none or several give undefined, as
- * does a malformed header. The caller must still parse the result as a SPIFFE ID.
+ * The peer's URI SAN from a header Envoy wrote with SANITIZE_SET: exactly one element, the one it
+ * set. More than one element means no identity: Envoy writes `URI=` unquoted, so a URI SAN
+ * holding a comma splices a second element into the header (`URI=spiffe://td/a,URI=spiffe://td/b`
+ * reads as two), and with SANITIZE_SET only one element can be genuine. An X.509-SVID has exactly
+ * one URI SAN (X509-SVID.md §2), so none or several give undefined, as does a malformed header.
+ * The caller must still parse the result as a SPIFFE ID.
  */
 export function xfccPeerUri(value: string): string | undefined {
   const elements = parseXfcc(value)
-  if (elements === undefined) return undefined
-  const last = elements[elements.length - 1]
-  if (last === undefined) return undefined
+  if (elements === undefined || elements.length !== 1) return undefined
+  const only = elements[0]
+  if (only === undefined) return undefined
   let uri: string | undefined
-  for (const [key, v] of last.pairs) {
+  for (const [key, v] of only.pairs) {
     if (key !== 'uri' || v === '') continue
     if (uri !== undefined) return undefined
     uri = v

@@ -27,11 +27,15 @@ async function load(path: string): Promise<ReadonlySet<string>> {
  * answer is synchronous. A broken or half-written file never replaces the last good set; the
  * first load must succeed or the service does not start.
  */
-export async function startFileRegistry(path: string, logger: Logger): Promise<FileRegistry> {
+export async function startFileRegistry(
+  path: string,
+  logger: Logger,
+  { watch: watching = true } = {},
+): Promise<FileRegistry> {
   let live = await load(path)
   let loadedAt = Date.now()
   logger.info({ path, sessions: live.size }, 'session registry file loaded')
-  const watch: FileWatch = watchFiles([path], () => {
+  const reload = () => {
     load(path).then(
       (next) => {
         live = next
@@ -44,7 +48,8 @@ export async function startFileRegistry(path: string, logger: Logger): Promise<F
           'session registry file not reloaded; keeping the last good set',
         ),
     )
-  })
+  }
+  const watch: FileWatch | undefined = watching ? watchFiles([path], reload) : undefined
   return {
     check: (sessionId): LivenessVerdict => (live.has(sessionId) ? 'live' : 'gone'),
     get size() {
@@ -53,6 +58,6 @@ export async function startFileRegistry(path: string, logger: Logger): Promise<F
     get loadedAt() {
       return loadedAt
     },
-    close: () => watch.close(),
+    close: () => watch?.close(),
   }
 }

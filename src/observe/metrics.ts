@@ -9,10 +9,10 @@ export interface MetricsSources {
   reloads?(): { ok: number; failed: number }
   keyReloads?(): { ok: number; failed: number }
   activeStreams?(): number
-  tokens?(): TokenStats
+  tokens?(): TokenStats | undefined
   certSecondsUntilExpiry?(): number | undefined
   peers?(): { admitted: number; refused: number }
-  registry?(): RegistryStats
+  registry?(): RegistryStats | undefined
   decisionLogSampledOut?(): number
 }
 

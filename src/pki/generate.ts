@@ -84,6 +84,32 @@ export async function loadCa(certPem: string, keyPem: string): Promise<Issued> {
   }
 }
 
+/** An intermediate CA signed by `ca` (as SPIRE signs SVIDs under an upstream authority). */
+export async function issueIntermediate(ca: Issued, name: string, days = 30): Promise<Issued> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair
+  const now = Date.now()
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${name}`,
+    issuer: ca.cert.subject,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + days * DAY_MS),
+    signingAlgorithm: ALG,
+    publicKey: keys.publicKey,
+    signingKey: ca.keys.privateKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(
+        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
+        true,
+      ),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(ca.keys.publicKey),
+    ],
+  })
+  return { cert, keys, certPem: cert.toString('pem'), keyPem: await toPem(keys) }
+}
+
 export async function issueLeaf(ca: Issued, opts: LeafOptions): Promise<Issued> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as KeyPair
   const now = Date.now()

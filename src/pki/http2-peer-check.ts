@@ -1,8 +1,13 @@
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls'
 import type { Logger } from '../observe/logger.js'
-import type { PeerGateStats } from '../transport/grpc-js-peer-gate.js'
 import type { VerifyPeer } from '../transport/http2/serve-http2.js'
 import { type PeerPolicy, verifyPeer } from './verify-peer.js'
+
+/** Channel admission counters, cumulative (the channel_peers_refused_total metric). */
+export interface PeerGateStats {
+  admitted: number
+  refused: number
+}
 
 /** The presented chain, leaf first, from Node's linked issuerCertificate list. */
 function derChain(cert: PeerCertificate | undefined): Uint8Array[] {
@@ -17,8 +22,9 @@ function derChain(cert: PeerCertificate | undefined): Uint8Array[] {
 }
 
 /**
- * The lean transport checks the peer once per connection, right after the handshake and before
- * any stream is read; the same X.509-SVID rules as the grpc-js gate, refusals counted and logged.
+ * Both transports check the peer once per connection, right after the handshake and before any
+ * stream is read, on the whole chain it presented (leaf first, intermediates after): refusals
+ * are counted and logged with the presented identity.
  */
 export function http2PeerCheck(
   policy: () => PeerPolicy,

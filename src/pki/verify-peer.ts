@@ -77,6 +77,8 @@ export function verifyPeer(derChain: readonly Uint8Array[], policy: PeerPolicy):
   if (uris.length !== 1) return { ok: false, reason: `${uris.length} URI SANs`, presented }
   const parsed = parseSpiffeId(uris[0] as string)
   if (!parsed.ok) return { ok: false, reason: `not a SPIFFE ID: ${parsed.error}`, presented }
+  // X509-SVID.md §2: the ID names a workload, so it has a path; the bare trust domain ID is none.
+  if (parsed.id.path === '') return { ok: false, reason: 'SPIFFE ID has no path', presented }
   const shape = checkLeafShape(leaf)
   if (shape !== undefined) return { ok: false, reason: shape, presented }
   const roots = policy.bundles.get(parsed.id.trustDomain)

@@ -1,4 +1,4 @@
-import type { ConditionCompiler } from '../authz/compile-policy.js'
+import type { ConditionCompilers } from '../authz/compile-policy.js'
 import type { Condition, ConditionOutcome, EvalContext } from '../authz/conditions.js'
 
 /** "A runner token whose session id equals the path parameter {session}". */
@@ -6,10 +6,7 @@ export class RunnerTokenCondition implements Condition {
   readonly kind = 'runner_token'
   readonly needsRunnerToken = true
 
-  constructor(
-    private readonly sessionParam: string | undefined,
-    private readonly stripAuthorization: boolean,
-  ) {}
+  constructor(private readonly sessionParam: string | undefined) {}
 
   evaluate({ runner, params }: EvalContext): ConditionOutcome {
     if (runner === undefined || runner.state === 'absent') {
@@ -24,13 +21,17 @@ export class RunnerTokenCondition implements Condition {
         detail: `token session differs from path {${this.sessionParam}}`,
       }
     }
-    return { ok: true, sessionId: runner.sessionId, stripAuthorization: this.stripAuthorization }
+    return { ok: true, sessionId: runner.sessionId }
   }
 }
 
-export function runnerTokenConditions(stripAuthorization: boolean): ConditionCompiler {
-  return (alt) =>
-    alt.runner_token === undefined
-      ? []
-      : [new RunnerTokenCondition(alt.runner_token.session_param, stripAuthorization)]
+/** The runner_token compiler: present only while runner-token keys are configured. */
+export const runnerTokenCompilers: ConditionCompilers = {
+  runner_token: (condition, { path }) => {
+    const param = condition.session_param
+    if (param !== undefined && !path.params.includes(param)) {
+      throw new Error(`session_param {${param}} is not a parameter of the rule's path`)
+    }
+    return new RunnerTokenCondition(param)
+  },
 }

@@ -1,16 +1,13 @@
 import { access } from 'node:fs/promises'
-import type { SnapshotExtensions } from '../build-snapshot.js'
 import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
 import type { Logger } from '../observe/logger.js'
 import { writeKeyPair } from './generate-keypair.js'
 import { type Keyring, loadKeyring } from './keyring.js'
-import { runnerTokenConditions } from './runner-token-condition.js'
 import { decryptionSlots, RunnerTokenResolver } from './runner-token-resolver.js'
 import { type FileWatch, watchFiles } from './watch-files.js'
 
 export interface RunnerTokens {
   readonly resolver: RunnerTokenResolver
-  readonly extensions: SnapshotExtensions
   /** Re-reads the key files; a bad or half-written set never replaces the working keyring. */
   reload(): Promise<boolean>
   /** Reloads so far by result (the token_key_reloads_total metric). */
@@ -78,10 +75,6 @@ export async function setUpRunnerTokens(
 
   return {
     resolver,
-    extensions: {
-      conditions: [runnerTokenConditions(config.strip_authorization)],
-      deps: { runnerTokens: resolver },
-    },
     reload,
     reloads: () => ({ ...reloads }),
     close: () => watcher?.close(),

@@ -1,34 +1,64 @@
-import * as grpc from '@grpc/grpc-js'
+import { createServer, type SecureContextOptions, type TLSSocket } from 'node:tls'
+import type * as grpc from '@grpc/grpc-js'
 import type { ServingTls } from '../pki/serving-tls.js'
+import { splitListen, type VerifyPeer } from './http2/serve-http2.js'
 
-/**
- * grpc-js server credentials for channel mTLS. Always pass the bundle: createSsl(null, …) would
- * verify clients against the public root CAs. createSsl has no minVersion option; grpc-js
- * spreads _getConstructorOptions() into http2.createSecureServer, so TLS 1.3 is pinned there
- * (checked against @grpc/grpc-js 1.14.7 build/src/server.js).
- */
-export function grpcJsTlsCredentials(first: ServingTls): grpc.ServerCredentials {
-  const credentials = grpc.ServerCredentials.createSsl(
-    first.ca,
-    [{ cert_chain: first.cert, private_key: first.key }],
-    true,
-  )
-  const creds = credentials as unknown as { _getConstructorOptions(): object | null }
-  const base = creds._getConstructorOptions.bind(creds)
-  creds._getConstructorOptions = () => ({ ...base(), minVersion: 'TLSv1.3' })
-  return credentials
+export interface GrpcJsTlsListener {
+  readonly port: number
+  /** Replaces the TLS secure context for new connections (certificate rotation). */
+  setSecureContext(options: SecureContextOptions): void
+  /** Stops accepting connections (grpc-js's shutdown ends the ones it holds). */
+  close(): void
 }
 
-/** setSecureContext() resets omitted options: pass minVersion again on every rotation. */
-export function rotateGrpcJsCredentials(
-  credentials: grpc.ServerCredentials,
-  next: ServingTls,
-): void {
-  const c = credentials as unknown as { updateSecureContextOptions(o: object): void }
-  c.updateSecureContextOptions({
-    ca: next.ca,
-    cert: next.cert,
-    key: next.key,
-    minVersion: 'TLSv1.3',
+/**
+ * Channel mTLS for the grpc-js transport, with the peer checked once per connection on the whole
+ * chain it presented, as the http2 transport does. grpc-js's own TLS gives a handler only the
+ * leaf (getAuthContext calls getPeerCertificate() without the chain), so an X.509-SVID issued by
+ * an intermediate CA could not be verified against its trust domain's bundle. Here node:tls does
+ * the handshake (TLS 1.3, client certificate required, ALPN h2), verifyPeer sees the chain, and
+ * only admitted connections are handed to grpc-js (createConnectionInjector), which speaks HTTP/2
+ * over the TLS socket. A refused peer's connection is closed before any stream is read.
+ */
+export async function listenGrpcJsTls(
+  server: grpc.Server,
+  insecure: grpc.ServerCredentials,
+  listen: string,
+  first: ServingTls,
+  verifyPeer: VerifyPeer,
+): Promise<GrpcJsTlsListener> {
+  const injector = server.createConnectionInjector(insecure)
+  const tlsServer = createServer({ ...first.secureContextOptions, ALPNProtocols: ['h2'] })
+  tlsServer.on('secureConnection', (socket: TLSSocket) => {
+    socket.on('error', () => {}) // the HTTP/2 session (or the destroy below) closes it
+    let ok = false
+    try {
+      // Like node:http2 with allowHTTP1: false, a client that did not negotiate h2 is refused.
+      ok = socket.alpnProtocol === 'h2' && verifyPeer(socket.getPeerCertificate(true), socket)
+    } catch {
+      ok = false
+    }
+    if (!ok) {
+      socket.destroy()
+      return
+    }
+    injector.injectConnection(socket)
   })
+  tlsServer.on('tlsClientError', () => {}) // a failed handshake closes its socket
+  const { host, port } = splitListen(listen)
+  await new Promise<void>((resolve, reject) => {
+    tlsServer.once('error', reject)
+    tlsServer.listen(port, host, () => {
+      tlsServer.off('error', reject)
+      resolve()
+    })
+  })
+  const address = tlsServer.address()
+  return {
+    port: typeof address === 'object' && address !== null ? address.port : port,
+    // setSecureContext() resets omitted options: the ServingTls options spell every one out.
+    setSecureContext: (options) => tlsServer.setSecureContext(options),
+    // The injected sessions belong to grpc-js: its tryShutdown/forceShutdown ends them.
+    close: () => void tlsServer.close(),
+  }
 }

@@ -75,15 +75,19 @@ describe('decision log sampling (logging.decisions) through the real server', ()
   })
 
   test('rates 0 and 1 are exact, and a reload changes them without a restart', async () => {
-    const next = (decisions: string) => parseConfig(config(decisions), 'reload.yaml')
-    srv.server.applyConfig(next('{ sample_allow: 0, sample_deny: 0 }'))
+    // The test server listens on port 0: so does the reloaded config (listen is restart-only).
+    const next = (decisions: string) => ({
+      ...parseConfig(config(decisions), 'reload.yaml'),
+      listen: '127.0.0.1:0',
+    })
+    await srv.server.applyConfig(next('{ sample_allow: 0, sample_deny: 0 }'))
     srv.logs.raw.length = 0
     const before = await sampledOut()
     await send('/pub', ['a', 'b', 'c'])
     await send('/no', ['d', 'e'])
     assert.equal(decisionLines().length, 0)
     assert.equal((await sampledOut()) - before, 5)
-    srv.server.applyConfig(next('{ sample_allow: 1 }'))
+    await srv.server.applyConfig(next('{ sample_allow: 1 }'))
     const ids = Array.from({ length: 50 }, (_, i) => `all-${i}`)
     await send('/pub', ids)
     await send('/no', ['f'])

@@ -124,7 +124,10 @@ describe('config reload metrics', () => {
       `admin: { listen: 127.0.0.1:0 }\npolicy:\n  rules:\n    - { name: ${rule}, path: /x, public: true }\n`
     writeFileSync(file, good('a'))
     const srv = await startTestServer(good('a'))
-    const stop = reloadConfigOnChange(file, srv.server, createLogger('info', srv.logs))
+    // As `serve --listen`: the test server listens on port 0, and listen is restart-only.
+    const stop = reloadConfigOnChange(file, srv.server, createLogger('info', srv.logs), {
+      listen: '127.0.0.1:0',
+    })
     const { scrape, waitFor } = metricsOf(srv)
     const ok = 'extproc_authz_config_reloads_total{result="ok"}'
     const failed = 'extproc_authz_config_reloads_total{result="failed"}'

@@ -73,7 +73,7 @@ policy:
           listen: '127.0.0.1:0',
           transport,
         })
-      reloaded(1)
+      await reloaded(1)
       const held = (client as unknown as { Process(): Call }).Process()
       held.on('error', () => {})
       held.write(requestHeaders({ ':method': 'GET', ':path': '/h' }, { endOfStream: false }))
@@ -84,7 +84,7 @@ policy:
         requestHeaders({ ':method': 'GET', ':path': '/h' }),
       ])
       assert.equal(denyOf(responses[0]).reason, 'overloaded')
-      reloaded(3)
+      await reloaded(3)
       const again = await exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })])
       assert.ok(again.responses[0]?.request_headers, 'admitted once the limit is raised again')
       held.end()

@@ -209,11 +209,16 @@ describe('ProcessingResponse encoding decodes with protobufjs', () => {
 })
 
 describe('Responder allow answers', () => {
-  const responder = new Responder({
+  const options = {
     spiffeId: 'x-spiffe-id',
     sessionId: 'x-runner-session-id',
     strip: ['x-internal'],
-  })
+  }
+  const responders = {
+    strip: new Responder({ ...options, stripAuthorization: true }),
+    keep: new Responder({ ...options, stripAuthorization: false }),
+  }
+  const responder = responders.strip
   const mutation = (bytes: Buffer) => {
     const m = ProcessingResponse.toObject(ProcessingResponse.decode(bytes), {
       bytes: String,
@@ -226,41 +231,54 @@ describe('Responder allow answers', () => {
           Buffer.from(h.header.raw_value, 'base64').toString('latin1'),
         ]),
       ),
-      remove: m?.remove_headers ?? [],
+      remove: (m?.remove_headers ?? []) as string[],
     }
   }
-  const allow = (spiffeId?: string, sessionId?: string, stripAuthorization = false) =>
-    responder.allow({
-      allow: true,
-      rule: 'r',
-      reason: 'allowed',
-      spiffeId,
-      sessionId,
-      stripAuthorization,
-    })
+  const allow = (spiffeId?: string, sessionId?: string, r: Responder = responder) =>
+    r.allow({ allow: true, rule: 'r', reason: 'allowed', spiffeId, sessionId })
+  // Every '-'/'_' spelling of an owned header (upstreams that fold them read x_spiffe_id as
+  // x-spiffe-id), in the order the responder lists them.
+  const spellings: Record<string, string[]> = {
+    'x-spiffe-id': ['x-spiffe-id', 'x-spiffe_id', 'x_spiffe-id', 'x_spiffe_id'],
+    'x-runner-session-id': [
+      'x-runner-session-id',
+      'x-runner-session_id',
+      'x-runner_session-id',
+      'x-runner_session_id',
+      'x_runner-session-id',
+      'x_runner-session_id',
+      'x_runner_session-id',
+      'x_runner_session_id',
+    ],
+    'x-internal': ['x-internal', 'x_internal'],
+  }
 
-  test('each combination of peer, session and stripping gets its own answer, reused after', () => {
-    const combos: Array<[string | undefined, string | undefined, boolean]> = [
-      ['spiffe://td/a', undefined, false],
-      ['spiffe://td/a', 's-1', false],
-      ['spiffe://td/a', 's-2', false],
-      ['spiffe://td/a', 's-1', true],
-      [undefined, 's-1', true],
-      [undefined, undefined, true],
+  test('each combination of peer and session gets its own answer, reused after', () => {
+    const combos: Array<[string | undefined, string | undefined]> = [
+      ['spiffe://td/a', undefined],
+      ['spiffe://td/a', 's-1'],
+      ['spiffe://td/a', 's-2'],
+      [undefined, 's-1'],
+      [undefined, undefined],
       // Would collide in a key that just concatenated the two.
-      ['spiffe://td/a1', undefined, false],
-      ['spiffe://td/a', '1', false],
+      ['spiffe://td/a1', undefined],
+      ['spiffe://td/a', '1'],
     ]
-    for (const [peer, session, strip] of combos) {
-      const first = allow(peer, session, strip)
-      assert.equal(allow(peer, session, strip), first, 'the same answer is reused')
-      const m = mutation(first)
-      const set: Record<string, string> = {}
-      if (peer !== undefined) set['x-spiffe-id'] = peer
-      if (session !== undefined) set['x-runner-session-id'] = session
-      assert.deepEqual(m.set, set, `${peer} ${session} ${strip}`)
-      const remove = ['x-spiffe-id', 'x-runner-session-id', 'x-internal'].filter((h) => !(h in set))
-      assert.deepEqual(m.remove, strip ? [...remove, 'authorization'] : remove)
+    for (const [name, r] of Object.entries(responders)) {
+      for (const [peer, session] of combos) {
+        const first = allow(peer, session, r)
+        assert.equal(allow(peer, session, r), first, 'the same answer is reused')
+        const m = mutation(first)
+        const set: Record<string, string> = {}
+        if (peer !== undefined) set['x-spiffe-id'] = peer
+        if (session !== undefined) set['x-runner-session-id'] = session
+        assert.deepEqual(m.set, set, `${peer} ${session} ${name}`)
+        const remove = Object.values(spellings)
+          .flat()
+          .filter((h) => !(h in set))
+        // Authorization goes on every allow while stripping is on, with or without a token.
+        assert.deepEqual(m.remove, name === 'strip' ? [...remove, 'authorization'] : remove)
+      }
     }
   })
 

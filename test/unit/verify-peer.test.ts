@@ -79,6 +79,12 @@ describe('verifyPeer (X.509-SVID rules, per-trust-domain bundles)', () => {
       /no bundle/,
     ],
     [
+      // X509-SVID.md §2: a workload's ID has a path; other.org is allowed as a whole domain.
+      'the bare trust domain ID of an allowed domain',
+      () => issueLeaf(otherCa, { uris: ['spiffe://other.org'] }),
+      /no path/,
+    ],
+    [
       'not a SPIFFE ID',
       () => issueLeaf(ca, { uris: ['https://example.org/envoy'] }),
       /not a SPIFFE ID/,

@@ -220,7 +220,8 @@ describe('parseXfcc: malformed (the whole header is refused)', () => {
 describe('xfccPeerUri', () => {
   const cases: Array<[name: string, header: string, expected: string | undefined]> = [
     ['Envoy doc: one element', DOC_ONE, 'http://testclient.lyft.com'],
-    ['Envoy doc: two elements, the last is the peer', DOC_TWO, 'http://frontend.lyft.com'],
+    // SANITIZE_SET writes one element: two are never all genuine, so they give no identity.
+    ['Envoy doc: two elements: no identity', DOC_TWO, undefined],
     ['Envoy doc: URI with DNS SANs', DOC_DNS, 'http://testclient.lyft.com'],
     ['SANITIZE_SET element', PROXY, 'spiffe://example.org/ns/ci'],
     ['lowercase key', 'uri=spiffe://td/a', 'spiffe://td/a'],
@@ -233,6 +234,7 @@ describe('xfccPeerUri', () => {
     ['an empty URI beside one URI', 'URI=;URI=spiffe://td/a', 'spiffe://td/a'],
     ['By is the proxy, never the peer', 'By=spiffe://td/envoy;Hash=ab', undefined],
     ['URI only in an older element', 'URI=spiffe://td/a,By=spiffe://td/envoy;URI=', undefined],
+    ['URI in the newer of two elements', 'By=spiffe://td/envoy;URI=,URI=spiffe://td/a', undefined],
     ['malformed', 'URI="spiffe://td/a', undefined],
   ]
   for (const [name, header, expected] of cases) {
@@ -240,24 +242,30 @@ describe('xfccPeerUri', () => {
   }
 })
 
-// With APPEND_FORWARD the client controls everything before the proxy's element; these are
-// attempts to make something it wrote be read as the newest element.
+// Attempts to make something a client wrote be read as the proxy's element. With SANITIZE_SET
+// exactly one element is genuine, so any header with more gives no identity at all.
 describe('xfccPeerUri: spoofing shapes', () => {
   const cases: Array<[name: string, header: string, expected: string | undefined]> = [
     [
+      // Envoy writes URI= unquoted: a URI SAN holding a comma splices a second element.
+      'URI SAN with a comma splices a second element (SANITIZE_SET)',
+      'By=spiffe://example.org/envoy;Hash=ab;URI=spiffe://example.org/ns/ci/x,URI=spiffe://example.org/ns/prod/sa/api',
+      undefined,
+    ],
+    [
       'client element before the proxy element',
       `URI=spiffe://example.org/ns/admin,${PROXY}`,
-      'spiffe://example.org/ns/ci',
+      undefined,
     ],
     [
       'several client elements before the proxy element',
       `URI=spiffe://example.org/a,URI=spiffe://example.org/b;By=x,${PROXY}`,
-      'spiffe://example.org/ns/ci',
+      undefined,
     ],
     [
       'client quoted value hiding a comma',
       `Subject="x,URI=spiffe://example.org/ns/admin";URI=spiffe://example.org/ns/admin,${PROXY}`,
-      'spiffe://example.org/ns/ci',
+      undefined,
     ],
     [
       'client opens a quote to swallow the proxy element',

@@ -39,7 +39,8 @@ export interface Http2Transport {
   close(graceMs: number): Promise<void>
 }
 
-function splitListen(listen: string): { host: string; port: number } {
+/** `host:port` or `[v6]:port` into what net.Server.listen takes. */
+export function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':')
   const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1')
   return { host, port: Number(listen.slice(i + 1)) }
