@@ -43,15 +43,23 @@ describe('peer identity from x-forwarded-client-cert', () => {
     )
   })
 
-  test('enabled: the last element wins over one a client put before it', async () => {
+  test('enabled: an element a client put before the proxy one means no identity', async () => {
     const spoof = 'URI=spiffe://example.org/ns/admin'
     const { responses } = await exchange(onClient, [
       requestHeaders({ ...BASE, 'x-forwarded-client-cert': `${spoof},${PROXY_ELEMENT}` }),
     ])
-    assert.equal(
-      allowMutation(responses[0]).set.get('x-spiffe-id'),
-      'spiffe://example.org/ns/ci/sa/runner',
-    )
+    assert.equal(denyOf(responses[0]).reason, 'identity_missing')
+  })
+
+  // Envoy writes URI= unquoted: a client certificate whose URI SAN holds a comma splices a
+  // second element into the one SANITIZE_SET writes (issue 19).
+  test('enabled: a URI SAN with a comma splicing a second element means no identity', async () => {
+    const spliced =
+      'By=spiffe://example.org/envoy;Hash=ab;URI=spiffe://example.org/ns/ci/x,URI=spiffe://example.org/ns/ci/sa/runner'
+    const { responses } = await exchange(onClient, [
+      requestHeaders({ ...BASE, 'x-forwarded-client-cert': spliced }),
+    ])
+    assert.equal(denyOf(responses[0]).reason, 'identity_missing')
   })
 
   test('enabled: the Envoy attribute is not used as a fallback', async () => {
