@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net'
 import { createServer, type SecureContextOptions, type TLSSocket } from 'node:tls'
 import type * as grpc from '@grpc/grpc-js'
 import type { ServingTls } from '../pki/serving-tls.js'
@@ -7,7 +8,7 @@ export interface GrpcJsTlsListener {
   readonly port: number
   /** Replaces the TLS secure context for new connections (certificate rotation). */
   setSecureContext(options: SecureContextOptions): void
-  /** Stops accepting connections (grpc-js's shutdown ends the ones it holds). */
+  /** Stops accepting and drops connections not yet admitted (grpc-js ends the ones it holds). */
   close(): void
 }
 
@@ -29,6 +30,12 @@ export async function listenGrpcJsTls(
 ): Promise<GrpcJsTlsListener> {
   const injector = server.createConnectionInjector(insecure)
   const tlsServer = createServer({ ...first.secureContextOptions, ALPNProtocols: ['h2'] })
+  // TCP connections not handed to grpc-js yet (handshaking, or silent): closing drops them.
+  const pending = new Set<Socket>()
+  tlsServer.on('connection', (raw: Socket) => {
+    pending.add(raw)
+    raw.once('close', () => pending.delete(raw))
+  })
   tlsServer.on('secureConnection', (socket: TLSSocket) => {
     socket.on('error', () => {}) // the HTTP/2 session (or the destroy below) closes it
     let ok = false
@@ -42,6 +49,9 @@ export async function listenGrpcJsTls(
       socket.destroy()
       return
     }
+    const raw = (socket as TLSSocket & { _parent?: Socket | null })._parent
+    if (raw !== undefined && raw !== null) pending.delete(raw)
+    pending.delete(socket)
     injector.injectConnection(socket)
   })
   tlsServer.on('tlsClientError', () => {}) // a failed handshake closes its socket
@@ -59,6 +69,9 @@ export async function listenGrpcJsTls(
     // setSecureContext() resets omitted options: the ServingTls options spell every one out.
     setSecureContext: (options) => tlsServer.setSecureContext(options),
     // The injected sessions belong to grpc-js: its tryShutdown/forceShutdown ends them.
-    close: () => void tlsServer.close(),
+    close: () => {
+      tlsServer.close()
+      for (const raw of pending) raw.destroy()
+    },
   }
 }
