@@ -1,7 +1,7 @@
 // Loads the serving pair and per-trust-domain bundles from files into what any transport needs:
 // Node SecureContextOptions (TLS 1.3 only, client certs required, CA = union of allowed domains'
 // bundles for the handshake) and the PeerPolicy verifyPeer applies per trust domain afterwards.
-import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { constants, createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { SecureContextOptions } from 'node:tls'
 import { parseSpiffeId, type SpiffeIdMatcher } from '../identity/spiffe-id.js'
@@ -132,6 +132,11 @@ export function servingTlsFromPem(
       minVersion: 'TLSv1.3',
       requestCert: true,
       rejectUnauthorized: true,
+      // No session resumption: a resumed TLS session presents the peer's leaf alone, so an SVID
+      // issued by an intermediate CA could not be verified on its chain and a reconnecting Envoy
+      // (its upstream TLS resumes sessions by default) would be refused. Envoy's connections are
+      // long-lived: a full handshake each costs nothing that matters.
+      secureOptions: constants.SSL_OP_NO_TICKET,
     },
     cert,
     key,

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import tls from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
 import { generateCa, type Issued, issueIntermediate, issueLeaf } from '../../src/pki/generate.js'
 import { exchange, HealthClient, newClient, requestHeaders } from '../helpers/extproc-client.js'
@@ -81,6 +82,37 @@ policy:
       const envoy = await issueLeaf(intermediate, { uris: ['spiffe://example.org/envoy'] })
       const chained = { ...envoy, certPem: `${envoy.certPem}\n${intermediate.certPem}\n` }
       assert.equal(await call(mtls(chained)), grpc.status.OK)
+    })
+
+    // A resumed TLS session presents the leaf alone: with resumption an intermediate-issued
+    // Envoy would be refused on every reconnect (Envoy's upstream TLS resumes by default).
+    it('offers no session resumption, so every connection presents its whole chain', async () => {
+      const intermediate = await issueIntermediate(ca, 'example.org intermediate')
+      const envoy = await issueLeaf(intermediate, { uris: ['spiffe://example.org/envoy'] })
+      let session: Buffer | undefined
+      const reused: boolean[] = []
+      for (let i = 0; i < 2; i++) {
+        await new Promise<void>((resolve) => {
+          const socket = tls.connect({
+            port: ts.port,
+            host: '127.0.0.1',
+            servername: 'localhost',
+            ca: ca.certPem,
+            cert: `${envoy.certPem}\n${intermediate.certPem}\n`,
+            key: envoy.keyPem,
+            ALPNProtocols: ['h2'],
+            ...(session === undefined ? {} : { session }),
+          })
+          socket.on('secureConnect', () => reused.push(socket.isSessionReused()))
+          socket.on('session', (s: Buffer) => {
+            session = s
+          })
+          socket.on('error', () => {})
+          socket.on('close', () => resolve())
+          setTimeout(() => socket.destroy(), 200)
+        })
+      }
+      assert.deepEqual(reused, [false, false])
     })
 
     it('refuses an intermediate-issued SVID whose chain leads to another trust domain', async () => {
