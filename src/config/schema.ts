@@ -327,7 +327,9 @@ export const ConfigSchema = z
           .max(1_000_000)
           .default(10_000)
           .describe(
-            'Process streams in flight; more are answered 503 overloaded without a decision.',
+            'Process streams admitted and not yet answered; more are answered 503 overloaded ' +
+              'at once, without a decision and without taking a slot. A stream gives its slot ' +
+              'back with its answer (an allowed stream stays open for the whole request).',
           ),
         stream_idle_timeout_ms: z
           .int()

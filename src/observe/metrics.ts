@@ -115,8 +115,11 @@ export function createMetrics(sources: MetricsSources): Metrics {
     'Decision log lines left out by logging.decisions sampling.',
     () => sources.decisionLogSampledOut?.(),
   )
-  pulledGauge(registry, `${P}active_streams`, 'Process streams open now.', () =>
-    sources.activeStreams?.(),
+  pulledGauge(
+    registry,
+    `${P}active_streams`,
+    'Process streams admitted and not yet answered (limits.max_streams bounds them).',
+    () => sources.activeStreams?.(),
   )
   const t = () => sources.tokens?.()
   pulledCounter(

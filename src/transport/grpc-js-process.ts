@@ -30,7 +30,9 @@ export function processHandler(
   return {
     Process(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
       const admitted = hooks.onStreamStart?.() !== false
-      let ended = false
+      // An admitted stream holds its slot until its first answer (or its end); a refused one
+      // never held one.
+      let ended = !admitted
       const done = () => {
         if (ended) return
         ended = true
@@ -40,6 +42,7 @@ export function processHandler(
         snapshots,
         {
           send: (m) => {
+            done()
             if (!call.writableEnded) call.write(m)
           },
           end: () => {

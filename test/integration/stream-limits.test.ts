@@ -33,33 +33,23 @@ policy:
       assert.equal(d.reason, 'stream_idle_timeout')
     })
 
-    test('streams beyond max_streams get 503 overloaded without a decision', async () => {
+    test('an answered stream gives its slot back: allowed streams kept open do not block others', async () => {
       type Call = grpc.ClientDuplexStream<unknown, ProcessingResponse__Output>
-      // Start from no open streams (the previous test's stream closes when its client lets go).
-      const settle = Date.now() + 2000
-      while (srv.server.activeStreams() > 0 && Date.now() < settle)
-        await new Promise((r) => setTimeout(r, 20))
       const open: Call[] = []
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 10; i++) {
         const c = (client as unknown as { Process(): Call }).Process()
         c.on('error', () => {})
         c.write(requestHeaders({ ':method': 'GET', ':path': '/h' }, { endOfStream: false }))
         open.push(c)
       }
-      await new Promise((r) => setTimeout(r, 100))
-      assert.equal(srv.server.activeStreams(), 3, 'three streams held open')
+      // Each is answered (allowed) and stays open, as Envoy keeps it for the whole request.
+      await Promise.all(open.map((c) => new Promise((r) => c.once('data', r))))
+      assert.equal(srv.server.activeStreams(), 0, 'answered streams hold no slot')
       const { responses } = await exchange(client, [
         requestHeaders({ ':method': 'GET', ':path': '/h' }),
       ])
-      const d = denyOf(responses[0])
-      assert.equal(d.status, 503)
-      assert.equal(d.reason, 'overloaded')
+      assert.ok(responses[0]?.request_headers, 'a new stream is admitted and decided')
       for (const c of open) c.end()
-      const deadline = Date.now() + 2000
-      while (srv.server.activeStreams() > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20))
-      const again = await exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })])
-      assert.ok(again.responses[0]?.request_headers, 'admitted again once streams finished')
     })
 
     test('a reload that lowers max_streams applies to the next stream', async () => {
@@ -74,9 +64,9 @@ policy:
           transport,
         })
       await reloaded(1)
+      // Held undecided: it sends nothing (the reloaded idle bound is the default 10 s).
       const held = (client as unknown as { Process(): Call }).Process()
       held.on('error', () => {})
-      held.write(requestHeaders({ ':method': 'GET', ':path': '/h' }, { endOfStream: false }))
       const deadline = Date.now() + 2000
       while (srv.server.activeStreams() < 1 && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 20))
@@ -88,6 +78,55 @@ policy:
       const again = await exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })])
       assert.ok(again.responses[0]?.request_headers, 'admitted once the limit is raised again')
       held.end()
+    })
+  })
+
+  describe(`undecided streams are bounded; refusals take no slot (${transport})`, () => {
+    let srv: TestServer
+    let client: grpc.Client
+    before(async () => {
+      // Held streams send nothing: the idle bound (10 s) outlasts the test by far.
+      srv = await startTestServer(`
+transport: ${transport}
+limits: { max_streams: 3, stream_idle_timeout_ms: 10000 }
+policy:
+  rules: [{ name: h, path: /h, public: true }]
+`)
+      client = newClient(srv.port)
+    })
+    after(async () => {
+      client.close()
+      await srv.close()
+    })
+
+    test('beyond max_streams undecided streams, new ones get 503 overloaded at once and count for nothing', async () => {
+      type Call = grpc.ClientDuplexStream<unknown, ProcessingResponse__Output>
+      const held: Call[] = []
+      for (let i = 0; i < 3; i++) {
+        const c = (client as unknown as { Process(): Call }).Process()
+        c.on('error', () => {})
+        held.push(c)
+      }
+      const deadline = Date.now() + 10_000
+      while (srv.server.activeStreams() < 3 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20))
+      assert.equal(srv.server.activeStreams(), 3, 'three undecided streams hold the slots')
+      // 4x the limit: every refusal is answered and none takes a slot.
+      const refused = await Promise.all(
+        Array.from({ length: 12 }, () =>
+          exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })]),
+        ),
+      )
+      for (const r of refused) assert.equal(denyOf(r.responses[0]).reason, 'overloaded')
+      assert.equal(srv.server.activeStreams(), 3, 'refused streams took no slot')
+      held[0]?.end()
+      held[0]?.cancel()
+      const freed = Date.now() + 10_000
+      while (srv.server.activeStreams() > 2 && Date.now() < freed)
+        await new Promise((r) => setTimeout(r, 20))
+      const again = await exchange(client, [requestHeaders({ ':method': 'GET', ':path': '/h' })])
+      assert.ok(again.responses[0]?.request_headers, 'a freed slot admits the next stream')
+      for (const c of held) c.cancel()
     })
   })
 }

@@ -34,7 +34,9 @@ export interface CallContext {
   readonly observer: StreamObserver
   readonly maxMessageBytes: number
   /** Returns false when the stream is over the in-flight limit (answered 503 overloaded). */
+  /** A stream asks for an admission slot: false refuses it (answered 503, never counted). */
   onStreamStart(): boolean | undefined
+  /** An admitted stream gives its slot back: at its first answer, or when it ends unanswered. */
   onStreamEnd(): void
 }
 
@@ -141,14 +143,24 @@ class ProcessCall implements ResponseSink {
   private timer: NodeJS.Timeout | undefined
   private readonly reader: MessageReader
   private readonly ps: ProcessStream
+  /** Whether this call holds an admission slot: from admission until its first answer. */
+  private holdsSlot: boolean
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
     private readonly ctx: CallContext,
     admitted: boolean,
   ) {
+    this.holdsSlot = admitted
     this.reader = new MessageReader(ctx.maxMessageBytes)
     this.ps = new ProcessStream(ctx.snapshots, this, ctx.observer, admitted)
+  }
+
+  /** Gives the admission slot back (once): the call has its answer, or is gone. */
+  private releaseSlot(): void {
+    if (!this.holdsSlot) return
+    this.holdsSlot = false
+    this.ctx.onStreamEnd()
   }
 
   startDeadline(ms: number): void {
@@ -157,6 +169,9 @@ class ProcessCall implements ResponseSink {
   }
 
   send(message: Buffer): void {
+    // Decided: what the stream does from now on costs no decision, so it no longer counts
+    // against limits.max_streams (Envoy keeps an allowed stream open for the whole request).
+    this.releaseSlot()
     const stream = this.stream
     if (this.finished || stream.destroyed) return
     if (!stream.headersSent) stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS)
@@ -224,7 +239,7 @@ class ProcessCall implements ResponseSink {
       this.finished = true
       this.ps.cancel()
     }
-    this.ctx.onStreamEnd()
+    this.releaseSlot()
   }
 
   private release(): void {
