@@ -1,11 +1,19 @@
 import { checkScalar, describeValue, isScalar } from './check-scalar.js'
-import type { EnvoyDescriptor, FieldDesc, MessageDesc } from './descriptor-types.js'
+import {
+  type EnvoyDescriptor,
+  type FieldDesc,
+  lowerCamel,
+  type MessageDesc,
+} from './descriptor-types.js'
 import { childPath, type Findings } from './findings.js'
 import { isObject, type Json, type Normalized, typeNameOf } from './normalized.js'
+import { durationNanos, fieldRuleProblems } from './validate-rules.js'
 import { checkWellKnown, isWellKnown } from './well-known.js'
 
 /** Deeper than any real bootstrap; bounds recursion on hostile input. */
 const MAX_DEPTH = 64
+/** Envoy's DurationUtil bound: 10,000 years of seconds (protobuf's Duration maximum). */
+const MAX_DURATION_NANOS = 315_576_000_000n * 1_000_000_000n
 const TYPED_STRUCTS = new Set(['udpa.type.v1.TypedStruct', 'xds.type.v3.TypedStruct'])
 
 class Validator {
@@ -27,6 +35,7 @@ class Validator {
     if (isWellKnown(type)) {
       const problem = checkWellKnown(type, value)
       if (problem !== undefined) this.findings.error(path, 'proto-type', problem)
+      else if (type === 'google.protobuf.Duration') this.duration(value, path)
       return value
     }
     const desc = this.descriptor.messages[type]
@@ -43,6 +52,16 @@ class Validator {
       return undefined
     }
     return this.fields(type, desc, value, path, depth)
+  }
+
+  /** Envoy checks every Duration it loads (validateDurationFields): not negative, in range. */
+  private duration(value: unknown, path: string): void {
+    const nanos = durationNanos(value)
+    if (nanos === undefined) return
+    if (nanos < 0n)
+      this.findings.error(path, 'proto-constraint', `duration ${String(value)} is negative`)
+    else if (nanos > MAX_DURATION_NANOS)
+      this.findings.error(path, 'proto-constraint', `duration ${String(value)} is out of range`)
   }
 
   private fields(type: string, desc: MessageDesc, value: Json, path: string, depth: number): Json {
@@ -84,14 +103,70 @@ class Validator {
       }
       out[name] = this.field(field, raw, here, depth)
     }
+    this.constraints(type, desc, value, out, keys, path)
     return out
+  }
+
+  /** protoc-gen-validate rules, deprecated-and-disallowed fields, required oneofs. */
+  private constraints(
+    type: string,
+    desc: MessageDesc,
+    value: Json,
+    out: Json,
+    keys: ReadonlyMap<string, string>,
+    path: string,
+  ): void {
+    const isSet = (name: string) => {
+      const key = keys.get(name)
+      return key !== undefined && value[key] !== null
+    }
+    for (const [name, field] of Object.entries(desc.f)) {
+      const key = keys.get(name)
+      const present = isSet(name)
+      if (present && key !== undefined && field.x === 1) {
+        this.findings.error(
+          childPath(path, key),
+          'proto-deprecated',
+          `'${key}' is deprecated and disallowed by default in ${type}`,
+        )
+      }
+      // A value that failed its type check is reported once, not again against its rules.
+      if (present && out[name] === undefined) continue
+      const enumDesc = this.descriptor.enums[field.t]
+      if (present && enumDesc?.x?.includes(String(out[name]))) {
+        this.findings.error(
+          childPath(path, key ?? name),
+          'proto-deprecated',
+          `${String(out[name])} is deprecated and disallowed by default`,
+        )
+      }
+      if (field.v === undefined) continue
+      for (const problem of fieldRuleProblems(field, out[name], present, enumDesc)) {
+        this.findings.error(
+          present && key !== undefined ? childPath(path, key) : path,
+          'proto-constraint',
+          `'${key ?? name}' ${problem} (${type})`,
+        )
+      }
+    }
+    for (const oneof of desc.ro ?? []) {
+      const members = Object.entries(desc.f)
+        .filter(([, f]) => f.o === oneof)
+        .map(([n]) => n)
+      if (members.some(isSet)) continue
+      this.findings.error(
+        path,
+        'proto-oneof-required',
+        `one of ${members.join(', ')} is required (${type})`,
+      )
+    }
   }
 
   private fieldName(desc: MessageDesc, key: string): string | undefined {
     if (Object.hasOwn(desc.f, key)) return key
     let index = this.byJsonName.get(desc)
     if (index === undefined) {
-      index = new Map(Object.entries(desc.f).map(([n, f]) => [f.j ?? n, n]))
+      index = new Map(Object.entries(desc.f).map(([n, f]) => [f.j ?? lowerCamel(n), n]))
       this.byJsonName.set(desc, index)
     }
     return index.get(key)
@@ -118,11 +193,11 @@ class Validator {
       return out
     }
     if (field.r === 1) {
-      if (!Array.isArray(value)) {
-        this.findings.error(path, 'proto-type', `expected a list, got ${describeValue(value)}`)
-        return undefined
-      }
-      return value.map((v, i) => this.single(field.t, v, childPath(path, i), depth))
+      // protobuf's JSON parser, as Envoy uses it, takes a single value for a repeated field and
+      // flattens nested lists: `domains: "*"` and `domains: [["*"]]` both load.
+      if (!Array.isArray(value)) return [this.single(field.t, value, path, depth)]
+      const flat = value.some(Array.isArray) ? value.flat(MAX_DEPTH) : value
+      return flat.map((v, i) => this.single(field.t, v, childPath(path, i), depth))
     }
     return this.single(field.t, value, path, depth)
   }

@@ -9,12 +9,15 @@ const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/envoy-check/', im
 const DEFAULTS: CheckOptions = { minMessageTimeoutMs: 500, peerIdentity: true, xfcc: false }
 
 async function check(name: string, options: Partial<CheckOptions> = {}): Promise<Finding[]> {
-  return checkBootstrap(await readBootstrap(`${FIXTURES}${name}`), { ...DEFAULTS, ...options })
+  const source = await readBootstrap(`${FIXTURES}${name}`)
+  return checkBootstrap(source.value, { ...DEFAULTS, ...options })
 }
 
 const HCM = 'static_resources.listeners[0].filter_chains[0].filters[0].typed_config'
 const EXT_PROC = `${HCM}.http_filters[0].typed_config`
 const ROUTES = `${HCM}.route_config.virtual_hosts[0]`
+const DOWNSTREAM = 'static_resources.listeners[0].filter_chains[0].transport_socket.typed_config'
+const PROCESSOR = 'static_resources.clusters[0]'
 
 // fixture -> the one finding it must produce (rule, severity, path); nothing else.
 const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string][] = [
@@ -128,6 +131,117 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'xfcc-forward',
     `${HCM}.forward_client_cert_details`,
   ],
+  // Ways around the processor.
+  ['ext-proc-missing.yaml', {}, 'error', 'ext-proc-missing', `${HCM}.http_filters`],
+  ['ext-proc-after-router.yaml', {}, 'error', 'envoy-router-not-last', `${HCM}.http_filters[0]`],
+  ['router-missing.yaml', {}, 'error', 'envoy-router-missing', `${HCM}.http_filters[0]`],
+  [
+    'second-listener-http.yaml',
+    {},
+    'error',
+    'ext-proc-missing',
+    'static_resources.listeners[1].filter_chains[0].filters[0].typed_config.http_filters',
+  ],
+  [
+    'second-listener-tcp-proxy.yaml',
+    {},
+    'error',
+    'listener-bypass',
+    'static_resources.listeners[1].filter_chains[0].filters[0].typed_config.cluster',
+  ],
+  [
+    'admin-off-loopback.yaml',
+    {},
+    'error',
+    'admin-off-loopback',
+    'admin.address.socket_address.address',
+  ],
+  ['empty.yaml', {}, 'error', 'bootstrap-empty', ''],
+  ['not-bootstrap.yaml', {}, 'error', 'bootstrap-empty', ''],
+  ['no-listeners.json', {}, 'error', 'bootstrap-empty', ''],
+  [
+    'processor-tls-max.yaml',
+    {},
+    'error',
+    'tls-max-below-min',
+    `${PROCESSOR}.transport_socket.typed_config.common_tls_context.tls_params.tls_minimum_protocol_version`,
+  ],
+  [
+    'health-check-no-alpn.yaml',
+    {},
+    'error',
+    'health-check-h2-alpn',
+    `${PROCESSOR}.health_checks[0]`,
+  ],
+  ['underscore-headers.yaml', {}, 'error', 'hcm-underscore-headers', HCM],
+  [
+    'circuit-breakers-default.yaml',
+    {},
+    'warning',
+    'ext-proc-circuit-breakers',
+    `${PROCESSOR}.name`,
+  ],
+  [
+    'static-certificates.yaml',
+    {},
+    'warning',
+    'tls-static-certificates',
+    `${DOWNSTREAM}.common_tls_context.tls_certificates[0]`,
+  ],
+  // Envoy's load-time refusals.
+  [
+    'route-cluster-missing.yaml',
+    {},
+    'error',
+    'envoy-route-cluster-missing',
+    `${ROUTES}.routes[0].route.cluster`,
+  ],
+  [
+    'downstream-tls-no-certificate.yaml',
+    {},
+    'error',
+    'envoy-downstream-tls-certificate',
+    `${DOWNSTREAM}.common_tls_context`,
+  ],
+  [
+    'san-without-ca.yaml',
+    {},
+    'error',
+    'envoy-san-without-ca',
+    `${DOWNSTREAM}.common_tls_context.validation_context`,
+  ],
+  ['node-missing.yaml', {}, 'error', 'envoy-node-identity', ''],
+  [
+    'duplicate-cluster.yaml',
+    {},
+    'error',
+    'envoy-duplicate-name',
+    'static_resources.clusters[2].name',
+  ],
+  ['filter-no-config.yaml', {}, 'error', 'envoy-filter-config-missing', `${HCM}.http_filters[1]`],
+  // protoc-gen-validate rules.
+  [
+    'connect-timeout-zero.yaml',
+    {},
+    'error',
+    'proto-constraint',
+    'static_resources.clusters[1].connect_timeout',
+  ],
+  [
+    'port-out-of-range.yaml',
+    {},
+    'error',
+    'proto-constraint',
+    'static_resources.listeners[0].address.socket_address.port_value',
+  ],
+  ['message-timeout-too-long.yaml', {}, 'error', 'proto-constraint', `${EXT_PROC}.message_timeout`],
+  [
+    'empty-prefix-matcher.yaml',
+    {},
+    'error',
+    'proto-constraint',
+    `${DOWNSTREAM}.common_tls_context.combined_validation_context.default_validation_context.match_typed_subject_alt_names[0].matcher.prefix`,
+  ],
 ]
 
 describe('check-envoy: a fixture per rule', () => {
@@ -136,6 +250,39 @@ describe('check-envoy: a fixture per rule', () => {
     assert.deepEqual(await check('good.yaml', { xfcc: true }), [])
     assert.deepEqual(await check('good-camel.json'), [])
     assert.deepEqual(await check('good-lowercase-enums.yaml'), [])
+  })
+
+  test('the current Envoy API: status_on_error, per-route failure_mode_allow, DnsCluster; h2 health checks', async () => {
+    assert.deepEqual(await check('current-api.yaml'), [])
+    assert.deepEqual(await check('health-check-alpn.yaml'), [])
+  })
+
+  test('a health check without thresholds names both required fields', async () => {
+    const findings = await check('health-check-no-thresholds.yaml')
+    assert.deepEqual(
+      findings.map((f) => [f.rule, f.path, f.message]),
+      [
+        [
+          'proto-constraint',
+          'static_resources.clusters[1].health_checks[0]',
+          "'healthy_threshold' is required (envoy.config.core.v3.HealthCheck)",
+        ],
+        [
+          'proto-constraint',
+          'static_resources.clusters[1].health_checks[0]',
+          "'unhealthy_threshold' is required (envoy.config.core.v3.HealthCheck)",
+        ],
+      ],
+    )
+  })
+
+  test('underscore headers only matter when an identity header has a dash', async () => {
+    assert.deepEqual(await check('underscore-headers.yaml', { identityHeaders: ['xspiffeid'] }), [])
+  })
+
+  test('ext_proc after the router says so', async () => {
+    const [finding] = await check('ext-proc-after-router.yaml')
+    assert.match(finding?.message ?? '', /ext_proc after the router authorizes nothing/)
   })
 
   for (const [file, options, severity, rule, path] of CASES) {
@@ -148,17 +295,14 @@ describe('check-envoy: a fixture per rule', () => {
     })
   }
 
-  test('per-route failure_mode_allow names the virtual host (and the field is newer than the protos)', async () => {
+  test('per-route failure_mode_allow (ExtProcOverrides, Envoy 1.35+) names the virtual host', async () => {
     const findings = await check('per-route-failure-mode-allow.yaml')
     const path = `${ROUTES}.typed_per_filter_config["envoy.filters.http.ext_proc"].overrides.failure_mode_allow`
     assert.deepEqual(
       findings.map((f) => [f.rule, f.path]),
-      [
-        ['proto-unknown-field', path],
-        ['ext-proc-per-route-failure-mode-allow', path],
-      ],
+      [['ext-proc-per-route-failure-mode-allow', path]],
     )
-    assert.match(findings[1]?.message ?? '', /virtual host 'upstream'/)
+    assert.match(findings[0]?.message ?? '', /virtual host 'upstream'/)
   })
 
   test('a per-route disable names the route', async () => {
