@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import type { Findings } from './findings.js'
+import { childPath, type Findings } from './findings.js'
 import type { Normalized } from './normalized.js'
 import {
   DOWNSTREAM_TLS,
@@ -35,6 +35,7 @@ export function checkLoadTime(doc: Normalized, findings: Findings): void {
   checkProtocolOptionNames(doc, findings)
   checkStaticSecrets(doc, findings)
   checkAttributeExpressions(doc, findings)
+  checkExtProcService(doc, findings)
 }
 
 function label(filter: Json): string {
@@ -76,33 +77,41 @@ function checkHttpFilterOrder(doc: Normalized, findings: Findings): void {
   }
 }
 
-/** A filter with neither typed_config nor config_discovery: "Didn't find a registered implementation". */
+/** Messages Envoy turns into an extension by `typed_config` (by type URL, not by name). */
+const EXTENSION_HOLDERS = new Set([
+  'envoy.config.listener.v3.Filter',
+  'envoy.config.listener.v3.ListenerFilter',
+  'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter',
+  'envoy.config.core.v3.TransportSocket',
+  'envoy.config.accesslog.v3.AccessLog',
+])
+
+/** Every message object of the given types in the document (iterative: depth is bounded). */
+function messagesOfType(doc: Normalized, types: ReadonlySet<string>): Json[] {
+  const out: Json[] = []
+  const stack: unknown[] = [doc.value]
+  while (stack.length > 0) {
+    const v = stack.pop()
+    if (v === null || typeof v !== 'object') continue
+    const type = doc.typeOf.get(v)
+    if (type !== undefined && types.has(type)) out.push(v as Json)
+    stack.push(...Object.values(v))
+  }
+  return out.reverse()
+}
+
+/**
+ * An extension with neither typed_config nor config_discovery: "Didn't find a registered
+ * implementation for 'NAME' with type URL: ''" (filters, transport sockets, access logs).
+ */
 function checkFilterConfigs(doc: Normalized, findings: Findings): void {
-  const listeners = objects(
-    isObject(doc.value.static_resources) ? doc.value.static_resources.listeners : undefined,
-  )
-  const chains = listeners.flatMap((l) => [
-    ...objects(l.filter_chains),
-    ...(isObject(l.default_filter_chain) ? [l.default_filter_chain] : []),
-  ])
-  const clusters = objects(
-    isObject(doc.value.static_resources) ? doc.value.static_resources.clusters : undefined,
-  )
-  const filters = [
-    ...chains.flatMap((c) => objects(c.filters)),
-    ...hcmSites(doc.value).flatMap((s) => objects(s.hcm.http_filters)),
-    // Transport sockets too: "... 'envoy.transport_sockets.tls' with type URL: ''".
-    ...[...chains, ...clusters].flatMap((o) =>
-      isObject(o.transport_socket) ? [o.transport_socket] : [],
-    ),
-  ]
-  for (const filter of filters) {
-    if (filter.typed_config !== undefined || filter.config_discovery !== undefined) continue
-    if (filter.is_optional === true) continue
+  for (const holder of messagesOfType(doc, EXTENSION_HOLDERS)) {
+    if (holder.typed_config !== undefined || holder.config_discovery !== undefined) continue
+    if (holder.is_optional === true) continue
     findings.error(
-      pathIn(doc, filter),
+      pathIn(doc, holder),
       'envoy-filter-config-missing',
-      `filter ${label(filter)} has no typed_config: Envoy finds no implementation for it`,
+      `${label(holder)} has no typed_config: Envoy finds no implementation for it`,
     )
   }
 }
@@ -327,7 +336,7 @@ function checkProtocolOptionNames(doc: Normalized, findings: Findings): void {
       if (!isObject(value) || value['@type'] !== HTTP_PROTOCOL_OPTIONS) continue
       if (HTTP_PROTOCOL_OPTIONS_NAMES.includes(key)) continue
       findings.error(
-        pathIn(doc, options, key),
+        childPath(pathIn(doc, cluster, 'typed_extension_protocol_options'), key),
         'envoy-protocol-options-name',
         `HttpProtocolOptions under '${key}': Envoy finds no protocol options implementation by that name; use '${HTTP_PROTOCOL_OPTIONS}'`,
       )
@@ -375,5 +384,18 @@ function checkAttributeExpressions(doc: Normalized, findings: Findings): void {
         )
       })
     }
+  }
+}
+
+/** "One and only one of grpc_service or http_service must be configured". */
+function checkExtProcService(doc: Normalized, findings: Findings): void {
+  for (const config of findTyped(doc.value, EXT_PROC)) {
+    const count = [config.grpc_service, config.http_service].filter((s) => s !== undefined).length
+    if (count === 1) continue
+    findings.error(
+      pathIn(doc, config),
+      'envoy-ext-proc-service',
+      `ext_proc needs exactly one of grpc_service or http_service (has ${count === 0 ? 'neither' : 'both'})`,
+    )
   }
 }

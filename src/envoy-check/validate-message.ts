@@ -19,6 +19,7 @@ const TYPED_STRUCTS = new Set(['udpa.type.v1.TypedStruct', 'xds.type.v3.TypedStr
 class Validator {
   readonly pathOf = new WeakMap<object, string>()
   readonly keysOf = new WeakMap<object, Map<string, string>>()
+  readonly typeOf = new WeakMap<object, string>()
   private readonly byJsonName = new Map<MessageDesc, Map<string, string>>()
 
   constructor(
@@ -67,6 +68,7 @@ class Validator {
   private fields(type: string, desc: MessageDesc, value: Json, path: string, depth: number): Json {
     const out: Json = {}
     this.pathOf.set(out, path)
+    this.typeOf.set(out, type)
     const keys = new Map<string, string>()
     this.keysOf.set(out, keys)
     const oneofs = new Map<string, string>()
@@ -314,5 +316,6 @@ export function validateMessage(
     value: isObject(out) ? out : {},
     pathOf: validator.pathOf,
     keysOf: validator.keysOf,
+    typeOf: validator.typeOf,
   }
 }

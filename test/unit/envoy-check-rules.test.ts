@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { type CheckOptions, checkBootstrap } from '../../src/envoy-check/check-bootstrap.js'
@@ -219,6 +220,49 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'static_resources.clusters[2].name',
   ],
   ['filter-no-config.yaml', {}, 'error', 'envoy-filter-config-missing', `${HCM}.http_filters[1]`],
+  [
+    'ext-proc-no-service.yaml',
+    {},
+    'error',
+    'envoy-ext-proc-service',
+    `${HCM}.http_filters[0].typed_config`,
+  ],
+  ['access-log-no-config.yaml', {}, 'error', 'envoy-filter-config-missing', `${HCM}.access_log[0]`],
+  [
+    'secret-unknown.yaml',
+    {},
+    'error',
+    'envoy-secret-unknown',
+    `${DOWNSTREAM}.common_tls_context.tls_certificate_sds_secret_configs[0]`,
+  ],
+  [
+    'static-host-name.yaml',
+    {},
+    'error',
+    'envoy-address-not-ip',
+    'static_resources.clusters[1].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address',
+  ],
+  [
+    'listener-no-filter-chains.yaml',
+    {},
+    'error',
+    'envoy-listener-shape',
+    'static_resources.listeners[1]',
+  ],
+  [
+    'protocol-options-name.yaml',
+    {},
+    'error',
+    'envoy-protocol-options-name',
+    `${PROCESSOR}.typed_extension_protocol_options.http_protocol_options`,
+  ],
+  [
+    'attribute-blank.yaml',
+    {},
+    'error',
+    'envoy-attribute-expression',
+    `${EXT_PROC}.request_attributes[1]`,
+  ],
   // protoc-gen-validate rules.
   [
     'connect-timeout-zero.yaml',
@@ -278,6 +322,17 @@ describe('check-envoy: a fixture per rule', () => {
 
   test('underscore headers only matter when an identity header has a dash', async () => {
     assert.deepEqual(await check('underscore-headers.yaml', { identityHeaders: ['xspiffeid'] }), [])
+  })
+
+  test('every fixture is used by a test here', async () => {
+    const source = readFileSync(
+      fileURLToPath(import.meta.url)
+        .replace(/\/dist\//, '/')
+        .replace(/\.js$/, '.ts'),
+      'utf8',
+    )
+    const unused = readdirSync(FIXTURES).filter((f) => !source.includes(`'${f}'`))
+    assert.deepEqual(unused, [])
   })
 
   test('ext_proc after the router says so', async () => {
