@@ -1,6 +1,6 @@
 import { type Finding, Findings } from './findings.js'
 import { loadDescriptor } from './load-descriptor.js'
-import { isObject } from './normalized.js'
+import { isObject, type Json } from './normalized.js'
 import { checkBypasses } from './rules-bypass.js'
 import { checkClusters } from './rules-clusters.js'
 import { checkExtProcFilters } from './rules-ext-proc.js'
@@ -45,6 +45,10 @@ export function checkBootstrap(raw: unknown, options: CheckOptions): Finding[] {
     findings.error('', 'bootstrap-empty', 'not an Envoy bootstrap: expected a mapping at the top')
     return findings.list
   }
+  if (isResourceFile(raw)) {
+    checkResourceFile(raw, findings)
+    return findings.list
+  }
   const doc = validateMessage(loadDescriptor(), BOOTSTRAP_TYPE, raw, findings)
   checkLoadTime(doc, findings)
   checkBypasses(doc, findings, {
@@ -54,4 +58,26 @@ export function checkBootstrap(raw: unknown, options: CheckOptions): Finding[] {
   checkListeners(doc, findings, options)
   checkClusters(doc, findings)
   return findings.list
+}
+
+/**
+ * A file-based xDS resource file (what `path_config_source` points at, e.g. SDS secrets): a
+ * DiscoveryResponse with `resources` and no bootstrap fields.
+ */
+function isResourceFile(raw: Json): boolean {
+  return Array.isArray(raw.resources) && Object.keys(raw).every((k) => RESOURCE_FILE_KEYS.has(k))
+}
+
+const RESOURCE_FILE_KEYS = new Set(['resources', 'version_info', 'versionInfo'])
+
+/** Each resource is checked as the type its @type names, as Envoy decodes it. */
+function checkResourceFile(raw: Json, findings: Findings): void {
+  const descriptor = loadDescriptor()
+  for (const key of ['version_info', 'versionInfo']) {
+    if (raw[key] !== undefined && typeof raw[key] !== 'string')
+      findings.error(key, 'proto-type', `expected a string, got ${typeof raw[key]}`)
+  }
+  ;(raw.resources as unknown[]).forEach((resource, i) => {
+    validateMessage(descriptor, 'google.protobuf.Any', resource, findings, `resources[${i}]`)
+  })
 }

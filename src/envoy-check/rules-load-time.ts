@@ -188,6 +188,19 @@ function checkTlsContexts(doc: Normalized, findings: Findings): void {
       )
     }
   }
+  // A server certificate entry without a chain: "Server TlsCertificates must have a
+  // certificate specified" (clients load an empty entry: they then present no certificate).
+  for (const tls of findTyped(doc.value, DOWNSTREAM_TLS)) {
+    const common = isObject(tls.common_tls_context) ? tls.common_tls_context : {}
+    for (const certificate of objects(common.tls_certificates)) {
+      if (certificate.certificate_chain !== undefined) continue
+      findings.error(
+        pathIn(doc, certificate),
+        'envoy-tls-certificate-chain',
+        'a server tls_certificates entry without certificate_chain: "Server TlsCertificates must have a certificate specified"',
+      )
+    }
+  }
   // Every CommonTlsContext, downstream or upstream: SAN matchers need a CA to mean anything.
   for (const common of commonTlsContexts(doc.value)) {
     const validation = isObject(common.validation_context) ? common.validation_context : undefined

@@ -309,9 +309,10 @@ export function validateMessage(
   type: string,
   value: unknown,
   findings: Findings,
+  path = '',
 ): Normalized {
   const validator = new Validator(descriptor, findings)
-  const out = validator.message(type, value, '', 0)
+  const out = validator.message(type, value, path, 0)
   return {
     value: isObject(out) ? out : {},
     pathOf: validator.pathOf,

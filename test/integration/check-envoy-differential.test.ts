@@ -31,7 +31,21 @@ const PARALLEL = 2
  * Disagreements kept on purpose, by fixture, with the reason. Each is asserted to still
  * disagree, so the list cannot go stale.
  */
-const KEPT: Readonly<Record<string, string>> = {}
+const KEPT: Readonly<Record<string, string>> = {
+  'sds-resources.yaml':
+    'an SDS resource file, not a bootstrap: check-envoy checks it as the DiscoveryResponse Envoy reads through path_config_source; envoy --mode validate reads only bootstraps',
+}
+
+/**
+ * Refusals check-envoy does not model, by Envoy's message, with the reason (docs/check-envoy.md).
+ * A mutation Envoy refuses for one of these and check-envoy passes is counted, not failed.
+ */
+const KEPT_REFUSALS: readonly [RegExp, string][] = [
+  [
+    /Unable to parse descriptor expression/,
+    'CEL in ext_proc attributes: check-envoy refuses a blank one, it does not parse CEL',
+  ],
+]
 
 function load(file: string): unknown {
   const text = readFileSync(file, 'utf8')
@@ -92,6 +106,7 @@ describe('check-envoy agrees with envoy --mode validate', { skip: envoySkip }, (
     })
     let rejected = 0
     let excluded = 0
+    let kept = 0
     const results = await pool(cases, PARALLEL, async (c) => {
       const v = await verdicts(c.value, join(dir, 'mutations', `${c.i}.yaml`), files)
       if (!v.envoyOk) rejected++
@@ -100,11 +115,16 @@ describe('check-envoy agrees with envoy --mode validate', { skip: envoySkip }, (
         return undefined
       }
       const problem = disagreement(v)
-      return problem === undefined ? undefined : `#${c.i} ${c.from} (${c.what}): ${problem}`
+      if (problem === undefined) return undefined
+      if (!v.envoyOk && KEPT_REFUSALS.some(([re]) => re.test(v.envoyOutput))) {
+        kept++
+        return undefined
+      }
+      return `#${c.i} ${c.from} (${c.what}): ${problem}`
     })
     const problems = results.filter((r) => r !== undefined)
     process.stdout.write(
-      `# differential: ${cases.length} mutations, Envoy rejects ${rejected}, excluded (files) ${excluded}, disagreements ${problems.length}\n`,
+      `# differential: ${cases.length} mutations, Envoy rejects ${rejected}, excluded (files) ${excluded}, kept (KEPT_REFUSALS) ${kept}, disagreements ${problems.length}\n`,
     )
     assert.deepEqual(problems, [])
   })

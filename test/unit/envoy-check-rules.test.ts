@@ -263,6 +263,13 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'envoy-attribute-expression',
     `${EXT_PROC}.request_attributes[1]`,
   ],
+  [
+    'tls-certificate-no-chain.yaml',
+    {},
+    'error',
+    'envoy-tls-certificate-chain',
+    `${DOWNSTREAM}.common_tls_context.tls_certificates[0]`,
+  ],
   // protoc-gen-validate rules.
   [
     'connect-timeout-zero.yaml',
@@ -333,6 +340,17 @@ describe('check-envoy: a fixture per rule', () => {
     )
     const unused = readdirSync(FIXTURES).filter((f) => !source.includes(`'${f}'`))
     assert.deepEqual(unused, [])
+  })
+
+  test('an SDS resource file is checked as its resources, not as a bootstrap', async () => {
+    assert.deepEqual(await check('sds-resources.yaml'), [])
+    assert.deepEqual(
+      (await check('sds-resources-bad.yaml')).map((f) => [f.rule, f.path]),
+      [
+        ['proto-unknown-field', 'resources[0].tls_certificate.certificate_chain.filenam'],
+        ['proto-oneof-required', 'resources[0].tls_certificate.certificate_chain'],
+      ],
+    )
   })
 
   test('ext_proc after the router says so', async () => {
