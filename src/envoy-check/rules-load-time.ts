@@ -14,6 +14,7 @@ import {
   pathIn,
   ROUTER,
   staticClusters,
+  UPSTREAM_TLS,
 } from './walk-bootstrap.js'
 
 // Envoy's refusals that no proto annotation carries: checks its config loaders make (`envoy
@@ -201,6 +202,21 @@ function checkTlsContexts(doc: Normalized, findings: Findings): void {
       )
     }
   }
+  // A client certificate entry that sets anything (a key) must set the chain too: "Failed to
+  // load incomplete certificate from ...: certificate chain not set". An empty entry loads.
+  for (const tls of findTyped(doc.value, UPSTREAM_TLS)) {
+    const common = isObject(tls.common_tls_context) ? tls.common_tls_context : {}
+    for (const certificate of objects(common.tls_certificates)) {
+      if (certificate.certificate_chain !== undefined || Object.keys(certificate).length === 0)
+        continue
+      findings.error(
+        pathIn(doc, certificate),
+        'envoy-tls-certificate-chain',
+        'a client tls_certificates entry without certificate_chain: "certificate chain not set"',
+      )
+    }
+  }
+  checkAlpn(doc, findings)
   // Every CommonTlsContext, downstream or upstream: SAN matchers need a CA to mean anything.
   for (const common of commonTlsContexts(doc.value)) {
     const validation = isObject(common.validation_context) ? common.validation_context : undefined
@@ -410,5 +426,23 @@ function checkExtProcService(doc: Normalized, findings: Findings): void {
       'envoy-ext-proc-service',
       `ext_proc needs exactly one of grpc_service or http_service (has ${count === 0 ? 'neither' : 'both'})`,
     )
+  }
+}
+
+/** ALPN protocol names are 1 to 255 bytes (RFC 7301): "Invalid ALPN protocol string". */
+function checkAlpn(doc: Normalized, findings: Findings): void {
+  // TLS contexts only: Envoy loads a health check's tls_options.alpn_protocols unchecked.
+  for (const owner of commonTlsContexts(doc.value)) {
+    const list = Array.isArray(owner.alpn_protocols) ? owner.alpn_protocols : []
+    list.forEach((name, i) => {
+      if (typeof name !== 'string') return
+      const bytes = Buffer.byteLength(name, 'utf8')
+      if (bytes >= 1 && bytes <= 255) return
+      findings.error(
+        `${pathIn(doc, owner, 'alpn_protocols')}[${i}]`,
+        'envoy-alpn',
+        `ALPN protocol names are 1 to 255 bytes, this one is ${bytes}: "Invalid ALPN protocol string"`,
+      )
+    })
   }
 }

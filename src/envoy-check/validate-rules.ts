@@ -74,23 +74,18 @@ function toNumber(kind: string, value: unknown): Num | undefined {
   return undefined
 }
 
-function show(kind: string, rule: unknown): string {
-  return kind === 'duration' ? String(rule) : String(rule)
-}
-
 /** const / lt / lte / gt / gte / in / not_in, with PGV's exclusive-range reading of gt > lt. */
 function checkRange(kind: string, rules: Rules, value: Num): string | undefined {
   const bound = (key: string) => (key in rules ? toNumber(kind, rules[key]) : undefined)
   const c = bound('const')
-  if (c !== undefined && value !== c) return `must equal ${show(kind, rules.const)}`
+  if (c !== undefined && value !== c) return `must equal ${String(rules.const)}`
   const lower = bound('gt') ?? bound('gte')
   const upper = bound('lt') ?? bound('lte')
   const lowerOk = (v: Num) => lower === undefined || ('gt' in rules ? v > lower : v >= lower)
   const upperOk = (v: Num) => upper === undefined || ('lt' in rules ? v < upper : v <= upper)
   const lowerText =
-    'gt' in rules ? `greater than ${show(kind, rules.gt)}` : `at least ${show(kind, rules.gte)}`
-  const upperText =
-    'lt' in rules ? `less than ${show(kind, rules.lt)}` : `at most ${show(kind, rules.lte)}`
+    'gt' in rules ? `greater than ${String(rules.gt)}` : `at least ${String(rules.gte)}`
+  const upperText = 'lt' in rules ? `less than ${String(rules.lt)}` : `at most ${String(rules.lte)}`
   if (lower !== undefined && upper !== undefined && upper < lower) {
     // PGV: gt > lt means "outside the range".
     if (!lowerOk(value) && !upperOk(value)) return `must be ${lowerText} or ${upperText}`

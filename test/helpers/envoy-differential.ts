@@ -95,6 +95,7 @@ export function envoyReason(output: string): string {
 
 /** Envoy's refusal is about files on disk, not the config (excluded from the comparison). */
 export function isFileRefusal(output: string): boolean {
+  if (/certificate chain not set/.test(output)) return false // a config error, not a file
   return /Failed to load [^\n]* from |does not exist|paths must refer to an existing path|Invalid path:/i.test(
     output,
   )

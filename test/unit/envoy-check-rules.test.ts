@@ -270,6 +270,20 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'envoy-tls-certificate-chain',
     `${DOWNSTREAM}.common_tls_context.tls_certificates[0]`,
   ],
+  [
+    'upstream-certificate-no-chain.yaml',
+    {},
+    'error',
+    'envoy-tls-certificate-chain',
+    `${PROCESSOR}.transport_socket.typed_config.common_tls_context.tls_certificates[0]`,
+  ],
+  [
+    'alpn-too-long.yaml',
+    {},
+    'error',
+    'envoy-alpn',
+    `${PROCESSOR}.transport_socket.typed_config.common_tls_context.alpn_protocols[1]`,
+  ],
   // protoc-gen-validate rules.
   [
     'connect-timeout-zero.yaml',
