@@ -429,7 +429,7 @@ function checkExtProcService(doc: Normalized, findings: Findings): void {
   }
 }
 
-/** ALPN protocol names are 1 to 255 bytes (RFC 7301): "Invalid ALPN protocol string". */
+/** ALPN protocol names are at most 255 bytes (RFC 7301): "Invalid ALPN protocol string". */
 function checkAlpn(doc: Normalized, findings: Findings): void {
   // TLS contexts only: Envoy loads a health check's tls_options.alpn_protocols unchecked.
   for (const owner of commonTlsContexts(doc.value)) {
@@ -437,11 +437,12 @@ function checkAlpn(doc: Normalized, findings: Findings): void {
     list.forEach((name, i) => {
       if (typeof name !== 'string') return
       const bytes = Buffer.byteLength(name, 'utf8')
-      if (bytes >= 1 && bytes <= 255) return
+      // An empty name loads (Envoy skips it); an over-long one does not.
+      if (bytes <= 255) return
       findings.error(
         `${pathIn(doc, owner, 'alpn_protocols')}[${i}]`,
         'envoy-alpn',
-        `ALPN protocol names are 1 to 255 bytes, this one is ${bytes}: "Invalid ALPN protocol string"`,
+        `ALPN protocol names are at most 255 bytes, this one is ${bytes}: "Invalid ALPN protocol string"`,
       )
     })
   }
