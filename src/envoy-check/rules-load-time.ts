@@ -35,6 +35,8 @@ export function checkLoadTime(doc: Normalized, findings: Findings): void {
   checkAttributeExpressions(doc, findings)
   checkExtProcService(doc, findings)
   checkTlsLoadTime(doc, findings)
+  checkApiConfigSources(doc, findings)
+  checkEndpoints(doc, findings)
 }
 
 function label(filter: Json): string {
@@ -216,8 +218,7 @@ function checkAddresses(doc: Normalized, findings: Findings): void {
   }
   for (const cluster of objects(resources.clusters)) {
     // STATIC (the default type) takes IPs; DNS types, EDS and custom cluster types resolve.
-    if (cluster.type !== undefined && cluster.type !== 'STATIC' && cluster.type !== 0) continue
-    if (cluster.cluster_type !== undefined) continue
+    if (!isStaticCluster(cluster)) continue
     const assignment = isObject(cluster.load_assignment) ? cluster.load_assignment : undefined
     for (const locality of objects(assignment?.endpoints)) {
       for (const lb of objects(locality.lb_endpoints)) {
@@ -322,4 +323,51 @@ function checkExtProcService(doc: Normalized, findings: Findings): void {
       `ext_proc needs exactly one of grpc_service or http_service (has ${count === 0 ? 'neither' : 'both'})`,
     )
   }
+}
+
+const GRPC_API_TYPES = new Set(['GRPC', 'DELTA_GRPC', 'AGGREGATED_GRPC', 'AGGREGATED_DELTA_GRPC'])
+
+/** "API configs must have either a gRPC service or a cluster name defined". */
+function checkApiConfigSources(doc: Normalized, findings: Findings): void {
+  const sources = messagesOfType(doc, new Set(['envoy.config.core.v3.ApiConfigSource']))
+  for (const source of sources) {
+    const type = source.api_type
+    const grpc = objects(source.grpc_services).length > 0
+    const clusters = Array.isArray(source.cluster_names) && source.cluster_names.length > 0
+    const missing =
+      typeof type === 'string' && GRPC_API_TYPES.has(type) ? !grpc : type === 'REST' && !clusters
+    if (!missing) continue
+    findings.error(
+      pathIn(doc, source),
+      'envoy-api-config-source',
+      `api_type ${String(type)} without ${type === 'REST' ? 'cluster_names' : 'grpc_services'}: "API configs must have either a gRPC service or a cluster name defined"`,
+    )
+  }
+}
+
+/** A STATIC cluster resolves its endpoints at load: one without an address is "Address must be set". */
+function checkEndpoints(doc: Normalized, findings: Findings): void {
+  const resources = isObject(doc.value.static_resources) ? doc.value.static_resources : {}
+  for (const cluster of objects(resources.clusters)) {
+    if (!isStaticCluster(cluster)) continue
+    const assignment = isObject(cluster.load_assignment) ? cluster.load_assignment : undefined
+    for (const locality of objects(assignment?.endpoints)) {
+      for (const lb of objects(locality.lb_endpoints)) {
+        if (lb.endpoint_name !== undefined) continue
+        const endpoint = isObject(lb.endpoint) ? lb.endpoint : undefined
+        if (endpoint?.address !== undefined) continue
+        findings.error(
+          pathIn(doc, endpoint ?? lb),
+          'envoy-endpoint-address',
+          `an endpoint of STATIC cluster '${String(cluster.name)}' without an address: "Address must be set"`,
+        )
+      }
+    }
+  }
+}
+
+/** STATIC (the default type): no DNS, no EDS, no custom cluster type. */
+function isStaticCluster(cluster: Json): boolean {
+  if (cluster.cluster_type !== undefined) return false
+  return cluster.type === undefined || cluster.type === 'STATIC' || cluster.type === 0
 }

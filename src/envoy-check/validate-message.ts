@@ -135,12 +135,18 @@ class Validator {
       // A value that failed its type check is reported once, not again against its rules.
       if (present && out[name] === undefined) continue
       const enumDesc = this.descriptor.enums[field.t]
-      if (present && enumDesc?.x?.includes(String(out[name]))) {
-        this.findings.error(
-          childPath(path, key ?? name),
-          'proto-deprecated',
-          `${String(out[name])} is deprecated and disallowed by default`,
-        )
+      if (enumDesc?.x !== undefined && field.r === undefined && field.k === undefined) {
+        // Unset, a singular enum reads as its zero value, and Envoy refuses that too when it is
+        // deprecated ("Using the default now-deprecated value ...").
+        const zero = Object.entries(enumDesc.v).find(([, n]) => n === 0)?.[0]
+        const current = present ? String(out[name]) : field.o === undefined ? zero : undefined
+        if (current !== undefined && enumDesc.x.includes(current)) {
+          this.findings.error(
+            present ? childPath(path, key ?? name) : path,
+            'proto-deprecated',
+            `'${key ?? name}' is ${current}${present ? '' : ' (the default)'}, deprecated and disallowed by default (${type})`,
+          )
+        }
       }
       if (field.v === undefined) continue
       for (const problem of fieldRuleProblems(field, out[name], present, enumDesc)) {

@@ -284,6 +284,27 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     'envoy-alpn',
     `${PROCESSOR}.transport_socket.typed_config.common_tls_context.alpn_protocols[1]`,
   ],
+  [
+    'api-config-source-no-grpc.yaml',
+    {},
+    'error',
+    'envoy-api-config-source',
+    `${DOWNSTREAM}.common_tls_context.validation_context_sds_secret_config.sds_config.api_config_source`,
+  ],
+  [
+    'endpoint-no-address.yaml',
+    {},
+    'error',
+    'envoy-endpoint-address',
+    'static_resources.clusters[2].load_assignment.endpoints[0].lb_endpoints[0]',
+  ],
+  [
+    'api-type-default.yaml',
+    {},
+    'error',
+    'proto-deprecated',
+    `${DOWNSTREAM}.common_tls_context.validation_context_sds_secret_config.sds_config.api_config_source`,
+  ],
   // protoc-gen-validate rules.
   [
     'connect-timeout-zero.yaml',
