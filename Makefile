@@ -11,7 +11,7 @@ DESCRIPTOR := dist/proto/extproc-authz.binpb
 # Every test but the docker-compose lab's (make lab-test); the local-Envoy lab runs here.
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -name 'compose-*' | sort)
 
-.PHONY: help install proto build compile schema lint format test run clean fuzz bench soak envoy
+.PHONY: help install proto build compile schema lint format test run clean fuzz bench soak envoy envoy-api
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,12 +54,19 @@ compile: proto
 	@chmod +x dist/src/cli/main.js
 	@$(MAKE) -s --no-print-directory $(ENVOY_API_JSON)
 
-# check-envoy's compact Envoy API descriptor (all v3 envoy.config.* / envoy.extensions.* types),
-# built from the @grpc/grpc-js-xds protos so the published CLI needs neither at runtime.
+# check-envoy's compact Envoy API descriptor (every v3 Envoy API message and enum, with the
+# protoc-gen-validate rules), generated from go-control-plane at the Envoy version the project
+# pins (envoy/VERSION) by `make envoy-api`, which needs Go. The committed file is copied into dist,
+# so a build needs no Go.
+ENVOY_API_SRC := src/envoy-check/envoy-api.json
 ENVOY_API_JSON := dist/src/envoy-check/envoy-api.json
-# Depends on the sources, not on the .js tsc rewrites every compile: rebuilt only when they change.
-$(ENVOY_API_JSON): src/envoy-check/build-descriptor.ts src/envoy-check/descriptor-types.ts node_modules/.installed
-	$(NODE) dist/src/envoy-check/build-descriptor.js
+$(ENVOY_API_JSON): $(ENVOY_API_SRC)
+	@mkdir -p $(dir $@) && cp $< $@
+
+envoy-api: ## regenerate check-envoy's Envoy API descriptor from go-control-plane (needs Go; commit the result)
+	cd tools/envoy-descriptor && ./gen-imports.sh && \
+	  go run . -envoy-version "$$(cat ../../envoy/VERSION)" > ../../$(ENVOY_API_SRC).tmp
+	mv $(ENVOY_API_SRC).tmp $(ENVOY_API_SRC)
 
 schema: compile ## after changing src/config: regenerate schema/config.schema.json and docs/config-reference.md from src/config/schema.ts
 	$(NODE) dist/src/config/write-generated.js
@@ -82,8 +89,10 @@ test: build lint ## install, build, lint and run every test (provisions Envoy, s
 	ENVOY_BIN="$$envoy_bin" $(NODE) --test --test-reporter=spec $(TEST_FILES)
 
 FUZZ_RUNS ?= 20000
-fuzz: build ## property-based tests with a long budget (FUZZ_RUNS=20000)
-	FUZZ_RUNS=$(FUZZ_RUNS) $(NODE) --test --test-reporter=spec dist/test/property/
+fuzz: build ## property-based tests with a long budget (FUZZ_RUNS=20000), and FUZZ_RUNS/10 check-envoy-vs-Envoy mutations
+	@envoy_bin="$(ENVOY_RESOLVE)"; \
+	FUZZ_RUNS=$(FUZZ_RUNS) ENVOY_BIN="$$envoy_bin" $(NODE) --test --test-reporter=spec \
+	  dist/test/property/ dist/test/integration/check-envoy-differential.test.js
 
 run: build ## serve on the embedded default config (plaintext 127.0.0.1:50051)
 	$(NODE) dist/src/cli/main.js serve

@@ -1,9 +1,15 @@
 import { parseArgs } from 'node:util'
 import { ConfigError } from '../config/errors.js'
 import { loadConfigFile } from '../config/load-config.js'
-import { checkBootstrap, DEFAULT_MIN_MESSAGE_TIMEOUT_MS } from '../envoy-check/check-bootstrap.js'
+import {
+  type CheckOptions,
+  checkBootstrap,
+  DEFAULT_MIN_MESSAGE_TIMEOUT_MS,
+} from '../envoy-check/check-bootstrap.js'
 import type { Finding } from '../envoy-check/findings.js'
+import { apiVersion } from '../envoy-check/load-descriptor.js'
 import { readBootstrap, UnreadableBootstrap } from '../envoy-check/read-bootstrap.js'
+import type { Position } from '../envoy-check/source-positions.js'
 import { durationMs } from '../envoy-check/well-known.js'
 import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
 
@@ -22,8 +28,10 @@ function parseMilliseconds(text: string): number {
   return ms
 }
 
+type PolicyFacts = Pick<CheckOptions, 'peerIdentity' | 'xfcc' | 'identityHeaders'>
+
 /** What the processor config says the policy relies on; without --config, assume the most. */
-async function policyFacts(file: string | undefined, xfccFlag: boolean) {
+async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise<PolicyFacts> {
   if (file === undefined) return { peerIdentity: true, xfcc: xfccFlag }
   const config = await loadConfigFile(file)
   return {
@@ -31,11 +39,35 @@ async function policyFacts(file: string | undefined, xfccFlag: boolean) {
       (r.any_of ?? []).some((a) => a.spiffe !== undefined),
     ),
     xfcc: xfccFlag || config.identity.xfcc.enabled,
+    identityHeaders: [config.headers.spiffe_id, config.headers.session_id],
   }
 }
 
-function line(file: string, f: Finding): string {
-  return `${file}:${f.path === '' ? '(root)' : f.path}: ${f.severity}: ${f.message} [${f.rule}]`
+type Located = Finding & Position
+
+function line(file: string, f: Located): string {
+  return `${file}:${f.line}:${f.column}: ${f.severity}: ${f.message} [${f.rule}]`
+}
+
+/** A defect in a rule must not read as "ok" or as a stack trace: it is an error finding. */
+function checkOne(value: unknown, options: CheckOptions): Finding[] {
+  try {
+    return checkBootstrap(value, options)
+  } catch (err) {
+    return [
+      {
+        severity: 'error',
+        path: '',
+        rule: 'check-envoy-internal',
+        message: `check-envoy could not finish checking this file (${err instanceof Error ? err.message : String(err)}); please report it`,
+      },
+    ]
+  }
+}
+
+function apiLabel(): string {
+  const api = apiVersion()
+  return `Envoy API ${api.envoy} (${api.source})`
 }
 
 export const checkEnvoyCommand: Command = {
@@ -45,7 +77,8 @@ export const checkEnvoyCommand: Command = {
 
 Validates each Envoy v3 bootstrap (.yaml, .yml, .json) strictly against the Envoy API protos
 (unknown fields, wrong types, oneofs, typed_config @type resolved and checked), then the rules
-that keep ext_proc failing closed. One line per finding: FILE:PATH: error|warning: message [rule].
+that keep ext_proc failing closed and every request on the processor's path (docs/check-envoy.md).
+One line per finding: FILE:LINE:COL: error|warning: message [rule]; --json adds the key path.
 Exit 0: no errors (warnings allowed); 1: errors; 2: usage or unreadable file.
 
 Options:
@@ -56,6 +89,7 @@ Options:
   --min-message-timeout DUR   floor for ext_proc message_timeout (default ${DEFAULT_MIN_MESSAGE_TIMEOUT_MS}ms)
   --warnings-as-errors        exit 1 on warnings too
   --json                      machine-readable output
+  --version                   print the Envoy API version checked against
   -h, --help                  show this help`,
   async run(args) {
     const { values, positionals } = parseArgs({
@@ -66,15 +100,20 @@ Options:
         'min-message-timeout': { type: 'string' },
         'warnings-as-errors': { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
+        version: { type: 'boolean', default: false },
       },
       allowPositionals: true,
       strict: true,
     })
+    if (values.version) {
+      process.stdout.write(`check-envoy: ${apiLabel()}\n`)
+      return EXIT_OK
+    }
     if (positionals.length === 0) throw new UsageError('expected at least one FILE')
     const floor = values['min-message-timeout']
     const minMessageTimeoutMs =
       floor === undefined ? DEFAULT_MIN_MESSAGE_TIMEOUT_MS : parseMilliseconds(floor)
-    let facts: { peerIdentity: boolean; xfcc: boolean }
+    let facts: PolicyFacts
     try {
       facts = await policyFacts(values.config, values.xfcc ?? false)
     } catch (err) {
@@ -82,11 +121,14 @@ Options:
       process.stderr.write(`${err.message}\n`)
       return EXIT_USAGE
     }
-    const results: { file: string; findings: Finding[] }[] = []
+    const results: { file: string; findings: Located[] }[] = []
     for (const file of positionals) {
       try {
-        const raw = await readBootstrap(file)
-        results.push({ file, findings: checkBootstrap(raw, { minMessageTimeoutMs, ...facts }) })
+        const source = await readBootstrap(file)
+        const findings = checkOne(source.value, { minMessageTimeoutMs, ...facts })
+          .map((f) => ({ ...f, ...source.positions.of(f.path) }))
+          .sort((a, b) => a.line - b.line || a.column - b.column)
+        results.push({ file, findings })
       } catch (err) {
         if (!(err instanceof UnreadableBootstrap)) throw err
         process.stderr.write(`extproc-authz check-envoy: ${err.message}\n`)
@@ -99,12 +141,12 @@ Options:
     const failed = errors > 0 || (values['warnings-as-errors'] === true && warnings > 0)
     if (values.json) {
       process.stdout.write(
-        `${JSON.stringify({ files: results, errors, warnings, ok: !failed }, null, 2)}\n`,
+        `${JSON.stringify({ api: apiVersion(), files: results, errors, warnings, ok: !failed }, null, 2)}\n`,
       )
     } else {
       const lines = results.flatMap((r) => r.findings.map((f) => line(r.file, f)))
       lines.push(
-        `check-envoy: ${results.length} file(s), ${errors} error(s), ${warnings} warning(s)${failed ? '' : ': ok'}`,
+        `check-envoy: ${results.length} file(s), ${errors} error(s), ${warnings} warning(s)${failed ? '' : ': ok'} [${apiLabel()}]`,
       )
       process.stdout.write(`${lines.join('\n')}\n`)
     }

@@ -12,6 +12,8 @@ export interface Normalized {
   readonly pathOf: WeakMap<object, string>
   /** For each message object, proto field name -> the key as the file spelled it. */
   readonly keysOf: WeakMap<object, ReadonlyMap<string, string>>
+  /** For each message object, its full message type name. */
+  readonly typeOf: WeakMap<object, string>
 }
 
 export function isObject(value: unknown): value is Json {

@@ -1,16 +1,25 @@
 import { checkScalar, describeValue, isScalar } from './check-scalar.js'
-import type { EnvoyDescriptor, FieldDesc, MessageDesc } from './descriptor-types.js'
+import {
+  type EnvoyDescriptor,
+  type FieldDesc,
+  lowerCamel,
+  type MessageDesc,
+} from './descriptor-types.js'
 import { childPath, type Findings } from './findings.js'
 import { isObject, type Json, type Normalized, typeNameOf } from './normalized.js'
+import { durationNanos, fieldRuleProblems } from './validate-rules.js'
 import { checkWellKnown, isWellKnown } from './well-known.js'
 
 /** Deeper than any real bootstrap; bounds recursion on hostile input. */
 const MAX_DEPTH = 64
+/** Envoy's DurationUtil bound: 10,000 years of seconds (protobuf's Duration maximum). */
+const MAX_DURATION_NANOS = 315_576_000_000n * 1_000_000_000n
 const TYPED_STRUCTS = new Set(['udpa.type.v1.TypedStruct', 'xds.type.v3.TypedStruct'])
 
 class Validator {
   readonly pathOf = new WeakMap<object, string>()
   readonly keysOf = new WeakMap<object, Map<string, string>>()
+  readonly typeOf = new WeakMap<object, string>()
   private readonly byJsonName = new Map<MessageDesc, Map<string, string>>()
 
   constructor(
@@ -27,6 +36,7 @@ class Validator {
     if (isWellKnown(type)) {
       const problem = checkWellKnown(type, value)
       if (problem !== undefined) this.findings.error(path, 'proto-type', problem)
+      else if (type === 'google.protobuf.Duration') this.duration(value, path)
       return value
     }
     const desc = this.descriptor.messages[type]
@@ -45,9 +55,20 @@ class Validator {
     return this.fields(type, desc, value, path, depth)
   }
 
+  /** Envoy checks every Duration it loads (validateDurationFields): not negative, in range. */
+  private duration(value: unknown, path: string): void {
+    const nanos = durationNanos(value)
+    if (nanos === undefined) return
+    if (nanos < 0n)
+      this.findings.error(path, 'proto-constraint', `duration ${String(value)} is negative`)
+    else if (nanos > MAX_DURATION_NANOS)
+      this.findings.error(path, 'proto-constraint', `duration ${String(value)} is out of range`)
+  }
+
   private fields(type: string, desc: MessageDesc, value: Json, path: string, depth: number): Json {
     const out: Json = {}
     this.pathOf.set(out, path)
+    this.typeOf.set(out, type)
     const keys = new Map<string, string>()
     this.keysOf.set(out, keys)
     const oneofs = new Map<string, string>()
@@ -84,14 +105,76 @@ class Validator {
       }
       out[name] = this.field(field, raw, here, depth)
     }
+    this.constraints(type, desc, value, out, keys, path)
     return out
+  }
+
+  /** protoc-gen-validate rules, deprecated-and-disallowed fields, required oneofs. */
+  private constraints(
+    type: string,
+    desc: MessageDesc,
+    value: Json,
+    out: Json,
+    keys: ReadonlyMap<string, string>,
+    path: string,
+  ): void {
+    const isSet = (name: string) => {
+      const key = keys.get(name)
+      return key !== undefined && value[key] !== null
+    }
+    for (const [name, field] of Object.entries(desc.f)) {
+      const key = keys.get(name)
+      const present = isSet(name)
+      if (present && key !== undefined && field.x === 1) {
+        this.findings.error(
+          childPath(path, key),
+          'proto-deprecated',
+          `'${key}' is deprecated and disallowed by default in ${type}`,
+        )
+      }
+      // A value that failed its type check is reported once, not again against its rules.
+      if (present && out[name] === undefined) continue
+      const enumDesc = this.descriptor.enums[field.t]
+      if (enumDesc?.x !== undefined && field.r === undefined && field.k === undefined) {
+        // Unset, a singular enum reads as its zero value, and Envoy refuses that too when it is
+        // deprecated ("Using the default now-deprecated value ...").
+        const zero = Object.entries(enumDesc.v).find(([, n]) => n === 0)?.[0]
+        const current = present ? String(out[name]) : field.o === undefined ? zero : undefined
+        if (current !== undefined && enumDesc.x.includes(current)) {
+          this.findings.error(
+            present ? childPath(path, key ?? name) : path,
+            'proto-deprecated',
+            `'${key ?? name}' is ${current}${present ? '' : ' (the default)'}, deprecated and disallowed by default (${type})`,
+          )
+        }
+      }
+      if (field.v === undefined) continue
+      for (const problem of fieldRuleProblems(field, out[name], present, enumDesc)) {
+        this.findings.error(
+          present && key !== undefined ? childPath(path, key) : path,
+          'proto-constraint',
+          `'${key ?? name}' ${problem} (${type})`,
+        )
+      }
+    }
+    for (const oneof of desc.ro ?? []) {
+      const members = Object.entries(desc.f)
+        .filter(([, f]) => f.o === oneof)
+        .map(([n]) => n)
+      if (members.some(isSet)) continue
+      this.findings.error(
+        path,
+        'proto-oneof-required',
+        `one of ${members.join(', ')} is required (${type})`,
+      )
+    }
   }
 
   private fieldName(desc: MessageDesc, key: string): string | undefined {
     if (Object.hasOwn(desc.f, key)) return key
     let index = this.byJsonName.get(desc)
     if (index === undefined) {
-      index = new Map(Object.entries(desc.f).map(([n, f]) => [f.j ?? n, n]))
+      index = new Map(Object.entries(desc.f).map(([n, f]) => [f.j ?? lowerCamel(n), n]))
       this.byJsonName.set(desc, index)
     }
     return index.get(key)
@@ -118,11 +201,11 @@ class Validator {
       return out
     }
     if (field.r === 1) {
-      if (!Array.isArray(value)) {
-        this.findings.error(path, 'proto-type', `expected a list, got ${describeValue(value)}`)
-        return undefined
-      }
-      return value.map((v, i) => this.single(field.t, v, childPath(path, i), depth))
+      // protobuf's JSON parser, as Envoy uses it, takes a single value for a repeated field and
+      // flattens nested lists: `domains: "*"` and `domains: [["*"]]` both load.
+      if (!Array.isArray(value)) return [this.single(field.t, value, path, depth)]
+      const flat = value.some(Array.isArray) ? value.flat(MAX_DEPTH) : value
+      return flat.map((v, i) => this.single(field.t, v, childPath(path, i), depth))
     }
     return this.single(field.t, value, path, depth)
   }
@@ -232,12 +315,14 @@ export function validateMessage(
   type: string,
   value: unknown,
   findings: Findings,
+  path = '',
 ): Normalized {
   const validator = new Validator(descriptor, findings)
-  const out = validator.message(type, value, '', 0)
+  const out = validator.message(type, value, path, 0)
   return {
     value: isObject(out) ? out : {},
     pathOf: validator.pathOf,
     keysOf: validator.keysOf,
+    typeOf: validator.typeOf,
   }
 }

@@ -7,7 +7,10 @@ export const EXT_PROC_PER_ROUTE = 'envoy.extensions.filters.http.ext_proc.v3.Ext
 export const HCM =
   'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager'
 export const DOWNSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext'
+export const UPSTREAM_TLS = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext'
 export const HTTP_PROTOCOL_OPTIONS = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions'
+export const ROUTER = 'envoy.extensions.filters.http.router.v3.Router'
+export const TCP_PROXY = 'envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy'
 
 export function objects(value: unknown): Json[] {
   return Array.isArray(value) ? value.filter(isObject) : []
@@ -41,6 +44,45 @@ export function hcmSites(bootstrap: Json): HcmSite[] {
     }
   }
   return sites
+}
+
+/** The static clusters, by name. */
+export function staticClusters(bootstrap: Json): Map<string, Json> {
+  const resources = isObject(bootstrap.static_resources) ? bootstrap.static_resources : {}
+  const out = new Map<string, Json>()
+  for (const c of objects(resources.clusters)) {
+    if (typeof c.name === 'string' && !out.has(c.name)) out.set(c.name, c)
+  }
+  return out
+}
+
+/** CDS may add clusters this file does not show. */
+export function hasCds(bootstrap: Json): boolean {
+  const dynamic = isObject(bootstrap.dynamic_resources) ? bootstrap.dynamic_resources : {}
+  return dynamic.cds_config !== undefined || dynamic.cds_resources_locator !== undefined
+}
+
+/** Clusters the ext_proc filters (and per-route overrides) send their gRPC streams to. */
+export function processorClusterNames(bootstrap: Json): Set<string> {
+  const names = new Set<string>()
+  const configs = [
+    ...findTyped(bootstrap, EXT_PROC),
+    ...findTyped(bootstrap, EXT_PROC_PER_ROUTE).flatMap((c) =>
+      isObject(c.overrides) ? [c.overrides] : [],
+    ),
+  ]
+  for (const config of configs) {
+    const service = isObject(config.grpc_service) ? config.grpc_service : undefined
+    const name = isObject(service?.envoy_grpc) ? service.envoy_grpc.cluster_name : undefined
+    if (typeof name === 'string') names.add(name)
+  }
+  return names
+}
+
+/** The TLS context of a transport socket, when it is one of the given type. */
+export function tlsContext(socket: unknown, type: string): Json | undefined {
+  if (!isObject(socket) || !isObject(socket.typed_config)) return undefined
+  return socket.typed_config['@type'] === type ? socket.typed_config : undefined
 }
 
 /** Every object with the given @type, wherever it sits in the document. */

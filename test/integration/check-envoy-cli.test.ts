@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -29,7 +29,7 @@ function shippedConfigs(): string[] {
 }
 
 describe('extproc-authz check-envoy', () => {
-  test('every shipped Envoy config under envoy/ passes with no errors (also with XFCC identity on)', () => {
+  test('the shipped Envoy configs (and SDS resource files): SDS ones with no finding, static-file ones with only the certificate warning', () => {
     const files = shippedConfigs()
     assert.ok(
       ['envoy.yaml', 'envoy-xfcc.yaml', 'envoy-sds.yaml', 'sds-path/envoy-sds-path.yaml'].every(
@@ -37,23 +37,87 @@ describe('extproc-authz check-envoy', () => {
       ),
       files.join(),
     )
-    for (const flags of [[], ['--xfcc']]) {
-      const r = cli(...flags, ...files)
-      assert.equal(r.status, 0, r.stdout + r.stderr)
-      assert.doesNotMatch(r.stdout, /: error: /)
-      assert.match(r.stdout, new RegExp(`check-envoy: ${files.length} file\\(s\\), 0 error\\(s\\)`))
+    for (const file of files) {
+      for (const flags of [[], ['--xfcc']]) {
+        if (flags.length > 0 && !file.includes('xfcc')) continue
+        const r = cli('--json', ...flags, file)
+        const out = JSON.parse(r.stdout) as { files: { findings: { rule: string }[] }[] }
+        const rules = new Set(out.files[0]?.findings.map((f) => f.rule))
+        // SDS resource files name certificate files too, but Envoy watches those.
+        const text = readFileSync(join(ROOT, file), 'utf8')
+        const staticFiles = /^static_resources:/m.test(text) && /filename:/.test(text)
+        assert.deepEqual(
+          [...rules],
+          staticFiles ? ['tls-static-certificates'] : [],
+          `${file} ${flags.join(' ')}: ${r.stdout}`,
+        )
+        assert.equal(r.status, 0, r.stdout + r.stderr)
+      }
     }
   })
 
-  test('an error: exit 1, one line FILE:PATH: error: message [rule], and a summary', () => {
+  test('an error: exit 1, one line FILE:LINE:COL: error: message [rule], and a summary', () => {
     const file = `${FIXTURES}failure-mode-allow.yaml`
     const r = cli(file)
     assert.equal(r.status, 1)
     assert.equal(
       r.stdout.split('\n')[0],
-      `${file}:static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config.failure_mode_allow: error: failure_mode_allow: true lets requests through when the processor fails (fail open) [ext-proc-failure-mode-allow]`,
+      `${file}:56:15: error: failure_mode_allow: true lets requests through when the processor fails (fail open) [ext-proc-failure-mode-allow]`,
     )
-    assert.match(r.stdout, /^check-envoy: 1 file\(s\), 1 error\(s\), 0 warning\(s\)$/m)
+    assert.match(
+      r.stdout,
+      /^check-envoy: 1 file\(s\), 1 error\(s\), 0 warning\(s\) \[Envoy API 1\.40\.0 \(github\.com\/envoyproxy\/go-control-plane\/envoy@v1\.40\.0\)\]$/m,
+    )
+  })
+
+  test('lines and columns point at the key (YAML) or the property (JSON)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'check-envoy-'))
+    const yaml = join(dir, 'admin.yaml')
+    writeFileSync(
+      yaml,
+      'admin:\n  address:\n    socket_address: { address: 0.0.0.0, port_value: 9901 }\n',
+    )
+    const r = cli(yaml)
+    assert.match(
+      r.stdout,
+      new RegExp(
+        `^${yaml}:3:23: error: admin listens on 0\\.0\\.0\\.0.*\\[admin-off-loopback\\]$`,
+        'm',
+      ),
+    )
+    const json = join(dir, 'admin.json')
+    writeFileSync(
+      json,
+      '{\n  "admin": {\n    "address": {\n      "socket_address": {\n        "address": "0.0.0.0",\n        "port_value": 9901\n      }\n    }\n  }\n}\n',
+    )
+    assert.match(
+      cli(json).stdout,
+      new RegExp(`^${json}:5:9: error: .*\\[admin-off-loopback\\]$`, 'm'),
+    )
+    const out = JSON.parse(cli('--json', json).stdout) as {
+      files: { findings: { path: string; line: number; column: number }[] }[]
+    }
+    const admin = out.files[0]?.findings.find(
+      (f) => f.path === 'admin.address.socket_address.address',
+    )
+    assert.deepEqual([admin?.line, admin?.column], [5, 9])
+  })
+
+  test('--version names the Envoy API version, and every JSON report carries it', () => {
+    const version = cli('--version')
+    assert.equal(version.status, 0)
+    const pinned = readFileSync(join(ROOT, 'envoy/VERSION'), 'utf8').trim()
+    assert.equal(
+      version.stdout,
+      `check-envoy: Envoy API ${pinned} (github.com/envoyproxy/go-control-plane/envoy@v${pinned})\n`,
+    )
+    const out = JSON.parse(cli('--json', `${FIXTURES}good.yaml`).stdout) as {
+      api: { envoy: string; source: string }
+    }
+    assert.deepEqual(out.api, {
+      envoy: pinned,
+      source: `github.com/envoyproxy/go-control-plane/envoy@v${pinned}`,
+    })
   })
 
   test('warnings exit 0, or 1 with --warnings-as-errors', () => {

@@ -9,6 +9,15 @@ import { validateMessage } from '../../src/envoy-check/validate-message.js'
 function problems(type: string, value: unknown): [string, string, string][] {
   const findings = new Findings()
   validateMessage(loadDescriptor(), type, value, findings)
+  // Types only: the validate rules (a cluster needs a name, ...) are tested apart below.
+  return findings.list
+    .filter((f) => f.rule !== 'proto-constraint' && f.rule !== 'proto-oneof-required')
+    .map((f) => [f.rule, f.path, f.message])
+}
+
+function constraints(type: string, value: unknown): [string, string, string][] {
+  const findings = new Findings()
+  validateMessage(loadDescriptor(), type, value, findings)
   return findings.list.map((f) => [f.rule, f.path, f.message])
 }
 
@@ -92,9 +101,18 @@ describe('check-envoy: proto3 JSON validation against the Envoy API', () => {
           'expected an object (envoy.config.endpoint.v3.ClusterLoadAssignment), got string "upstream"',
         ],
         ['proto-type', 'name', 'expected a string, got a list'],
-        ['proto-type', 'health_checks', 'expected a list, got an object'],
       ],
     )
+  })
+
+  test('a repeated field takes a single value or nested lists, as protobuf JSON parses them', () => {
+    // Envoy loads `domains: "*"` and `domains: [["*"]]` (checked against envoy --mode validate).
+    const HOST = 'envoy.config.route.v3.VirtualHost'
+    assert.deepEqual(problems(HOST, { name: 'v', domains: '*' }), [])
+    assert.deepEqual(problems(HOST, { name: 'v', domains: [['*', 'a'], 'b'] }), [])
+    assert.deepEqual(problems(HOST, { name: 'v', domains: 5 }), [
+      ['proto-type', 'domains', 'expected a string, got number 5'],
+    ])
   })
 
   test('typed_config resolves through @type and is checked strictly, map values included', () => {
@@ -208,5 +226,85 @@ describe('check-envoy: proto3 JSON validation against the Envoy API', () => {
         for (const cluster of clusters) assert.deepEqual(problems(CLUSTER, cluster), [])
       }
     }
+  })
+})
+
+describe('check-envoy: protoc-gen-validate rules of the Envoy API', () => {
+  const ADDRESS = 'envoy.config.core.v3.SocketAddress'
+  test('a port above 65535, a negative or zero connect_timeout, a missing cluster name', () => {
+    assert.deepEqual(constraints(ADDRESS, { address: '127.0.0.1', port_value: 70000 }), [
+      [
+        'proto-constraint',
+        'port_value',
+        "'port_value' must be at most 65535 (envoy.config.core.v3.SocketAddress)",
+      ],
+    ])
+    assert.deepEqual(constraints(CLUSTER, { name: 'a', connect_timeout: '0s' }), [
+      [
+        'proto-constraint',
+        'connect_timeout',
+        "'connect_timeout' must be greater than 0s (envoy.config.cluster.v3.Cluster)",
+      ],
+    ])
+    assert.deepEqual(constraints(CLUSTER, { name: 'a', connect_timeout: '-1s' }), [
+      ['proto-constraint', 'connect_timeout', 'duration -1s is negative'],
+      [
+        'proto-constraint',
+        'connect_timeout',
+        "'connect_timeout' must be greater than 0s (envoy.config.cluster.v3.Cluster)",
+      ],
+    ])
+    assert.deepEqual(constraints(CLUSTER, {}), [
+      ['proto-constraint', '', "'name' must not be empty (envoy.config.cluster.v3.Cluster)"],
+    ])
+  })
+
+  test('ext_proc message_timeout at most 3600s; a required oneof; min_items; header names', () => {
+    const EXT_PROC_TYPE = 'envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor'
+    assert.deepEqual(
+      constraints(EXT_PROC_TYPE, { message_timeout: '7200s' }).map(([r, p]) => [r, p]),
+      [['proto-constraint', 'message_timeout']],
+    )
+    assert.deepEqual(
+      constraints('envoy.config.core.v3.GrpcService', {}).map(([r, , m]) => [r, m]),
+      [
+        [
+          'proto-oneof-required',
+          'one of envoy_grpc, google_grpc is required (envoy.config.core.v3.GrpcService)',
+        ],
+      ],
+    )
+    assert.deepEqual(
+      constraints('envoy.config.route.v3.VirtualHost', { name: 'v', domains: [] }).map(
+        ([r, p, m]) => [r, p, m],
+      ),
+      [
+        [
+          'proto-constraint',
+          'domains',
+          "'domains' needs at least one item (envoy.config.route.v3.VirtualHost)",
+        ],
+      ],
+    )
+    assert.deepEqual(
+      constraints('envoy.config.core.v3.HeaderValue', { key: 'bad\nname' }).map(([r, p]) => [r, p]),
+      [['proto-constraint', 'key']],
+    )
+  })
+
+  test('a route match needs one of its path specifiers', () => {
+    assert.deepEqual(
+      constraints('envoy.config.route.v3.RouteMatch', {}).map(([r]) => r),
+      ['proto-oneof-required'],
+    )
+    assert.deepEqual(constraints('envoy.config.route.v3.RouteMatch', { prefix: '' }), [])
+  })
+})
+
+test('the committed Envoy API descriptor is the pinned Envoy version (make envoy-api)', () => {
+  const pinned = readFileSync(new URL('../../../envoy/VERSION', import.meta.url), 'utf8').trim()
+  assert.deepEqual(loadDescriptor().api, {
+    envoy: pinned,
+    source: `github.com/envoyproxy/go-control-plane/envoy@v${pinned}`,
   })
 })
