@@ -203,6 +203,12 @@ async function measure(row: Row, scenario: string, rate: number | undefined, rou
   )
 }
 
+// Ctrl-C or SIGTERM: stop every Envoy and processor this run started, then exit.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    void Promise.all([...benches.values()].map((b) => b.close())).finally(() => process.exit(130))
+  })
+}
 try {
   for (const row of rows) {
     log(`bench-envoy: starting ${row.label}`)

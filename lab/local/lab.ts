@@ -114,9 +114,13 @@ export class LocalLab {
       })
     }
     const hosts: HostPort[] = []
+    // The processor watches its config file's directory and reloads on any change there: keep
+    // it apart from the logs, which change with every request (a reload every 200 ms).
+    const configDir = join(dir, 'processor-config')
+    mkdirSync(configDir, { recursive: true })
     for (let i = 0; i < (this.opts.processors ?? 1); i++) {
       const port = await freePort()
-      const configFile = join(dir, `processor-${i}.yaml`)
+      const configFile = join(configDir, `processor-${i}.yaml`)
       writeFileSync(
         configFile,
         overlayProcessorConfig(text, {
