@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs'
+import { lineChartSvg } from './svg-plot.js'
 
 // Renders the Envoy-in-the-loop results (bench/envoy-run.ts) as the markdown block that
 // docs/benchmarks.md carries between its markers. Every figure is a median over the rounds of
@@ -78,17 +79,20 @@ const f = (x: number, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : '-')
 const int = (x: number) => (Number.isFinite(x) ? String(Math.round(x)) : '-')
 
 function pick(r: EnvoyResult, row: string, scenario: string, offered: number | 'max') {
+  // A run during which the processor exited is listed apart, not counted.
   return r.measurements.filter(
-    (m) => m.row === row && m.scenario === scenario && m.offered === offered,
+    (m) =>
+      m.row === row &&
+      m.scenario === scenario &&
+      m.offered === offered &&
+      m.processorExited === undefined,
   )
 }
 
 /** Per round: this measurement minus Envoy-alone's in the same round at the same load. */
 function addedBy(r: EnvoyResult, ms: Measurement[], key: 'p50' | 'p99'): number[] {
   return ms.map((m) => {
-    const base = r.measurements.find(
-      (n) => n.row === 'none' && n.offered === m.offered && n.round === m.round,
-    )
+    const base = pick(r, 'none', 'spiffe-allow', m.offered).find((n) => n.round === m.round)
     return base === undefined ? Number.NaN : m[key] - base[key]
   })
 }
@@ -180,8 +184,16 @@ export function renderEnvoyMarkdown(r: EnvoyResult): string {
         1000,
         key,
       )
+      const mine = addedBy(r, pick(r, a.id, 'spiffe-allow', 1000), key)
+      const go = addedBy(r, pick(r, 'go-spiffe', 'spiffe-allow', 1000), key)
+      // A round where the Go check "added" nothing or less is the machine's noise, not a
+      // denominator: the ratio is stated only when every round has one.
+      const measurable = go.length > 0 && go.every((x) => x > 0)
+      const verdict = measurable
+        ? `**${f(t.ratio)}** (target ≤ 1.5; per round ${t.perRound.map((x) => f(x)).join(', ')})`
+        : "**not measurable in this run** (target ≤ 1.5; in some round the Go check's figure was zero or negative: this machine's noise is larger than the difference)"
       out.push(
-        `- ${a.label}, spiffe-allow at 1,000/s: added ${key} ÷ the Go SPIFFE check's added ${key} = **${f(t.ratio)}** (target ≤ 1.5; per round ${t.perRound.map((x) => f(x)).join(', ') || '-'})`,
+        `- ${a.label}, spiffe-allow at 1,000/s: added ${key} ÷ the Go SPIFFE check's added ${key} = ${verdict}; added ms per round: ${mine.map((x) => f(x)).join(', ')} against ${go.map((x) => f(x)).join(', ')}`,
       )
     }
     for (const sc of ['spiffe-allow', 'runner-cached']) {
@@ -195,15 +207,17 @@ export function renderEnvoyMarkdown(r: EnvoyResult): string {
   }
   const exits = r.measurements.filter((m) => m.processorExited !== undefined)
   if (exits.length > 0) {
-    out.push('', '**The processor exited during these runs** (restarted for the next run):', '')
+    out.push(
+      '',
+      `**The processor exited during ${exits.length} runs** (each restarted and measured once more; a run it exited in is not counted above):`,
+      '',
+    )
     for (const m of exits) {
-      const last = (m.processorExited ?? '').trim().split('\n').slice(-12).join('\n')
+      const tail = m.processorExited ?? ''
+      const error =
+        /^\w*Error.*$/m.exec(tail)?.[0] ?? /code: '([^']+)'/.exec(tail)?.[1] ?? 'no error line'
       out.push(
-        `- ${m.label}, ${m.scenario}, offered ${m.offered}, round ${m.round + 1}:`,
-        '',
-        '```',
-        last,
-        '```',
+        `- ${m.label}, ${m.scenario}, offered ${m.offered}, round ${m.round + 1}: \`${error}\``,
       )
     }
   }
@@ -226,4 +240,24 @@ export function spliceDoc(file: string, markdown: string): boolean {
   if (a < 0 || b < a) return false
   writeFileSync(file, `${text.slice(0, a + START.length)}\n\n${markdown}\n${text.slice(b)}`)
   return true
+}
+
+/** The plot: added p50 (median over rounds) against offered load, one line per processor. */
+export function renderEnvoySvg(r: EnvoyResult): string {
+  const series = r.rows
+    .filter((row) => row.id !== 'none')
+    .map((row) => ({
+      name: row.label,
+      points: r.settings.rates.map((rate) => ({
+        x: rate,
+        // Log scale: a median at or below zero (noise) is drawn at the floor.
+        y: Math.max(0.01, median(addedBy(r, pick(r, row.id, 'spiffe-allow', rate), 'p50')) || 0),
+      })),
+    }))
+  return lineChartSvg(
+    'added p50 latency through Envoy vs offered load (spiffe-allow)',
+    'offered requests/s',
+    'added p50 ms',
+    series,
+  )
 }

@@ -15,10 +15,10 @@ import {
   type EnvoyResult,
   type Measurement,
   renderEnvoyMarkdown,
+  renderEnvoySvg,
   spliceDoc,
 } from './envoy-report.js'
 import { buildGoPeers, type GoPeers } from './go-peers.js'
-import { lineChartSvg } from './svg-plot.js'
 
 // `make bench-envoy` (and the second half of `make bench`): requests through the pinned Envoy
 // on the shipped envoy.yaml, with no ext_proc filter, with the Go peers, and with extproc-authz
@@ -121,7 +121,13 @@ const measurements: Measurement[] = []
 const commands = new Set<string>()
 let tokenSeq = 0
 
-async function measure(row: Row, scenario: string, rate: number | undefined, round: number) {
+async function measure(
+  row: Row,
+  scenario: string,
+  rate: number | undefined,
+  round: number,
+  retried = false,
+): Promise<void> {
   const b = benches.get(row.id)
   if (b === undefined) throw new Error(`no lab for ${row.id}`)
   const headers: string[] = []
@@ -193,9 +199,17 @@ async function measure(row: Row, scenario: string, rate: number | undefined, rou
       row.id === 'none' || crashed !== undefined
         ? Number.NaN
         : per1000(cpu1.processorS - cpu0.processorS),
-    ...(crashed === undefined ? {} : { processorExited: crashed.slice(-600) }),
+    ...(crashed === undefined
+      ? {}
+      : { processorExited: /^\w*Error.*$/m.exec(crashed)?.[0] ?? crashed.slice(-600) }),
   }
   measurements.push(m)
+  if (crashed !== undefined && !retried) {
+    // Recorded and listed apart; the run is measured again on the restarted processor.
+    log(`envoy  ${row.id}: measuring ${scenario} at ${rate ?? 'max'} again after the exit`)
+    await measure(row, scenario, rate, round, true)
+    return
+  }
   log(
     `envoy  r${round} ${row.id.padEnd(13)} ${scenario.padEnd(15)} ${String(rate ?? 'max').padStart(5)}: ` +
       `${m.rate}/s p50 ${m.p50} p99 ${m.p99} ms, ext_proc p50 ${m.extProcP50Us ?? '-'} us, ` +
@@ -279,30 +293,6 @@ mkdirSync(values.out, { recursive: true })
 const md = renderEnvoyMarkdown(result)
 writeFileSync(join(values.out, 'envoy.json'), `${JSON.stringify(result, null, 2)}\n`)
 writeFileSync(join(values.out, 'envoy.md'), md)
-const added = (row: string) => {
-  const pts: Array<{ x: number; y: number }> = []
-  for (const rate of rates) {
-    const d = measurements
-      .filter((m) => m.row === row && m.scenario === 'spiffe-allow' && m.offered === rate)
-      .map((m) => {
-        const base = measurements.find(
-          (n) => n.row === 'none' && n.offered === rate && n.round === m.round,
-        )
-        return base === undefined ? Number.NaN : m.p50 - base.p50
-      })
-      .sort((a, b) => a - b)
-    pts.push({ x: rate, y: Math.max(0.01, d[Math.floor((d.length - 1) / 2)] ?? 0) })
-  }
-  return pts
-}
-writeFileSync(
-  join(values.out, 'envoy-latency.svg'),
-  lineChartSvg(
-    'added p50 latency through Envoy vs offered load',
-    'offered requests/s',
-    'added p50 ms',
-    rows.filter((r) => r.id !== 'none').map((r) => ({ name: r.label, points: added(r.id) })),
-  ),
-)
+writeFileSync(join(values.out, 'envoy-latency.svg'), renderEnvoySvg(result))
 if (values.doc !== '') spliceDoc(values.doc, md)
 log(md)

@@ -31,7 +31,7 @@ import {
 
 // `make bench`: every scenario beside the no-op processors in the same run, so results are
 // ratios. Server pinned to CPU 0, load generators to CPU 1 (2-core machine). Writes
-// bench/results/latest.{json,md} and latency.svg, and the README's "Latest results" block.
+// bench/results/latest.{json,md} and latency.svg, and the direct-table block of docs/benchmarks.md.
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
@@ -39,7 +39,7 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '3' },
     rates: { type: 'string', default: '500,1000,2000,4000,6000,8000' },
     out: { type: 'string', default: 'bench/results' },
-    readme: { type: 'string', default: 'README.md' },
+    readme: { type: 'string', default: 'docs/benchmarks.md' },
     quick: { type: 'boolean', default: false },
   },
 })

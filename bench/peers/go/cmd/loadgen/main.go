@@ -213,6 +213,9 @@ func main() {
 				for time.Now().Before(end) {
 					t0 := time.Now()
 					status, ok := do(ctx)
+					if status == "tokens-exhausted" {
+						return // the pool is the run's length: stop, don't spin
+					}
 					rec.add(time.Since(t0), status, ok)
 				}
 			}()
