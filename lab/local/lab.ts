@@ -38,6 +38,10 @@ export interface LocalLabOptions {
    * arguments for a processor config file. It must print a JSON line whose msg ends in "serving".
    */
   readonly processorCommand?: (configFile: string) => readonly string[]
+  /** The program processorCommand's arguments are given to (default: this Node). */
+  readonly processorExecutable?: string
+  /** An Envoy bootstrap as YAML text, instead of a file under envoy/ (benchmark variants). */
+  readonly envoyConfigText?: string
   /** Envoy worker threads (default 1: two cores are shared with the processors and clients). */
   readonly envoyConcurrency?: number
 }
@@ -110,9 +114,13 @@ export class LocalLab {
       })
     }
     const hosts: HostPort[] = []
+    // The processor watches its config file's directory and reloads on any change there: keep
+    // it apart from the logs, which change with every request (a reload every 200 ms).
+    const configDir = join(dir, 'processor-config')
+    mkdirSync(configDir, { recursive: true })
     for (let i = 0; i < (this.opts.processors ?? 1); i++) {
       const port = await freePort()
-      const configFile = join(dir, `processor-${i}.yaml`)
+      const configFile = join(configDir, `processor-${i}.yaml`)
       writeFileSync(
         configFile,
         overlayProcessorConfig(text, {
@@ -129,7 +137,7 @@ export class LocalLab {
       ]
       const proc = new Proc(
         `processor-${i}`,
-        process.execPath,
+        this.opts.processorExecutable ?? process.execPath,
         args,
         join(dir, `processor-${i}.log`),
       )
@@ -148,7 +156,8 @@ export class LocalLab {
     writeFileSync(
       envoyFile,
       overlayEnvoyConfig(
-        readFileSync(join(REPO_ROOT, 'envoy', this.opts.envoyConfig ?? 'envoy.yaml'), 'utf8'),
+        this.opts.envoyConfigText ??
+          readFileSync(join(REPO_ROOT, 'envoy', this.opts.envoyConfig ?? 'envoy.yaml'), 'utf8'),
         {
           certDir: this.certDir,
           listenerPort: 0,
