@@ -39,6 +39,8 @@ export interface Http2Transport {
   close(graceMs: number): Promise<void>
 }
 
+function ignoreStreamError(): void {}
+
 /** `host:port` or `[v6]:port` into what net.Server.listen takes. */
 export function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':')
@@ -101,7 +103,13 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     onStreamEnd: opts.onStreamEnd ?? (() => {}),
   }
   server.on('stream', (stream, headers) => {
-    if (!verified.has(stream.session as http2.ServerHttp2Session)) {
+    // First, before any branch: a stream the peer reset (Envoy resets every ext_proc stream
+    // with code 2 when its request ends, sometimes before we see it) emits 'error', and an
+    // 'error' nobody listens to crashes the process. 'close' follows and cleans up.
+    stream.on('error', ignoreStreamError)
+    const session = stream.session
+    if (stream.destroyed || session === undefined) return
+    if (!verified.has(session as http2.ServerHttp2Session)) {
       stream.close(http2.constants.NGHTTP2_REFUSED_STREAM)
       return
     }
