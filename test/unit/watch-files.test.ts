@@ -10,7 +10,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, test } from 'node:test'
+import { afterEach, beforeEach, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { watchFiles } from '../../src/tokens/watch-files.js'
 
@@ -43,6 +43,14 @@ function replace(file: string, content: string) {
 }
 
 describe('watchFiles', () => {
+  // The watcher's own timers and handles are unref'd (they never keep a server alive): hold the
+  // loop open while a test waits on them, or it could end with the wait still pending.
+  let keepAlive: NodeJS.Timeout
+  beforeEach(() => {
+    keepAlive = setInterval(() => {}, 1000)
+  })
+  afterEach(() => clearInterval(keepAlive))
+
   test('a log file written beside the watched file never triggers; the next real change does, once', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'watch-log-'))
     const config = join(dir, 'config.yaml')
