@@ -357,21 +357,34 @@ describe('RunnerTokenResolver', () => {
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     })
     const opts = tokenOptions(RunnerTokensSchema.parse({ private_keys: ['x'] }), true)
-    // Event-loop turns that pass while one decryption runs: none when it ran on this thread.
-    const turnsDuring = async (pem: string, pub: string) => {
+    // On this thread the RSA work is done inside the call, so the answer settles within
+    // microtasks; a thread-pool job can only be delivered by a later event-loop turn (its poll
+    // phase), however fast the pool is. Counting turns instead failed with both cores busy:
+    // a starved event loop saw the pool's result in its very next poll.
+    const settlesWithoutATurn = async (pem: string, pub: string) => {
       const keys = await ring(pem)
       const token = createRunnerToken(pub, 'sess-b')
-      const counter = turnCounter()
-      const outcome = await decryptRunnerToken(token, keys, opts)
-      counter.stop()
+      let settled = false
+      const answer = decryptRunnerToken(token, keys, opts).then((o) => {
+        settled = true
+        return o
+      })
+      for (let i = 0; i < 100; i++) await null // microtasks only: no turn passes
+      const inMicrotasks = settled
+      const outcome = await answer
       assert.deepEqual(outcome.ok && outcome.sessionId, 'sess-b')
-      return counter.turns()
+      return inMicrotasks
     }
     assert.equal(EVENT_LOOP_MAX_BITS, 2048)
-    assert.equal(await turnsDuring(privateKey, publicKey), 0, 'RSA-2048: on the event loop')
-    assert.ok(
-      (await turnsDuring(big.privateKey, big.publicKey)) > 2,
-      'RSA-4096: on the thread pool, the event loop turns meanwhile',
+    assert.equal(
+      await settlesWithoutATurn(privateKey, publicKey),
+      true,
+      'RSA-2048: on the event loop',
+    )
+    assert.equal(
+      await settlesWithoutATurn(big.privateKey, big.publicKey),
+      false,
+      'RSA-4096: on the thread pool, delivered by a later turn',
     )
   })
 
