@@ -182,7 +182,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let started = 0
   // Read on every stream start, so a reload that changes limits.max_streams applies at once.
   let maxStreams = config.limits.max_streams
-  const peerStats: PeerGateStats = { admitted: 0, refused: 0 }
+  const peerStats: PeerGateStats = { admitted: 0, refused: 0, notLogged: 0 }
   // Undecided streams are bounded: over the limit a stream is answered 503 overloaded at once
   // and takes no slot, so refusals cannot keep the count over the limit (goodput collapsed to
   // 0.25% at 4x overload when they did). A slot is held from admission to the first answer.

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import cluster from 'node:cluster'
 import { ConfigError } from '../config/errors.js'
 import { certsCommand } from './certs.js'
 import { checkEnvoyCommand } from './check-envoy.js'
@@ -64,12 +65,22 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+/**
+ * A cluster worker's IPC channel keeps it alive: once its command is over, let go of it, or a
+ * worker whose start failed would stay up doing nothing and the primary would never see it die.
+ */
+function letGo(): void {
+  if (cluster.isWorker && cluster.worker?.isConnected()) cluster.worker.disconnect()
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code
+    letGo()
   },
   (err: unknown) => {
     process.stderr.write(`extproc-authz: ${err instanceof Error ? err.stack : String(err)}\n`)
     process.exitCode = EXIT_FAILURE
+    letGo()
   },
 )

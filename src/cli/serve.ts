@@ -79,8 +79,6 @@ Options:
     // Shutdown ends within drain + grace: close() has destroyed every connection by its
     // deadline, and nothing a peer or a library still holds open may keep the process alive.
     setTimeout(() => process.exit(process.exitCode ?? EXIT_OK), EXIT_AFTER_CLOSE_MS).unref()
-    // A cluster worker's IPC channel would keep it alive: let go of it so the process exits.
-    if (cluster.isWorker) cluster.worker?.disconnect()
     return EXIT_OK
   },
 }

@@ -12,35 +12,55 @@ const MAX_QUICK_DEATHS = 5
  * server on the shared listen socket. The primary accepts connections and hands them out
  * round-robin (cluster.SCHED_RR), so balancing is per connection: Envoy opens one connection
  * per worker thread, and N connections can keep at most N workers busy (README "Multi-core").
- * Resolves with the exit code once every worker has stopped.
+ * Resolves with the exit code once every worker has stopped: 1 when the start failed (a worker
+ * exited before any worker listened: a config, TLS or bind error, or no SVID from the Workload
+ * API) or workers kept dying at start, else 0.
  */
 export function runWorkers(count: number, logger: Logger): Promise<number> {
   cluster.schedulingPolicy = cluster.SCHED_RR
   let stopping = false
+  let exitCode = 0
   let quickDeaths = 0
+  // Whether any worker ever listened: until one has, the service never started.
+  let served = false
   const started = new Map<Worker, number>()
   const fork = () => started.set(cluster.fork(), Date.now())
   for (let i = 0; i < count; i++) fork()
+  cluster.on('listening', () => {
+    served = true
+  })
 
   return new Promise<number>((resolve) => {
-    const finishIfDone = (code: number) => {
-      if (Object.keys(cluster.workers ?? {}).length === 0) resolve(code)
+    const finishIfDone = () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) resolve(exitCode)
+    }
+    const fail = (fields: object, msg: string) => {
+      logger.fatal(fields, msg)
+      exitCode = 1
+      stopping = true
+      for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM')
     }
     cluster.on('exit', (worker, code, signal) => {
       const uptime = Date.now() - (started.get(worker) ?? 0)
       started.delete(worker)
       if (stopping) {
-        finishIfDone(0)
+        finishIfDone()
+        return
+      }
+      if (!served) {
+        fail(
+          { pid: worker.process.pid, code, signal },
+          'a worker exited before serving; start failed',
+        )
+        finishIfDone()
         return
       }
       logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; restarting it')
       quickDeaths = uptime < MIN_UPTIME_MS ? quickDeaths + 1 : 0
       if (quickDeaths >= MAX_QUICK_DEATHS) {
         // A config or bind error kills every worker at start: fail instead of spinning.
-        logger.fatal({ quickDeaths }, 'workers keep dying at start; stopping')
-        stopping = true
-        for (const w of Object.values(cluster.workers ?? {})) w?.kill('SIGTERM')
-        finishIfDone(1)
+        fail({ quickDeaths }, 'workers keep dying at start; stopping')
+        finishIfDone()
         return
       }
       fork()

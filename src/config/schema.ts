@@ -229,6 +229,14 @@ export const ConfigSchema = z
               .regex(/^(unix:\/\/\/|tcp:\/\/)/, 'expected unix:///path or tcp://ip:port')
               .optional()
               .describe('Agent socket; default: the SPIFFE_ENDPOINT_SOCKET environment variable.'),
+            start_timeout_seconds: z
+              .int()
+              .min(1)
+              .max(600)
+              .default(30)
+              .describe(
+                'Start (and config check) fails, exit 1, if no usable SVID arrives within this.',
+              ),
           })
           .optional()
           .describe(

@@ -1,7 +1,8 @@
 import { splitRequestPath } from '../authz/path-template.js'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
-import { parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js'
+import { MAX_SPIFFE_ID_BYTES, parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js'
 import { xfccPeerUri } from '../identity/xfcc.js'
+import { BoundedMemo, ENTRY_OVERHEAD_BYTES, stringBytes } from '../shared/bounded-memo.js'
 import { type DecodeSelection, NameSet } from './codec/name-set.js'
 import type { AttributeValue, HeaderField } from './codec/processing-request.js'
 
@@ -44,37 +45,35 @@ export type FactsResult =
   | { readonly ok: true; readonly facts: RequestFacts }
   | { readonly ok: false; readonly detail: string }
 
-/**
- * Bounded memo of a pure function of a string: the same peer SPIFFE ID and :authority arrive on
- * request after request (Envoy sends the peer of the downstream connection with every one), and
- * a deployment has few of either. Cleared when full, so hostile variety costs memory only up to
- * the bound.
- */
-class Memo<T> {
-  private readonly map = new Map<string, T>()
-  constructor(
-    private readonly compute: (key: string) => T,
-    private readonly max = 1024,
-  ) {}
+/** Longest :authority memoized: a 253-character DNS name, a port and IPv6 brackets fit. */
+const MAX_MEMO_AUTHORITY_LENGTH = 320
 
-  get(key: string): T {
-    let value = this.map.get(key)
-    if (value === undefined) {
-      value = this.compute(key)
-      if (this.map.size >= this.max) this.map.clear()
-      this.map.set(key, value)
-    }
-    return value
-  }
-}
-
+// The same peer SPIFFE ID and :authority arrive on request after request (Envoy sends the peer
+// of the downstream connection with every one), and a deployment has few of either: their
+// parses are memoized, bounded by bytes. A key longer than any valid value is never held.
 // null: no workload identity. An ID that fails the standard is none, and neither is the bare
 // trust domain ID (spiffe://example.org): an X509-SVID's SPIFFE ID has a path (X509-SVID.md §2).
-const PEERS = new Memo<SpiffeId | null>((uri) => {
-  const parsed = parseSpiffeId(uri)
-  return parsed.ok && parsed.id.path !== '' ? parsed.id : null
+const PEERS = new BoundedMemo<SpiffeId | null>(
+  (uri) => {
+    const parsed = parseSpiffeId(uri)
+    return parsed.ok && parsed.id.path !== '' ? parsed.id : null
+  },
+  {
+    maxBytes: 1024 * 1024,
+    maxKeyLength: MAX_SPIFFE_ID_BYTES,
+    sizeOf: (id) =>
+      id === null ? 0 : ENTRY_OVERHEAD_BYTES + stringBytes(id.trustDomain) + stringBytes(id.path),
+  },
+)
+const HOSTS = new BoundedMemo<string>(hostOf, {
+  maxBytes: 256 * 1024,
+  maxKeyLength: MAX_MEMO_AUTHORITY_LENGTH,
 })
-const HOSTS = new Memo<string>(hostOf)
+
+/** The memos' current charge in bytes (tests hold it under its bound). */
+export function factMemoBytes(): { peers: number; hosts: number } {
+  return { peers: PEERS.bytes, hosts: HOSTS.bytes }
+}
 
 function hostOf(authority: string): string {
   // "[::1]:8443" -> "[::1]"; "api.example.org:443" -> "api.example.org"

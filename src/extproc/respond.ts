@@ -1,5 +1,6 @@
 import type { Allow, Deny } from '../authz/decision.js'
 import { REASONS } from '../authz/reasons.js'
+import { ENTRY_OVERHEAD_BYTES, stringBytes } from '../shared/bounded-memo.js'
 import type { HeaderMutationSpec, HeaderToSet } from './codec/processing-response.js'
 import { encodeContinue, encodeImmediateResponse } from './codec/processing-response.js'
 import { headerSpellings } from './header-spellings.js'
@@ -13,7 +14,8 @@ export interface HeaderOptions {
   readonly stripAuthorization: boolean
 }
 
-const ANSWER_CACHE_MAX = 4096
+/** Bytes of answers (and their keys) held at most: thousands of workloads' answers fit. */
+const ANSWER_CACHE_BYTES = 4 * 1024 * 1024
 
 const JSON_CONTENT_TYPE: HeaderToSet = { name: 'content-type', value: 'application/json' }
 
@@ -28,10 +30,12 @@ export class Responder {
    * Allow answers by what they carry: peer SPIFFE ID -> runner session (undefined keys for
    * absent ones). A deployment has few workloads, a runner repeats its session on every
    * request, and encoding the same mutation per request was a measurable share of the hot path.
-   * The keys are the strings the request already holds, so a lookup builds nothing. Bounded:
-   * everything is dropped when ANSWER_CACHE_MAX answers are held.
+   * The keys are the strings the request already holds, so a lookup builds nothing. Bounded by
+   * bytes: everything is dropped when the next answer would take the charge (answers, keys,
+   * ENTRY_OVERHEAD_BYTES each) past ANSWER_CACHE_BYTES.
    */
   private readonly encoded = new Map<string | undefined, Map<string | undefined, Buffer>>()
+  /** Bytes charged for the answers held (see `encoded`). */
   private held = 0
 
   constructor(private readonly headers: HeaderOptions) {
@@ -57,7 +61,12 @@ export class Responder {
     const remove = this.owned.filter((h) => !set.some((s) => s.name === h))
     const mutation: HeaderMutationSpec = { set, remove }
     const answer = encodeContinue('request_headers', mutation)
-    if (this.held >= ANSWER_CACHE_MAX) {
+    const cost =
+      answer.length +
+      stringBytes(spiffeId ?? '') +
+      stringBytes(sessionId ?? '') +
+      2 * ENTRY_OVERHEAD_BYTES
+    if (this.held + cost > ANSWER_CACHE_BYTES) {
       this.encoded.clear()
       this.held = 0
       bySession = undefined
@@ -67,7 +76,7 @@ export class Responder {
       byPeer.set(spiffeId, bySession)
     }
     bySession.set(sessionId, answer)
-    this.held++
+    this.held += cost
     return answer
   }
 

@@ -316,6 +316,11 @@ export class HttpRegistry implements LivenessCheck {
     }
   }
 
+  /** Resolves once the lookups in flight now (background re-checks included) have ended. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.inFlight.values()])
+  }
+
   stats(): RegistryStats {
     const now = this.now()
     let oldest = 0

@@ -6,6 +6,14 @@ export interface FlushableStream extends DestinationStream {
   flushSync?(): void
 }
 
+/** Runs `drain` once, `ms` from now; must never keep the process alive. */
+export type ScheduleDrain = (drain: () => void, ms: number) => void
+
+// Unref'd: pending lines never keep a process alive; the exit hook writes them.
+const unrefTimeout: ScheduleDrain = (drain, ms) => {
+  setTimeout(drain, ms).unref()
+}
+
 /** Lines held before a write is forced at once. */
 const MAX_PENDING_CHARS = 64 * 1024
 /** Longest a line waits for others to share its write. */
@@ -30,7 +38,11 @@ export class BatchedDestination implements FlushableStream {
   private scheduled = false
   private readonly onExit = () => this.flushSync()
 
-  constructor(private readonly sink: FlushableStream) {
+  constructor(
+    private readonly sink: FlushableStream,
+    /** When the window ends (injected: tests end it themselves instead of sleeping). */
+    private readonly schedule: ScheduleDrain = unrefTimeout,
+  ) {
     process.once('exit', this.onExit)
   }
 
@@ -40,8 +52,7 @@ export class BatchedDestination implements FlushableStream {
     if (this.pendingChars >= MAX_PENDING_CHARS) this.drain()
     else if (!this.scheduled) {
       this.scheduled = true
-      // Unref'd: pending lines never keep a process alive; the exit hook writes them.
-      setTimeout(this.drainScheduled, MAX_DELAY_MS).unref()
+      this.schedule(this.drainScheduled, MAX_DELAY_MS)
     }
     return true
   }

@@ -3,23 +3,25 @@ import { pino } from 'pino'
 import { traceIds } from '../authz/request-facts.js'
 import type { Config } from '../config/schema.js'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
+import { BoundedMemo } from '../shared/bounded-memo.js'
 import type { Logger } from './logger.js'
 
-const SESSION_HASHES = new Map<string, string>()
-const SESSION_HASHES_MAX = 4096
+/** Longest value a log memo holds: a SPIFFE ID (2048) is the longest field that repeats. */
+const MAX_MEMO_VALUE_LENGTH = 2048
+/** Bytes each log memo holds at most. */
+const MEMO_BYTES = 512 * 1024
 
 /**
  * Session ids are capabilities' subjects: logged as a SHA-256 prefix by default. A runner sends
- * its session on every request: the prefix is remembered (bounded, cleared when full).
+ * its session on every request: the prefix is remembered (bounded by bytes, cleared when full).
  */
+const SESSION_HASHES = new BoundedMemo<string>((id) => hash('sha256', id, 'hex').slice(0, 16), {
+  maxBytes: MEMO_BYTES,
+  maxKeyLength: MAX_MEMO_VALUE_LENGTH,
+})
+
 export function hashSessionId(id: string): string {
-  let hashed = SESSION_HASHES.get(id)
-  if (hashed === undefined) {
-    hashed = hash('sha256', id, 'hex').slice(0, 16)
-    if (SESSION_HASHES.size >= SESSION_HASHES_MAX) SESSION_HASHES.clear()
-    SESSION_HASHES.set(id, hashed)
-  }
-  return hashed
+  return SESSION_HASHES.get(id)
 }
 
 type LoggingConfig = Config['logging']
@@ -29,6 +31,8 @@ export interface DecisionLog extends StreamObserver {
   configure(logging: LoggingConfig): void
   /** Decision lines not written because sampling left them out (cumulative). */
   sampledOut(): number
+  /** Bytes its field memos hold now (each bounded by MEMO_BYTES). */
+  memoBytes(): number
 }
 
 /**
@@ -67,25 +71,25 @@ function field(name: string, value: string | undefined): string {
 
 /**
  * `field()` for values from a small set that repeat on every line: reasons, rule names,
- * methods, peer IDs, session hashes. Their encoded fields are remembered (bounded; cleared
- * when full, so hostile variety costs memory only up to the bound).
+ * methods, peer IDs, session hashes. Their encoded fields are remembered, bounded by bytes
+ * (cleared when full; a value longer than MAX_MEMO_VALUE_LENGTH is encoded and never held),
+ * so hostile variety costs memory only up to the bound.
  */
 class FieldMemo {
-  private readonly encoded = new Map<string, string>()
-  constructor(
-    private readonly name: string,
-    private readonly max = 1024,
-  ) {}
+  private readonly encoded: BoundedMemo<string>
+  constructor(name: string) {
+    this.encoded = new BoundedMemo((value) => field(name, value), {
+      maxBytes: MEMO_BYTES,
+      maxKeyLength: MAX_MEMO_VALUE_LENGTH,
+    })
+  }
 
   field(value: string | undefined): string {
-    if (value === undefined) return ''
-    let out = this.encoded.get(value)
-    if (out === undefined) {
-      out = field(this.name, value)
-      if (this.encoded.size >= this.max) this.encoded.clear()
-      this.encoded.set(value, out)
-    }
-    return out
+    return value === undefined ? '' : this.encoded.get(value)
+  }
+
+  get bytes(): number {
+    return this.encoded.bytes
   }
 }
 
@@ -112,6 +116,7 @@ export function decisionLogger(root: Logger, logging: LoggingConfig = DEFAULTS):
       settings = next
     },
     sampledOut: () => sampledOut,
+    memoBytes: () => reasons.bytes + rules.bytes + methods.bytes + peers.bytes + sessions.bytes,
     onDecision({ decision, facts, durationMs }: DecisionEvent) {
       // Decided before any field is built: a line left out costs a level check and a hash.
       const d = settings.decisions

@@ -11,7 +11,7 @@ export interface MetricsSources {
   activeStreams?(): number
   tokens?(): TokenStats | undefined
   certSecondsUntilExpiry?(): number | undefined
-  peers?(): { admitted: number; refused: number }
+  peers?(): { admitted: number; refused: number; notLogged: number }
   registry?(): RegistryStats | undefined
   decisionLogSampledOut?(): number
 }
@@ -196,6 +196,12 @@ export function createMetrics(sources: MetricsSources): Metrics {
     `${P}channel_peers_refused_total`,
     'Channel peers refused (mTLS SVID checks).',
     () => sources.peers?.().refused,
+  )
+  pulledCounter(
+    registry,
+    `${P}channel_peer_refusals_not_logged_total`,
+    'Channel peer refusals whose "refused peer" log line the rate limit left out.',
+    () => sources.peers?.().notLogged,
   )
   const r = () => sources.registry?.()
   for (const outcome of ['live', 'gone', 'error'] as const) {

@@ -1,12 +1,16 @@
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls'
+import type { LogLimiter } from '../observe/log-limiter.js'
 import type { Logger } from '../observe/logger.js'
 import type { VerifyPeer } from '../transport/http2/serve-http2.js'
+import { refusalLog } from './refusal-log.js'
 import { type PeerPolicy, verifyPeer } from './verify-peer.js'
 
 /** Channel admission counters, cumulative (the channel_peers_refused_total metric). */
 export interface PeerGateStats {
   admitted: number
   refused: number
+  /** Refusals whose log line the rate limit left out. */
+  notLogged: number
 }
 
 /** The presented chain, leaf first, from Node's linked issuerCertificate list. */
@@ -24,21 +28,22 @@ function derChain(cert: PeerCertificate | undefined): Uint8Array[] {
 /**
  * Both transports check the peer once per connection, right after the handshake and before any
  * stream is read, on the whole chain it presented (leaf first, intermediates after): refusals
- * are counted and logged with the presented identity.
+ * are counted and logged with the presented identity (rate limited: see refusalLog).
  */
 export function http2PeerCheck(
   policy: () => PeerPolicy,
   logger: Logger,
   stats: PeerGateStats,
+  limiter?: LogLimiter,
 ): VerifyPeer {
+  const refused = refusalLog(logger, stats, limiter)
   return (cert) => {
     const verdict = verifyPeer(derChain(cert), policy())
     if (verdict.ok) {
       stats.admitted++
       return true
     }
-    stats.refused++
-    logger.warn({ presented: verdict.presented, reason: verdict.reason }, 'refused peer')
+    refused({ presented: verdict.presented, reason: verdict.reason })
     return false
   }
 }

@@ -19,7 +19,13 @@ export async function startTlsSource(
         'tls.workload_api: no socket configured and SPIFFE_ENDPOINT_SOCKET is not set',
       )
     }
-    return startWorkloadApiTls(socket, tls.allowed_peers, onRotate, logger)
+    return startWorkloadApiTls(
+      socket,
+      tls.allowed_peers,
+      onRotate,
+      logger,
+      tls.workload_api.start_timeout_seconds * 1000,
+    )
   }
   // The schema guarantees all three file fields when workload_api is absent.
   const files = {

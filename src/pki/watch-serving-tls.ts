@@ -1,9 +1,8 @@
-// Reloads the serving pair and bundles when spiffe-helper / cert-manager rewrite them. Watches the
-// DIRECTORIES (a file replaced by rename stops producing events on its old inode), debounces, and
-// polls as a backstop. A reload is accepted only when cert and key match and every bundle parses:
-// a half-written or mismatched set never replaces the working one.
-import { type FSWatcher, watch } from 'node:fs'
-import { dirname } from 'node:path'
+// Reloads the serving pair and bundles when spiffe-helper / cert-manager rewrite them, through the
+// shared file watcher (directories watched for renames, events filtered by name, unchanged
+// content ignored, a poll as backstop). A reload is accepted only when cert and key match and
+// every bundle parses: a half-written or mismatched set never replaces the working one.
+import { watchFiles } from '../tokens/watch-files.js'
 import { loadServingTls, type ServingTls, type TlsFilesConfig } from './serving-tls.js'
 
 export interface TlsWatcher {
@@ -18,16 +17,19 @@ export function watchServingTls(
   { debounceMs = 150, pollMs = 5000 } = {},
 ): TlsWatcher {
   let current = loadServingTls(cfg)
-  let timer: NodeJS.Timeout | undefined
+  // A refused set (e.g. a certificate not valid yet) is retried on every poll until one loads,
+  // even when no file changes again.
+  let failing = false
   const reload = (): void => {
-    timer = undefined
     let next: ServingTls
     try {
       next = loadServingTls(cfg)
     } catch (err) {
-      onError(err) // keep serving the working pair; a later event or poll retries
+      failing = true
+      onError(err) // keep serving the working pair; a later change or poll retries
       return
     }
+    failing = false
     if (
       next.cert.equals(current.cert) &&
       next.key.equals(current.key) &&
@@ -38,20 +40,17 @@ export function watchServingTls(
     current = next
     onRotate(next)
   }
-  const schedule = (): void => {
-    if (timer !== undefined) clearTimeout(timer)
-    timer = setTimeout(reload, debounceMs)
-  }
-  const dirs = new Set([cfg.cert_file, cfg.key_file, ...Object.values(cfg.bundles)].map(dirname))
-  const watchers: FSWatcher[] = [...dirs].map((d) => watch(d, schedule))
-  const poll = setInterval(schedule, pollMs)
-  poll.unref()
+  const files = [cfg.cert_file, cfg.key_file, ...Object.values(cfg.bundles)]
+  const watch = watchFiles(files, reload, { debounceMs, pollMs })
+  const retry = setInterval(() => {
+    if (failing) reload()
+  }, pollMs)
+  retry.unref()
   return {
     current: () => current,
     close() {
-      for (const w of watchers) w.close()
-      clearInterval(poll)
-      if (timer !== undefined) clearTimeout(timer)
+      watch.close()
+      clearInterval(retry)
     },
   }
 }

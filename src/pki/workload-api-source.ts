@@ -12,7 +12,8 @@ const DESCRIPTOR = new URL('../../proto/extproc-authz.binpb', import.meta.url)
 /** go-spiffe reconnects with a linear backoff from 1 s up to 30 s. */
 const BACKOFF_STEP_MS = 1000
 const BACKOFF_MAX_MS = 30_000
-const FIRST_UPDATE_TIMEOUT_MS = 30_000
+/** How long start waits for a first usable SVID by default (tls.workload_api.start_timeout_seconds). */
+export const FIRST_UPDATE_TIMEOUT_MS = 30_000
 
 interface X509Svid {
   spiffe_id: string
@@ -62,13 +63,16 @@ export function servingTlsFromWorkloadApi(
 /**
  * Streams FetchX509SVID from the SPIFFE agent and rotates on every update (SVID and bundles).
  * Resolves after the first usable update; reconnects with linear backoff; a bad update never
- * replaces the working state.
+ * replaces the working state. Rejects when no usable update arrived within
+ * `firstUpdateTimeoutMs`: until then the wait keeps the process alive (an unreachable agent
+ * must fail the start, never leave a process with nothing to do that exits 0).
  */
 export async function startWorkloadApiTls(
   socket: string,
   allowedPeers: readonly string[],
   onRotate: (next: ServingTls) => void,
   logger: Logger,
+  firstUpdateTimeoutMs = FIRST_UPDATE_TIMEOUT_MS,
 ): Promise<TlsWatcher> {
   const def = protoLoader.loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR), {
     keepCase: true,
@@ -86,6 +90,8 @@ export async function startWorkloadApiTls(
   let call: grpc.ClientReadableStream<X509SvidResponse> | undefined
   let retry: NodeJS.Timeout | undefined
   let firstResolve: ((t: ServingTls) => void) | undefined
+  /** Why the last attempt failed, for the start error. */
+  let lastProblem = 'no answer'
   const first = new Promise<ServingTls>((resolve) => {
     firstResolve = resolve
   })
@@ -104,6 +110,7 @@ export async function startWorkloadApiTls(
       try {
         next = servingTlsFromWorkloadApi(res, allowedPeers)
       } catch (err) {
+        lastProblem = `unusable update: ${(err as Error).message}`
         logger.warn(
           { err: (err as Error).message },
           'Workload API update not usable; keeping the working SVID',
@@ -118,6 +125,7 @@ export async function startWorkloadApiTls(
     call.on('error', (err: grpc.ServiceError) => {
       if (closed || err.code === grpc.status.CANCELLED) return
       attempt++
+      lastProblem = `${grpc.status[err.code] ?? err.code}: ${err.details}`
       const delay = Math.min(attempt * BACKOFF_STEP_MS, BACKOFF_MAX_MS)
       logger.warn({ code: err.code, retry_ms: delay }, 'Workload API stream failed; reconnecting')
       retry = setTimeout(connect, delay)
@@ -126,11 +134,17 @@ export async function startWorkloadApiTls(
   }
   connect()
   const timeout = new Promise<never>((_, reject) => {
+    // Not unref'd: while start waits for its SVID, this timer is what keeps the process alive.
     const t = setTimeout(
-      () => reject(new Error(`no usable X.509-SVID from the Workload API at ${socket}`)),
-      FIRST_UPDATE_TIMEOUT_MS,
+      () =>
+        reject(
+          new Error(
+            `no usable X.509-SVID from the Workload API at ${socket} within ` +
+              `${firstUpdateTimeoutMs / 1000} s (last: ${lastProblem})`,
+          ),
+        ),
+      firstUpdateTimeoutMs,
     )
-    t.unref()
     first.then(() => clearTimeout(t))
   })
   const close = () => {

@@ -88,7 +88,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
    */
   private readonly maxRunning: number
   private running = 0
-  /** rsaOnEventLoop: until when (performance.now()) this turn's batch may start decryptions. */
+  /** rsaOnEventLoop: until when (this.clock()) this turn's batch may start decryptions. */
   private batchEnd = 0
   /** When other work last arrived (see nextBatchEnd) and the counts it was judged from. */
   private lastOtherAt = Number.NEGATIVE_INFINITY
@@ -118,6 +118,11 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     maxRunning = decryptionSlots(1),
     /** The decryption itself (tests observe the order of decryptions and answers through it). */
     private readonly decrypt: typeof decryptRunnerToken = decryptRunnerToken,
+    /**
+     * The scheduler's clock in milliseconds (batch ends, quiet spells): injected so tests step
+     * it and count turns instead of racing the wall clock on a busy machine.
+     */
+    private readonly clock: () => number = () => performance.now(),
   ) {
     this.maxRunning = maxRunning
     this.keyring = keyring
@@ -190,7 +195,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     else await new Promise<void>((resolve) => this.waiting.push(resolve))
     // One core: decryptions run on the event loop, and the I/O polled between two turns'
     // worth of them is answered first. See nextBatchEnd for how many share a turn.
-    if (this.opts.rsaOnEventLoop === true && performance.now() >= this.batchEnd) {
+    if (this.opts.rsaOnEventLoop === true && this.clock() >= this.batchEnd) {
       this.releaseHeld()
       await new Promise<void>((resolve) => setImmediate(resolve))
       this.batchEnd = this.nextBatchEnd()
@@ -211,11 +216,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     // code and data not cooled by an RSA operation between each two (same-core A/B,
     // runner-uncached: 1.03x decryptions per CPU-second, 6 rounds 1.02-1.04).
     // Only while the batch goes on (the next job runs in this turn): one per turn, nothing waits.
-    if (
-      this.opts.rsaOnEventLoop === true &&
-      this.running > 0 &&
-      performance.now() < this.batchEnd
-    ) {
+    if (this.opts.rsaOnEventLoop === true && this.running > 0 && this.clock() < this.batchEnd) {
       // At the latest at the end of this turn: the next job may be one for the thread pool.
       if (this.held.length === 0) setImmediate(this.releaseHeld)
       await new Promise<void>((resolve) => this.held.push(resolve))
@@ -241,7 +242,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
    * runner-uncached, 6 rounds 1.14-1.16), +5% median of 10 serial pairs (0.95-1.15).
    */
   private nextBatchEnd(): number {
-    const now = performance.now()
+    const now = this.clock()
     if (this.streamsStarted === undefined) return now
     const started = this.streamsStarted()
     const { misses, coalesced, overloaded } = this.counters

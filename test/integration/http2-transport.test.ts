@@ -11,6 +11,7 @@ import { frameMessage } from '../../src/transport/http2/message-reader.js'
 import { type Http2Transport, startHttp2Transport } from '../../src/transport/http2/serve-http2.js'
 import { grpcFrameOf } from '../helpers/grpc-frame.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitUntil } from '../helpers/wait-until.js'
 
 const CONFIG = `
 policy:
@@ -143,17 +144,10 @@ describe('lean HTTP/2 transport: gRPC protocol edges', () => {
     // Undecided streams (half a message each) hold admission slots until they end.
     const half = grpcFrameOf(HEALTHZ).subarray(0, 10)
     const pending = Array.from({ length: 20 }, () => raw(session, {}, half, false))
-    const deadline = Date.now() + 2000
-    while (srv.server.activeStreams() < 20 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5))
-    }
-    assert.equal(srv.server.activeStreams(), 20)
+    await waitUntil(() => srv.server.activeStreams() === 20, '20 open streams')
     for (const p of pending) p.req.close(http2.constants.NGHTTP2_CANCEL)
     await Promise.all(pending.map((p) => p.done))
-    while (srv.server.activeStreams() > 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 5))
-    }
-    assert.equal(srv.server.activeStreams(), 0)
+    await waitUntil(() => srv.server.activeStreams() === 0, 'the cancelled streams to go')
     assert.equal(grpcStatus(await raw(session, {}, grpcFrameOf(HEALTHZ)).done), '0')
   })
 

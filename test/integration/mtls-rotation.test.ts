@@ -9,6 +9,7 @@ import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
 import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { servedSerial } from '../helpers/served-serial.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitUntil } from '../helpers/wait-until.js'
 
 // Real files rewritten in place (as spiffe-helper does), real handshakes on loopback.
 describe('serving certificate rotation from files', () => {
@@ -82,10 +83,10 @@ policy:
     const t0 = Date.now()
     writeFileSync(keyFile, next.keyPem)
     let after = before
-    for (let i = 0; i < 50 && after === before; i++) {
-      await sleep(50)
+    await waitUntil(async () => {
       after = await servingSerial()
-    }
+      return after !== before
+    }, 'the rotated certificate to be served')
     const latency = Date.now() - t0
     stop = true
     await loop

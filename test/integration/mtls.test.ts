@@ -230,6 +230,10 @@ policy:
         )
       assert.equal(value('extproc_authz_channel_peers_refused_total'), ts.server.peerStats.refused)
       assert.ok(value('extproc_authz_channel_peers_refused_total') >= 2)
+      assert.equal(
+        value('extproc_authz_channel_peer_refusals_not_logged_total'),
+        ts.server.peerStats.notLogged,
+      )
       assert.ok(value('extproc_authz_serving_certificate_expiry_seconds') > 3600)
     })
   })

@@ -9,6 +9,7 @@ import {
   requestHeaders,
 } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitUntil } from '../helpers/wait-until.js'
 
 const CONFIG = `
 policy:
@@ -311,13 +312,10 @@ for (const transport of ['http2', 'grpc-js'] as const) {
         call.write(requestHeaders(req('/api/x'), { attributes: PEER_ATTR, endOfStream: false }))
         return call
       })
-      await new Promise((r) => setTimeout(r, 50))
+      // Cancelled once the server holds them all (a fixed sleep let some cancel unseen).
+      await waitUntil(() => srv.server.activeStreams() === 20, '20 open streams')
       for (const c of calls) c.cancel()
-      const deadline = Date.now() + 2000
-      while (srv.server.activeStreams() > 0 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 10))
-      }
-      assert.equal(srv.server.activeStreams(), 0)
+      await waitUntil(() => srv.server.activeStreams() === 0, 'the cancelled streams to go')
       const { responses } = await exchange(client, [requestHeaders(req('/healthz'))])
       assert.ok(responses[0]?.request_headers)
     })

@@ -22,6 +22,7 @@ import {
   requestHeaders,
 } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitUntil } from '../helpers/wait-until.js'
 
 function keypair(bits = 2048) {
   return generateKeyPairSync('rsa', {
@@ -241,12 +242,12 @@ policy:
     await writeFile(join(dir, 'next.pem'), C.privateKey, { mode: 0o600 })
     await rename(join(dir, 'next.pem'), join(dir, 'current.pem'))
     // The directory watcher picks the new file up after its debounce; poll until it has.
-    const deadline = Date.now() + 5000
-    while (Date.now() < deadline) {
-      const r = await exchange(client, [route('rot-2', createRunnerToken(C.publicKey, 'rot-2'))])
-      if (r.responses[0]?.request_headers) break
-      await new Promise((res) => setTimeout(res, 100))
-    }
+    await waitUntil(
+      async () =>
+        (await exchange(client, [route('rot-2', createRunnerToken(C.publicKey, 'rot-2'))]))
+          .responses[0]?.request_headers !== undefined,
+      'the rotated key to be loaded',
+    )
     const fresh = await exchange(client, [route('rot-3', createRunnerToken(C.publicKey, 'rot-3'))])
     assert.equal(allowMutation(fresh.responses[0]).set.get('x-runner-session-id'), 'rot-3')
     assert.equal(

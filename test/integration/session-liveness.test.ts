@@ -14,6 +14,7 @@ import {
   requestHeaders,
 } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitUntil } from '../helpers/wait-until.js'
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
@@ -70,18 +71,18 @@ policy:
   test('a session that ends upstream is denied once the file is swapped; a broken file changes nothing', async () => {
     await writeFile(join(dir, 'live.next'), 'sess-b\nsess-c\n')
     await rename(join(dir, 'live.next'), join(dir, 'live.txt'))
-    const deadline = Date.now() + 5000
-    while (Date.now() < deadline && (await ask('sess-a'))?.request_headers) {
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await waitUntil(
+      async () => (await ask('sess-a'))?.request_headers === undefined,
+      'the swapped file to be loaded',
+    )
     assert.equal(denyOf(await ask('sess-a')).reason, 'session_not_live')
     assert.equal(allowMutation(await ask('sess-c')).set.get('x-runner-session-id'), 'sess-c')
     await writeFile(join(dir, 'live.txt'), 'sess-b\nnot a valid id!\n')
     // Wait until the watcher has read (and refused) the broken file, so the check below counts.
-    const until = Date.now() + 5000
-    while (!srv.logs.text().includes('keeping the last good set') && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 50))
-    }
+    await waitUntil(
+      () => srv.logs.text().includes('keeping the last good set'),
+      'the broken file to be refused',
+    )
     assert.match(srv.logs.text(), /session registry file not reloaded; keeping the last good set/)
     assert.equal(allowMutation(await ask('sess-c')).set.get('x-runner-session-id'), 'sess-c')
   })

@@ -5,6 +5,7 @@ import { parseConfig } from '../../src/config/load-config.js'
 import type { ProcessingResponse__Output } from '../../src/gen/envoy/service/ext_proc/v3/ProcessingResponse.js'
 import { denyOf, exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
+import { waitUntil } from '../helpers/wait-until.js'
 
 for (const transport of ['http2', 'grpc-js'] as const) {
   describe(`stream limits (${transport})`, () => {
@@ -67,9 +68,7 @@ policy:
       // Held undecided: it sends nothing (the reloaded idle bound is the default 10 s).
       const held = (client as unknown as { Process(): Call }).Process()
       held.on('error', () => {})
-      const deadline = Date.now() + 2000
-      while (srv.server.activeStreams() < 1 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 20))
+      await waitUntil(() => srv.server.activeStreams() >= 1, 'the held stream to open')
       const { responses } = await exchange(client, [
         requestHeaders({ ':method': 'GET', ':path': '/h' }),
       ])

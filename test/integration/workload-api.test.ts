@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
 import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { mkdtempSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { connect } from 'node:tls'
+import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
@@ -161,5 +163,64 @@ policy:
     }
     assert.ok(ok, 'after a CA change the server serves the SVID chaining to the new CA')
     assert.ok(srv.server.certSecondsUntilExpiry() !== undefined)
+  })
+})
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
+
+/** Runs the CLI to its exit (no wall-clock assertion: only a generous guard against a hang). */
+function runCli(args: readonly string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d))
+    child.stderr.on('data', (d: Buffer) => (out += d))
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`still running after 90 s: ${args.join(' ')}\n${out}`))
+    }, 90_000)
+    child.on('exit', (code) => {
+      clearTimeout(guard)
+      resolve({ code, out })
+    })
+  })
+}
+
+describe('an unreachable Workload API fails the start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wlapi-down-'))
+  const config = (timeout: number) => {
+    const file = join(dir, `config-${timeout}.yaml`)
+    writeFileSync(
+      file,
+      `listen: 127.0.0.1:0
+tls:
+  workload_api: { socket: "unix://${join(dir, 'no-agent.sock')}", start_timeout_seconds: ${timeout} }
+  allowed_peers: [spiffe://example.org/envoy]
+policy:
+  rules: [{ name: h, path: /healthz, public: true }]
+`,
+    )
+    return file
+  }
+
+  test('serve, serve --workers 2 and config check exit 1 and say why', async () => {
+    // Workers: longer than the primary's 5 s crash-loop window, so only the "exited before
+    // serving" rule can end the start (before it, workers were restarted without end).
+    const [serve, workers, check] = await Promise.all([
+      runCli(['serve', '--config', config(1)]),
+      runCli(['serve', '--config', config(6), '--workers', '2']),
+      runCli(['config', 'check', config(1)]),
+    ])
+    for (const [name, r] of [
+      ['serve', serve],
+      ['serve --workers 2', workers],
+      ['config check', check],
+    ] as const) {
+      assert.equal(r.code, 1, `${name} exit code; output:\n${r.out}`)
+      assert.match(r.out, /no usable X\.509-SVID from the Workload API at unix:\/\/.*within/, name)
+    }
+    assert.match(serve.out, /Workload API stream failed; reconnecting/)
+    assert.match(workers.out, /a worker exited before serving; start failed/)
+    assert.match(check.out, /tls: no usable X\.509-SVID/)
   })
 })

@@ -174,21 +174,49 @@ describe('decision log lines', () => {
 describe('BatchedDestination', () => {
   test('lines of a few milliseconds, across event-loop turns, reach the sink as one write, in order', async () => {
     const sink = capture()
-    const d = new BatchedDestination(sink)
+    // The window ends when the test says so: no race between a sleep and the 5 ms timer.
+    const windows: Array<{ drain: () => void; ms: number }> = []
+    const d = new BatchedDestination(sink, (drain, ms) => windows.push({ drain, ms }))
     const turn = () => new Promise((r) => setImmediate(r))
-    const window = () => new Promise((r) => setTimeout(r, MAX_DELAY_MS * 3))
+    const endWindow = () => {
+      const w = windows.shift()
+      assert.ok(w !== undefined, 'no window pending')
+      w.drain()
+    }
     try {
       d.write('a\n')
       d.write('b\n')
       await turn()
       d.write('c\n')
+      await turn()
       assert.deepEqual(sink.writes, [], 'nothing written before the window ends')
-      await window()
+      assert.deepEqual(
+        windows.map((w) => w.ms),
+        [MAX_DELAY_MS],
+        'one window for the lines of several turns',
+      )
+      endWindow()
       assert.deepEqual(sink.writes, ['a\nb\nc\n'])
       d.write('d\n')
-      await window()
+      assert.equal(windows.length, 1, 'the next line opens the next window')
+      endWindow()
       assert.deepEqual(sink.writes, ['a\nb\nc\n', 'd\n'])
     } finally {
+      d.close()
+    }
+  })
+
+  test('by default the window is a real timer: a line reaches the sink without any flush', async () => {
+    let wrote: (s: string) => void = () => {}
+    const written = new Promise<string>((resolve) => (wrote = resolve))
+    const d = new BatchedDestination({ write: (s: string) => wrote(s) })
+    // The window's timer is unref'd: this guard keeps the loop alive (and ends a hang).
+    const guard = setTimeout(() => wrote('no write within 30 s'), 30_000)
+    try {
+      d.write('only\n')
+      assert.equal(await written, 'only\n')
+    } finally {
+      clearTimeout(guard)
       d.close()
     }
   })

@@ -81,6 +81,59 @@ describe('gRPC message framing', () => {
     // At the limit is fine.
     assert.equal(readAll(new MessageReader(3), [frameMessage(Buffer.from('abc'))]).length, 1)
   })
+
+  test('a message in many DATA frames is assembled in linear work (bytes allocated < 3x its size)', (t) => {
+    const size = 4 * 1024 * 1024
+    const payload = Buffer.alloc(size)
+    for (let i = 0; i < size; i += 4096) payload[i] = i % 251
+    const wire = frameMessage(payload)
+    // Every buffer the reader creates, by any route (concatenating, allocating to grow).
+    let allocated = 0
+    const count = (name: 'alloc' | 'allocUnsafe' | 'allocUnsafeSlow') => {
+      const original = Buffer[name] as (n: number, ...rest: unknown[]) => Buffer
+      t.mock.method(Buffer, name, (n: number, ...rest: unknown[]) => {
+        allocated += n
+        return original.call(Buffer, n, ...rest)
+      })
+    }
+    count('alloc')
+    count('allocUnsafe')
+    count('allocUnsafeSlow')
+    const concat = Buffer.concat
+    t.mock.method(Buffer, 'concat', (list: readonly Uint8Array[], total?: number) => {
+      const out = concat(list, total)
+      allocated += out.length
+      return out
+    })
+    const reader = new MessageReader(size)
+    const got: Buffer[] = []
+    // Envoy's default HTTP/2 frame size is 16 KiB.
+    for (let at = 0; at < wire.length; at += 16 * 1024) {
+      reader.push(wire.subarray(at, at + 16 * 1024), { push: (m) => got.push(m) })
+    }
+    t.mock.restoreAll()
+    assert.equal(got.length, 1)
+    assert.ok((got[0] as Buffer).equals(payload))
+    assert.equal(reader.partial(), false)
+    // Copying the pending bytes again per frame allocates ~256 MiB here (16 KiB + 32 KiB + ...).
+    assert.ok(allocated < 3 * size, `allocated ${allocated} bytes for a ${size}-byte message`)
+  })
+
+  test('what a prefix announces is not allocated before it arrives', (t) => {
+    const prefix = Buffer.from([0, 0, 0x40, 0, 0]) // 4 MiB announced
+    const chunk = Buffer.concat([prefix, Buffer.alloc(10)])
+    let allocated = 0
+    const original = Buffer.allocUnsafe
+    t.mock.method(Buffer, 'allocUnsafe', (n: number) => {
+      allocated += n
+      return original.call(Buffer, n)
+    })
+    const reader = new MessageReader(4 * 1024 * 1024)
+    reader.push(chunk, { push: () => assert.fail() })
+    t.mock.restoreAll()
+    assert.equal(reader.partial(), true)
+    assert.ok(allocated <= 64 * 1024, `allocated ${allocated} bytes for 10 that arrived`)
+  })
 })
 
 describe('grpc-timeout', () => {

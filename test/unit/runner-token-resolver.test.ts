@@ -46,13 +46,41 @@ function turnCounter(): { turns(): number; stop(): void } {
 }
 
 /** A resolver with one decryption slot (a core to itself): RSA on the event loop. */
-async function oneSlot(): Promise<RunnerTokenResolver> {
+/**
+ * The resolver's scheduler clock, moved only by the test: a batch ends when the test says its
+ * BATCH_MS have passed, never because a busy machine made an RSA operation slow.
+ */
+function manualClock(): { now(): number; advance(ms: number): void } {
+  let t = 0
+  return {
+    now: () => t,
+    advance: (ms) => {
+      t += ms
+    },
+  }
+}
+
+/** A process with one core to itself: RSA on the event loop. The clock stands still by default. */
+async function oneSlot(
+  decrypt: typeof decryptRunnerToken = decryptRunnerToken,
+  clock: () => number = manualClock().now,
+): Promise<RunnerTokenResolver> {
   return new RunnerTokenResolver(
     await ring(),
     RunnerTokensSchema.parse({ private_keys: ['x'] }),
     Date.now,
     1,
+    decrypt,
+    clock,
   )
+}
+
+/** Resolves after `n` event-loop turns: a bound counted in turns, not milliseconds. */
+function afterTurns(n: number): Promise<void> {
+  return new Promise((resolve) => {
+    const step = (left: number) => (left === 0 ? resolve() : setImmediate(step, left - 1))
+    setImmediate(step, n - 1)
+  })
 }
 
 function facts(bearer: string | undefined): RequestFacts {
@@ -193,29 +221,47 @@ describe('RunnerTokenResolver', () => {
       done.map((c) => (c.state === 'valid' ? c.sessionId : c.state)),
       sessions,
     )
-    // An RSA-2048 operation takes ~1 ms against a 5 ms batch: unless every one of them took
-    // longer than the whole batch, some turn ran two or more.
-    assert.ok(BATCH_MS >= 5)
-    assert.ok(
-      new Set(finishedIn).size < sessions.length,
+    // The clock stood still: the whole burst was one batch, in one turn.
+    assert.equal(
+      new Set(finishedIn).size,
+      1,
       `one decryption per turn although nothing else arrived: ${finishedIn.join(',')}`,
     )
+  })
+
+  test('one slot, batched: a batch ends once BATCH_MS of the clock have passed', async () => {
+    const clock = manualClock()
+    const counter = turnCounter()
+    const decryptedIn: number[] = []
+    const r = await oneSlot(async (...args) => {
+      const outcome = await decryptRunnerToken(...args)
+      decryptedIn.push(counter.turns())
+      clock.advance(3) // each decryption "takes" 3 ms: two fit a 5 ms batch, a third does not
+      return outcome
+    }, clock.now)
+    let started = 0
+    r.streamsStarted = () => started
+    const answers = Array.from({ length: 8 }, (_, i) => {
+      started++
+      return r.resolve(facts(createRunnerToken(publicKey, `sess-e${i}`)))
+    })
+    const done = await Promise.all(answers)
+    counter.stop()
+    assert.ok(done.every((c) => c.state === 'valid'))
+    assert.equal(BATCH_MS, 5)
+    const perTurn = new Map<number, number>()
+    for (const t of decryptedIn) perTurn.set(t, (perTurn.get(t) ?? 0) + 1)
+    assert.deepEqual([...perTurn.values()], [2, 2, 2, 2], `turns: ${decryptedIn.join(',')}`)
   })
 
   test('one slot, batched: a turn answers only after all its decryptions', async () => {
     const events: string[] = []
     const counter = turnCounter()
-    const r = new RunnerTokenResolver(
-      await ring(),
-      RunnerTokensSchema.parse({ private_keys: ['x'] }),
-      Date.now,
-      1,
-      async (...args) => {
-        const outcome = await decryptRunnerToken(...args)
-        events.push(`${counter.turns()} decrypt`)
-        return outcome
-      },
-    )
+    const r = await oneSlot(async (...args) => {
+      const outcome = await decryptRunnerToken(...args)
+      events.push(`${counter.turns()} decrypt`)
+      return outcome
+    })
     let started = 0
     r.streamsStarted = () => started
     const answers = Array.from({ length: 8 }, (_, i) => {
@@ -251,27 +297,31 @@ describe('RunnerTokenResolver', () => {
   test('one slot, batched: a thread-pool job next in the batch does not hold the answers before it', async () => {
     let finishSlow: (() => void) | undefined
     const slow = createRunnerToken(publicKey, 'sess-slow')
-    const r = new RunnerTokenResolver(
-      await ring(),
-      RunnerTokensSchema.parse({ private_keys: ['x'] }),
-      Date.now,
-      1,
-      async (token, ...rest) => {
-        const outcome = await decryptRunnerToken(token, ...rest)
-        // An RSA-4096 key's job runs on the thread pool: it ends turns later.
-        if (token === slow) await new Promise<void>((resolve) => (finishSlow = resolve))
-        return outcome
-      },
-    )
+    const counter = turnCounter()
+    let slowStartedIn: number | undefined
+    let fastDecryptedIn: number | undefined
+    const r = await oneSlot(async (token, ...rest) => {
+      const outcome = await decryptRunnerToken(token, ...rest)
+      // An RSA-4096 key's job runs on the thread pool: it ends turns later.
+      if (token === slow) {
+        slowStartedIn = counter.turns()
+        await new Promise<void>((resolve) => (finishSlow = resolve))
+      } else fastDecryptedIn = counter.turns()
+      return outcome
+    })
     r.streamsStarted = () => 0
     const fast = r.resolve(facts(createRunnerToken(publicKey, 'sess-fast')))
     const held = r.resolve(facts(slow))
+    // Bounded in turns: the fast answer is released at the end of its turn; before the fix it
+    // waited for the slow job, which never ends here until the test lets it.
     const first = await Promise.race([
       Promise.resolve(fast).then((c) => (c.state === 'valid' ? c.sessionId : c.state)),
-      new Promise((resolve) => setTimeout(() => resolve('held until the slow job ended'), 2000)),
+      afterTurns(50).then(() => 'held until the slow job ended'),
     ])
+    counter.stop()
     assert.equal(first, 'sess-fast')
-    assert.ok(finishSlow !== undefined, 'the slow job started in the same batch')
+    assert.ok(finishSlow !== undefined, 'the slow job started')
+    assert.equal(slowStartedIn, fastDecryptedIn, 'the slow job started in the same batch')
     finishSlow()
     const last = await held
     assert.equal(last.state === 'valid' && last.sessionId, 'sess-slow')
@@ -307,21 +357,34 @@ describe('RunnerTokenResolver', () => {
       privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     })
     const opts = tokenOptions(RunnerTokensSchema.parse({ private_keys: ['x'] }), true)
-    // Event-loop turns that pass while one decryption runs: none when it ran on this thread.
-    const turnsDuring = async (pem: string, pub: string) => {
+    // On this thread the RSA work is done inside the call, so the answer settles within
+    // microtasks; a thread-pool job can only be delivered by a later event-loop turn (its poll
+    // phase), however fast the pool is. Counting turns instead failed with both cores busy:
+    // a starved event loop saw the pool's result in its very next poll.
+    const settlesWithoutATurn = async (pem: string, pub: string) => {
       const keys = await ring(pem)
       const token = createRunnerToken(pub, 'sess-b')
-      const counter = turnCounter()
-      const outcome = await decryptRunnerToken(token, keys, opts)
-      counter.stop()
+      let settled = false
+      const answer = decryptRunnerToken(token, keys, opts).then((o) => {
+        settled = true
+        return o
+      })
+      for (let i = 0; i < 100; i++) await null // microtasks only: no turn passes
+      const inMicrotasks = settled
+      const outcome = await answer
       assert.deepEqual(outcome.ok && outcome.sessionId, 'sess-b')
-      return counter.turns()
+      return inMicrotasks
     }
     assert.equal(EVENT_LOOP_MAX_BITS, 2048)
-    assert.equal(await turnsDuring(privateKey, publicKey), 0, 'RSA-2048: on the event loop')
-    assert.ok(
-      (await turnsDuring(big.privateKey, big.publicKey)) > 2,
-      'RSA-4096: on the thread pool, the event loop turns meanwhile',
+    assert.equal(
+      await settlesWithoutATurn(privateKey, publicKey),
+      true,
+      'RSA-2048: on the event loop',
+    )
+    assert.equal(
+      await settlesWithoutATurn(big.privateKey, big.publicKey),
+      false,
+      'RSA-4096: on the thread pool, delivered by a later turn',
     )
   })
 
