@@ -309,10 +309,10 @@ for (const transport of ['http2', 'grpc-js'] as const) {
           client as unknown as { Process(): grpc.ClientDuplexStream<unknown, unknown> }
         ).Process()
         call.on('error', () => {})
-        call.write(requestHeaders(req('/api/x'), { attributes: PEER_ATTR, endOfStream: false }))
         return call
       })
-      // Cancelled once the server holds them all (a fixed sleep let some cancel unseen).
+      // Undecided streams hold admission slots (answered ones give theirs back): cancelled
+      // once the server holds them all (a fixed sleep let some cancel unseen).
       await waitUntil(() => srv.server.activeStreams() === 20, '20 open streams')
       for (const c of calls) c.cancel()
       await waitUntil(() => srv.server.activeStreams() === 0, 'the cancelled streams to go')
