@@ -122,7 +122,10 @@ describe('local lab: drain with two processors behind the cluster', {
         sent++
         const path = unique('/api/hello')
         const res = await get(path).catch((e: Error) => ({ status: 0, body: e.message }))
-        if (res.status !== 200) failures.push(`${res.status} ${res.body.slice(0, 120)}`)
+        if (res.status !== 200) {
+          const details = await l.details(path).catch(() => 'no access-log line')
+          failures.push(`${res.status} ${details} ${res.body.slice(0, 120)}`)
+        }
       }
     })
     await sleep(500)
