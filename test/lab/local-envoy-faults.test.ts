@@ -156,18 +156,9 @@ describe('local lab: drain with two processors behind the cluster', {
       `${sent} requests; marked unhealthy ${Math.round(markedAt)} ms after SIGTERM, exited at ${Math.round(exitedAt)} ms`,
     )
     assert.ok(markedAt >= 0, 'Envoy saw NOT_SERVING before the processor exited')
-    // Known defect (docs/lab.md): under saturation the processor's HTTP/2 session now and then
-    // refuses a new stream (REFUSED_STREAM), which Envoy turns into a 500; seen here in about 1
-    // of 6 runs, 1 request in ~2,000, and by the Envoy benchmark at 1-2% at saturation. It is a
-    // deny, never a pass, and is counted apart; any other failure fails the test.
-    const refused = failures.filter((f) => f.includes('remote_refused_stream_reset'))
-    if (refused.length > 0) t.diagnostic(`refused streams (known defect): ${refused.join(' | ')}`)
-    assert.ok(refused.length <= Math.max(1, sent / 200), `${refused.length} refused of ${sent}`)
-    assert.deepEqual(
-      failures.filter((f) => !f.includes('remote_refused_stream_reset')),
-      [],
-      'no admitted request failed',
-    )
+    // A stream the processor refuses (REFUSED_STREAM, about 1 in 2,000 at saturation: see
+    // docs/lab.md) is retried by Envoy (grpc_service.retry_policy), so none may fail here.
+    assert.deepEqual(failures, [], 'no admitted request failed')
     assert.ok(sent > 20)
   })
 })
