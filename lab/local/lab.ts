@@ -51,8 +51,6 @@ export interface LabProcessor {
   readonly port: number
   readonly configFile: string
   readonly proc: Proc
-  /** The admin port of the current run (health, metrics). */
-  adminPort(): number
 }
 
 const START_MS = 60_000
@@ -65,7 +63,6 @@ export class LocalLab {
   upstream!: Upstream
   envoyPort = 0
   envoyAdmin = ''
-  private readonly adminPorts = new Map<number, number>()
 
   private constructor(private readonly opts: LocalLabOptions) {
     this.certDir = join(opts.dir, 'certs')
@@ -146,7 +143,6 @@ export class LocalLab {
         port,
         configFile,
         proc,
-        adminPort: () => this.adminPorts.get(i) ?? 0,
       }
       this.processors.push(p)
       hosts.push({ host: '127.0.0.1', port })
@@ -226,9 +222,7 @@ export class LocalLab {
   async startProcessor(p: LabProcessor): Promise<void> {
     const from = p.proc.mark()
     p.proc.spawn()
-    const line = await p.proc.waitFor(/\{[^\n]*"msg":"[^"\n]*serving"[^\n]*\}/, START_MS, from)
-    const started = JSON.parse(line) as { admin_port?: number }
-    if (started.admin_port !== undefined) this.adminPorts.set(p.index, started.admin_port)
+    await p.proc.waitFor(/"msg":"[^"\n]*serving"/, START_MS, from)
   }
 
   /** A processor by index (default the first). */

@@ -1,4 +1,5 @@
 import type { EnumDesc, FieldDesc } from './descriptor-types.js'
+import { WRAPPERS } from './well-known.js'
 
 // protoc-gen-validate rules as Envoy's generated C++ validators apply them when a config loads
 // (MessageUtil::validate): the subset of FieldRules the Envoy API uses (see envoy-api.json).
@@ -7,17 +8,6 @@ import type { EnumDesc, FieldDesc } from './descriptor-types.js'
 
 type Rules = Readonly<Record<string, unknown>>
 
-const WRAPPED: Readonly<Record<string, string>> = {
-  'google.protobuf.DoubleValue': 'double',
-  'google.protobuf.FloatValue': 'float',
-  'google.protobuf.Int64Value': 'int64',
-  'google.protobuf.UInt64Value': 'uint64',
-  'google.protobuf.Int32Value': 'int32',
-  'google.protobuf.UInt32Value': 'uint32',
-  'google.protobuf.BoolValue': 'bool',
-  'google.protobuf.StringValue': 'string',
-  'google.protobuf.BytesValue': 'bytes',
-}
 const INTEGER = new Set([
   'int32',
   'int64',
@@ -176,7 +166,7 @@ function checkSingle(
       if (kind === 'timestamp') continue
     }
     // A wrapper (UInt32Value, ...) is checked as its scalar, but only when set.
-    if (WRAPPED[type] !== undefined && !present) continue
+    if (WRAPPERS[type] !== undefined && !present) continue
     if (kind === 'enum') {
       if (r.defined_only === true && enumDesc !== undefined) {
         const ok = typeof value !== 'number' || Object.values(enumDesc.v).includes(value)

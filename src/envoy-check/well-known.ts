@@ -3,7 +3,8 @@ import { checkScalar, describeValue } from './check-scalar.js'
 // google.protobuf types whose proto3 JSON form is not an object of their fields. Any is handled
 // by the message validator (it needs the descriptor); Empty is an ordinary empty message.
 
-const WRAPPERS: Readonly<Record<string, string>> = {
+/** Wrapper types, by the scalar they carry (checked as that scalar, and only when set). */
+export const WRAPPERS: Readonly<Record<string, string>> = {
   'google.protobuf.DoubleValue': 'double',
   'google.protobuf.FloatValue': 'float',
   'google.protobuf.Int64Value': 'int64',
