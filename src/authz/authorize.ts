@@ -3,6 +3,7 @@ import type { ConditionOutcome, EvalContext } from './conditions.js'
 import { type Allow, type Decision, deny } from './decision.js'
 import { REASONS } from './reasons.js'
 import type { RequestFacts } from './request-facts.js'
+import { isRequestMethod } from './request-method.js'
 import type { RunnerCredential, RunnerCredentialResolver } from './runner-credential.js'
 
 export interface AuthorizeDeps {
@@ -17,13 +18,18 @@ interface RuleMatch {
   readonly params: Readonly<Record<string, string>>
 }
 
-/** First rule whose method, host and path fit. */
+/**
+ * First rule whose method, host and path fit; none for a request authorize() refuses before
+ * matching (invalid method, authority or path).
+ */
 export function matchRule(policy: CompiledPolicy, facts: RequestFacts): RuleMatch | undefined {
-  const segments = facts.segments
-  if (segments === undefined) return undefined
+  const { segments, host } = facts
+  if (segments === undefined || host === undefined || !isRequestMethod(facts.method)) {
+    return undefined
+  }
   for (const rule of policy.rules) {
     if (rule.methods !== undefined && !rule.methods.has(facts.method)) continue
-    if (rule.hosts !== undefined && !rule.hosts.matches(facts.host)) continue
+    if (rule.hosts !== undefined && !rule.hosts.matches(host)) continue
     const params = rule.path.match(segments)
     if (params !== undefined) return { rule, params: params ?? EMPTY_PARAMS }
   }
@@ -41,6 +47,14 @@ export function authorize(
   policy: CompiledPolicy,
   deps: AuthorizeDeps = {},
 ): Decision | Promise<Decision> {
+  // Refused before matching, so no spelling of these can skip a rule (docs/policy.md). The
+  // details never echo the value: it is client input of unbounded shape.
+  if (!isRequestMethod(facts.method)) {
+    return deny('method_invalid', 'method is not an upper-case RFC 9110 token of 1-32 characters')
+  }
+  if (facts.host === undefined) {
+    return deny('authority_invalid', ':authority is missing or not host[:port] (docs/policy.md)')
+  }
   if (facts.segments === undefined) {
     return deny('path_invalid', 'path is not safe to match (dot segments, encoded slashes, …)')
   }

@@ -1,5 +1,6 @@
 import type { AlternativeConfig, PolicyConfig, RuleConfig } from '../config/schema.js'
 import type { SpiffeIdMatcher } from '../identity/spiffe-id.js'
+import { HOST_PATTERN_HELP, parseHostPattern } from './authority.js'
 import { type Condition, SpiffeCondition } from './conditions.js'
 import { compilePathTemplate, type PathTemplate } from './path-template.js'
 
@@ -59,13 +60,22 @@ export interface HostMatcher {
   matches(host: string): boolean
 }
 
-function hostMatcher(hosts: readonly string[]): HostMatcher {
+// Entries are normalised as request hosts are (hostOfAuthority): `Admin.Example.org.` in the
+// config and `admin.example.org:443` in a request are the same host.
+function hostMatcher(hosts: readonly string[], at: string): HostMatcher {
   const exact = new Set<string>()
   const suffixes: string[] = []
-  for (const h of hosts) {
-    if (h.startsWith('*.')) suffixes.push(h.slice(1))
-    else exact.add(h)
-  }
+  hosts.forEach((h, i) => {
+    const pattern = parseHostPattern(h)
+    if (pattern === undefined) {
+      throw new PolicyCompileError(
+        `${at}.hosts[${i}]`,
+        `${JSON.stringify(h)}: ${HOST_PATTERN_HELP}`,
+      )
+    }
+    if (pattern.kind === 'suffix') suffixes.push(pattern.suffix)
+    else exact.add(pattern.host)
+  })
   return {
     matches(host) {
       if (exact.has(host)) return true
@@ -152,7 +162,7 @@ function compileRule(rule: RuleConfig, i: number, compilers: ConditionCompilers)
     name: rule.name,
     methods: rule.methods ? new Set(rule.methods) : undefined,
     path,
-    hosts: rule.hosts ? hostMatcher(rule.hosts) : undefined,
+    hosts: rule.hosts ? hostMatcher(rule.hosts, at) : undefined,
     effect,
     needsRunnerToken:
       effect.kind === 'any_of' &&

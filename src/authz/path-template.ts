@@ -4,9 +4,14 @@
 // The processor must judge the same path the upstream will route on. Envoy's normalize_path and
 // merge_slashes may be off, and upstreams disagree on decoding, so every path that two parsers
 // could read differently is refused (the caller denies) rather than normalised here: dot segments
-// and empty segments, encoded or literal "\" and "/", path parameters (";"), non-canonical or
-// malformed percent-encoding, controls and raw non-ASCII bytes. Rules are first-match, so any of
-// these could otherwise steer a request past a strict rule into a lax one.
+// and empty segments, encoded or literal "\" and "/", path parameters (";"), fragments ("#"),
+// non-canonical, double or malformed percent-encoding, invalid UTF-8 and code points that NFKC
+// turns into ASCII, controls and raw non-ASCII bytes. Rules are first-match, so any of these
+// could otherwise steer a request past a strict rule into a lax one. The one thing normalised is
+// a single trailing slash, which never counts: `/a/` matches exactly what `/a` matches, so a
+// rule on `/a` cannot be stepped around by `/a/` (docs/policy.md).
+
+import { encodedUtf8IsSafe } from './encoded-utf8.js'
 
 /**
  * Longer `:path` values are refused before any work. Generous for real routes and far below
@@ -118,7 +123,8 @@ export function compilePathTemplate(template: string): PathTemplate {
         throw new PathTemplateError(
           template,
           i === parts.length - 1
-            ? `${where} is empty: a template may not end with "/" (use "/**" for "and below")`
+            ? `${where} is empty: a template may not end with "/" (a trailing slash in a ` +
+                'request is not significant; use "/**" for "and below")'
             : `${where} is empty ("//")`,
         )
       }
@@ -182,7 +188,7 @@ export function compilePathTemplate(template: string): PathTemplate {
             if (value !== seg.text) return undefined
             break
           case 'any':
-            if (value === '') return undefined // a trailing slash is not a segment
+            if (value === '') return undefined // splitRequestPath yields none; be safe
             break
           case 'param':
             if (value === '') return undefined
@@ -234,34 +240,53 @@ function isRefusedOctet(b: number): boolean {
 }
 
 /**
- * Splits Envoy's `:path` into segments: `/a/b?q` -> ['a', 'b']; `/` -> []; a single trailing
- * slash yields a final '' segment (`/a/` -> ['a', '']). The query and fragment are dropped
- * unchecked. Undefined — the caller denies — for anything unsafe to match: not origin-form (`*`,
- * `http://…`), longer than MAX_PATH_BYTES, `//`, `.` or `..` segments, `\`, `;`, controls, space,
- * DEL or bytes >= 0x80, a `%` not followed by two hex digits, or a refused encoded octet (above).
+ * Splits Envoy's `:path` into segments: `/a/b?q` -> ['a', 'b']; `/` -> []. One trailing slash is
+ * dropped (`/a/` -> ['a']: it is not significant for matching). The query is dropped unchecked
+ * but for "#". Undefined — the caller denies — for anything unsafe to match: not origin-form
+ * (`*`, `http://…`), longer than MAX_PATH_BYTES, `//`, `.` or `..` segments, `\`, `;`, `#`,
+ * controls, space, DEL or bytes >= 0x80, a `%` not followed by two hex digits, a refused encoded
+ * octet (above), a double-encoded octet (`%25` and two hex digits), or encoded non-ASCII that is
+ * not strict UTF-8 or decodes to a code point NFKC turns into ASCII (encodedUtf8IsSafe).
  * Captured values stay percent-encoded as sent.
  */
 export function splitRequestPath(rawPath: string): readonly string[] | undefined {
   if (rawPath.length > MAX_PATH_BYTES || rawPath.charCodeAt(0) !== SLASH) return undefined
   let end = rawPath.length
+  let nonAscii = false
   for (let i = 1; i < rawPath.length; i++) {
     const c = rawPath.charCodeAt(i)
-    if (c === 0x3f || c === 0x23) {
-      end = i // "?" query or "#" fragment (Envoy should strip the latter; be safe)
+    if (c === 0x3f) {
+      // "?": the query is the upstream's to judge, but a "#" in it could still be read as
+      // ending the path by a hop that sees the URI as a whole.
+      if (rawPath.indexOf('#', i + 1) !== -1) return undefined
+      end = i
       break
     }
     // Controls, space, DEL and raw non-ASCII are not URI characters (RFC 3986 §2); upstreams
     // differ on how they decode raw high bytes. "\" is "/" to some servers. ";" starts path
     // parameters that Tomcat, Jetty and Spring strip from a segment (`/admin;x` routes as
-    // `/admin`, `..;` as `..`).
-    if (c < 0x21 || c >= 0x7f || c === BACKSLASH || c === SEMI) return undefined
+    // `/admin`, `..;` as `..`). "#" starts a fragment, which a client never sends (RFC 9110
+    // §4.2.4) and which some servers drop and others route on.
+    if (c < 0x21 || c >= 0x7f || c === BACKSLASH || c === SEMI || c === 0x23) return undefined
     if (c === PERCENT) {
       const hi = hexValue(rawPath.charCodeAt(i + 1))
       const lo = hexValue(rawPath.charCodeAt(i + 2))
-      if (hi < 0 || lo < 0 || isRefusedOctet(hi * 16 + lo)) return undefined
+      if (hi < 0 || lo < 0) return undefined
+      const octet = hi * 16 + lo
+      if (isRefusedOctet(octet)) return undefined
+      // %25 and two hex digits: an encoded octet to an upstream that decodes twice.
+      if (
+        octet === PERCENT &&
+        hexValue(rawPath.charCodeAt(i + 3)) >= 0 &&
+        hexValue(rawPath.charCodeAt(i + 4)) >= 0
+      ) {
+        return undefined
+      }
+      if (octet >= 0x80) nonAscii = true
       i += 2
     }
   }
+  if (nonAscii && !encodedUtf8IsSafe(rawPath, end)) return undefined
   if (end === 1) return []
   const parts = rawPath.slice(1, end).split('/')
   const last = parts.length - 1
@@ -270,5 +295,6 @@ export function splitRequestPath(rawPath: string): readonly string[] | undefined
     if (p === '.' || p === '..') return undefined // RFC 3986 §5.2.4 would remove them
     if (p === '' && i !== last) return undefined // "//": merged or kept, depending on the server
   }
+  if (parts[last] === '') parts.pop() // one trailing slash: not significant
   return parts
 }

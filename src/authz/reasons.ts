@@ -46,6 +46,8 @@ export const REASONS = {
   session_registry_unavailable: unavailable,
   // The request itself
   path_invalid: { status: 400, message: 'bad request', grpcStatus: INVALID_ARGUMENT },
+  method_invalid: { status: 400, message: 'bad request', grpcStatus: INVALID_ARGUMENT },
+  authority_invalid: { status: 400, message: 'bad request', grpcStatus: INVALID_ARGUMENT },
   request_malformed: { status: 400, message: 'bad request', grpcStatus: INVALID_ARGUMENT },
   headers_too_large: {
     status: 431,

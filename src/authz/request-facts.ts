@@ -13,8 +13,11 @@ export interface RequestFacts {
   readonly path: string
   /** Path segments, or undefined when the path is unsafe to match (see splitRequestPath). */
   readonly segments: readonly string[] | undefined
-  /** `:authority`, lower-cased, port removed. */
-  readonly host: string
+  /**
+   * The host of `:authority` normalised by hostOfAuthority (lower case, port and one trailing dot
+   * removed), or undefined when the authority is missing or invalid: the request is denied.
+   */
+  readonly host: string | undefined
   /** The peer's SPIFFE ID: from Envoy's attribute, or XFCC when enabled. Undefined if none/invalid. */
   readonly peer: SpiffeId | undefined
   /** The bearer credential from `authorization`, AMBIGUOUS if several were sent. */

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { HOST_PATTERN_HELP, parseHostPattern } from '../authz/authority.js'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { MAX_OWNED_HEADER_SEPARATORS, separatorCount } from '../extproc/header-spellings.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
@@ -8,7 +9,10 @@ import { SessionRegistrySchema } from './session-registry-schema.js'
 // The config file's one source of truth: runtime validation, the published JSON Schema
 // (schema/config.schema.json) and the config reference are all derived from these definitions.
 
-const HTTP_METHODS = [
+// A closed list rather than any token: a typo in a deny rule's methods (DELTE) would otherwise
+// load and never match. Each is an upper-case RFC 9110 token, the grammar requests must meet
+// (isRequestMethod; a unit test checks the list against it).
+export const HTTP_METHODS = [
   'GET',
   'HEAD',
   'POST',
@@ -97,7 +101,8 @@ export const RuleSchema = z
       .string()
       .describe(
         'Path template: literal segments, {name} (one segment, captured), * (one segment), ' +
-          '** (any rest, last only). The query string is ignored.',
+          '** (any rest, last only). The query string is ignored; one trailing slash in a ' +
+          'request is not significant (docs/policy.md).',
       )
       .superRefine((value, ctx) => {
         try {
@@ -109,13 +114,18 @@ export const RuleSchema = z
       }),
     hosts: z
       .array(
-        z
-          .string()
-          .regex(/^(\*\.)?[a-z0-9.-]+$/, 'expected a lower-case host name, optionally *.suffix'),
+        z.string().superRefine((value, ctx) => {
+          if (parseHostPattern(value) === undefined) {
+            ctx.addIssue({ code: 'custom', message: HOST_PATTERN_HELP })
+          }
+        }),
       )
       .min(1)
       .optional()
-      .describe('Hosts (:authority without port); "*.example.com" matches any subdomain.'),
+      .describe(
+        'Hosts (:authority without port), compared case-insensitively, a trailing dot ignored; ' +
+          '"*.example.com" matches any subdomain.',
+      ),
     public: z.literal(true).optional().describe('Allow without any credential.'),
     deny: z.literal(true).optional().describe('Deny matching requests (carve-outs).'),
     any_of: z

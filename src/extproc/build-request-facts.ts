@@ -1,3 +1,4 @@
+import { hostOfAuthority, MAX_AUTHORITY_LENGTH } from '../authz/authority.js'
 import { splitRequestPath } from '../authz/path-template.js'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
 import { MAX_SPIFFE_ID_BYTES, parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js'
@@ -45,9 +46,6 @@ export type FactsResult =
   | { readonly ok: true; readonly facts: RequestFacts }
   | { readonly ok: false; readonly detail: string }
 
-/** Longest :authority memoized: a 253-character DNS name, a port and IPv6 brackets fit. */
-const MAX_MEMO_AUTHORITY_LENGTH = 320
-
 // The same peer SPIFFE ID and :authority arrive on request after request (Envoy sends the peer
 // of the downstream connection with every one), and a deployment has few of either: their
 // parses are memoized, bounded by bytes. A key longer than any valid value is never held.
@@ -65,20 +63,16 @@ const PEERS = new BoundedMemo<SpiffeId | null>(
       id === null ? 0 : ENTRY_OVERHEAD_BYTES + stringBytes(id.trustDomain) + stringBytes(id.path),
   },
 )
-const HOSTS = new BoundedMemo<string>(hostOf, {
+// null: an authority hostOfAuthority refuses (memoized too: a client repeating one costs a lookup).
+// Longer keys are refused by hostOfAuthority before any work, so they are never held.
+const HOSTS = new BoundedMemo<string | null>((authority) => hostOfAuthority(authority) ?? null, {
   maxBytes: 256 * 1024,
-  maxKeyLength: MAX_MEMO_AUTHORITY_LENGTH,
+  maxKeyLength: MAX_AUTHORITY_LENGTH,
 })
 
 /** The memos' current charge in bytes (tests hold it under its bound). */
 export function factMemoBytes(): { peers: number; hosts: number } {
   return { peers: PEERS.bytes, hosts: HOSTS.bytes }
-}
-
-function hostOf(authority: string): string {
-  // "[::1]:8443" -> "[::1]"; "api.example.org:443" -> "api.example.org"
-  const end = authority.startsWith('[') ? authority.indexOf(']') + 1 : authority.lastIndexOf(':')
-  return (end > 0 ? authority.slice(0, end) : authority).toLowerCase()
 }
 
 function bearerFrom(value: string): string | undefined {
@@ -99,7 +93,7 @@ export function buildRequestFacts(
 ): FactsResult {
   let method: string | undefined
   let path: string | undefined
-  let authority = ''
+  let authority: string | undefined
   let authorization: string | typeof AMBIGUOUS | undefined
   let xfcc: string | typeof AMBIGUOUS | undefined
   let requestId: string | undefined
@@ -116,6 +110,8 @@ export function buildRequestFacts(
         path = value
         break
       case ':authority':
+        // Two would leave the host to whichever one a later hop reads.
+        if (authority !== undefined) return { ok: false, detail: 'duplicate :authority' }
         authority = value
         break
       case 'authorization':
@@ -159,7 +155,8 @@ export function buildRequestFacts(
       method,
       path,
       segments: splitRequestPath(path),
-      host: HOSTS.get(authority),
+      // Envoy always sends :authority (HTTP/1 Host becomes it); none is an invalid authority.
+      host: authority === undefined ? undefined : (HOSTS.get(authority) ?? undefined),
       peer,
       bearer,
       // Envoy creates no span for the ext_proc side stream: the client's trace context is here.

@@ -38,7 +38,16 @@ export interface HeaderOptions {
   readonly legacyValue?: boolean
   readonly attributes?: Readonly<Record<string, string | boolean | number>>
   readonly endOfStream?: boolean
+  /**
+   * Send the headers exactly as given. By default a request without `:authority` gets
+   * DEFAULT_AUTHORITY, as Envoy always sends one (an HTTP/1 Host header becomes it; a request
+   * with neither is refused before the filter chain); the processor refuses a request without.
+   */
+  readonly exactHeaders?: boolean
 }
+
+/** The `:authority` requestHeaders adds when a test gives none; no test policy lists it. */
+export const DEFAULT_AUTHORITY = 'default-authority.test'
 
 function entries(h: Headers): Array<readonly [string, string]> {
   return Array.isArray(h) ? [...h] : Object.entries(h)
@@ -50,7 +59,11 @@ function entries(h: Headers): Array<readonly [string, string]> {
  * map fields as lists of {key, value} entries.
  */
 export function requestHeaders(h: Headers, opts: HeaderOptions = {}): ProcessingRequest {
-  const headers = entries(h).map(([key, value]) =>
+  const given = entries(h)
+  if (!opts.exactHeaders && !given.some(([key]) => key === ':authority')) {
+    given.push([':authority', DEFAULT_AUTHORITY])
+  }
+  const headers = given.map(([key, value]) =>
     opts.legacyValue ? { key, value } : { key, raw_value: Buffer.from(value, 'latin1') },
   )
   const msg: Record<string, unknown> = {

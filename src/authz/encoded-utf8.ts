@@ -1,0 +1,96 @@
+// Percent-encoded non-ASCII in a request path: the rare, slow path of splitRequestPath.
+//
+// A path is matched as sent, still encoded, so what it decodes to matters only where an upstream
+// decodes it differently from the next one. Two classes do that:
+// - invalid UTF-8 (RFC 3629 §3): overlong forms (%E0%80%AE and %F0%80%80%AE are old spellings of
+//   "."), surrogates, code points above U+10FFFF, lone or missing continuation bytes. Lenient
+//   decoders turn these into ASCII or U+FFFD, strict ones refuse them;
+// - code points that Unicode compatibility normalisation (NFKC, applied by some frameworks and
+//   file systems) turns into ASCII: the fullwidth full stop %EF%BC%8E becomes ".", so
+//   %EF%BC%8E%EF%BC%8E is ".." to such an upstream, and fullwidth letters spell `admin`.
+// Both are refused. So are C1 controls (U+0080-U+009F), as C0 controls are.
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30
+  const lower = c | 0x20
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10
+  return -1
+}
+
+/** True when some character of `s` is ASCII or a control (C0, DEL, C1). */
+function hasAsciiOrControl(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) < 0xa0) return true
+  }
+  return false
+}
+
+/**
+ * Whether one decoded code point (>= U+0080) may stay in a path: not a C1 control, and its
+ * NFKC form holds no ASCII character and no control (so none of . / \ ; % ? # either).
+ */
+function isSafeCodePoint(cp: number): boolean {
+  if (cp < 0xa0) return false // C1 controls
+  return !hasAsciiOrControl(String.fromCodePoint(cp).normalize('NFKC'))
+}
+
+/**
+ * Checks the percent-encoded octets of `path[0, end)`, already known to be well-formed `%XX`
+ * triplets: every run of encoded octets >= 0x80 must be strict UTF-8 (RFC 3629: no overlong
+ * form, no surrogate, nothing above U+10FFFF, no truncated sequence; a sequence may not be
+ * interrupted by a plain or encoded ASCII character), and every code point it encodes must be
+ * safe (isSafeCodePoint). Called only for paths holding such an octet.
+ */
+export function encodedUtf8IsSafe(path: string, end: number): boolean {
+  let cp = 0 // code point being assembled
+  let need = 0 // continuation bytes still expected
+  let lower = 0x80 // bounds of the next continuation byte (RFC 3629 §4, UTF8-tail ranges)
+  let upper = 0xbf
+  let decoded: number[] | undefined
+  for (let i = 0; i < end; i++) {
+    if (path.charCodeAt(i) !== 0x25) {
+      if (need !== 0) return false // a sequence cut short by a plain character
+      continue
+    }
+    const b = hexValue(path.charCodeAt(i + 1)) * 16 + hexValue(path.charCodeAt(i + 2))
+    i += 2
+    if (need !== 0) {
+      if (b < lower || b > upper) return false
+      cp = (cp << 6) | (b & 0x3f)
+      lower = 0x80
+      upper = 0xbf
+      if (--need === 0) {
+        decoded ??= []
+        decoded.push(cp)
+      }
+      continue
+    }
+    if (b < 0x80) continue
+    if (b >= 0xc2 && b <= 0xdf) {
+      need = 1
+      cp = b & 0x1f
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2
+      cp = b & 0x0f
+      if (b === 0xe0)
+        lower = 0xa0 // overlong below U+0800
+      else if (b === 0xed) upper = 0x9f // surrogates U+D800-U+DFFF
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3
+      cp = b & 0x07
+      if (b === 0xf0)
+        lower = 0x90 // overlong below U+10000
+      else if (b === 0xf4) upper = 0x8f // above U+10FFFF
+    } else {
+      return false // a continuation byte without a lead, C0/C1 (overlong) or F5-FF
+    }
+  }
+  if (need !== 0 || decoded === undefined) return need === 0
+  // Most non-ASCII text (accented letters, CJK) is already in NFKC: one normalisation of the
+  // whole run settles it, since a string is NFKC-stable only if no code point in it has a
+  // compatibility mapping. Only otherwise is each code point normalised on its own.
+  const text = String.fromCodePoint(...decoded)
+  if (!hasAsciiOrControl(text) && text.normalize('NFKC') === text) return true
+  for (const c of decoded) if (!isSafeCodePoint(c)) return false
+  return true
+}
