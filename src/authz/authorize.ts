@@ -27,8 +27,18 @@ export function matchRule(policy: CompiledPolicy, facts: RequestFacts): RuleMatc
   if (segments === undefined || host === undefined || !isRequestMethod(facts.method)) {
     return undefined
   }
+  return firstMatch(policy, facts.method, host, segments)
+}
+
+/** The rule loop, for a method, host and path already checked. */
+function firstMatch(
+  policy: CompiledPolicy,
+  method: string,
+  host: string,
+  segments: readonly string[],
+): RuleMatch | undefined {
   for (const rule of policy.rules) {
-    if (rule.methods !== undefined && !rule.methods.has(facts.method)) continue
+    if (rule.methods !== undefined && !rule.methods.has(method)) continue
     if (rule.hosts !== undefined && !rule.hosts.matches(host)) continue
     const params = rule.path.match(segments)
     if (params !== undefined) return { rule, params: params ?? EMPTY_PARAMS }
@@ -52,13 +62,14 @@ export function authorize(
   if (!isRequestMethod(facts.method)) {
     return deny('method_invalid', 'method is not an upper-case RFC 9110 token of 1-32 characters')
   }
-  if (facts.host === undefined) {
+  const { host, segments } = facts
+  if (host === undefined) {
     return deny('authority_invalid', ':authority is missing or not host[:port] (docs/policy.md)')
   }
-  if (facts.segments === undefined) {
+  if (segments === undefined) {
     return deny('path_invalid', 'path is not safe to match (dot segments, encoded slashes, …)')
   }
-  const match = matchRule(policy, facts)
+  const match = firstMatch(policy, facts.method, host, segments)
   if (match === undefined) {
     // The detail goes to the log: never the query string, which may carry secrets.
     return deny('no_matching_rule', `no rule matches ${facts.method} ${facts.path.split('?')[0]}`)

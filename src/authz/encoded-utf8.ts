@@ -35,6 +35,23 @@ function isSafeCodePoint(cp: number): boolean {
 }
 
 /**
+ * Blocks of code points none of which NFKC changes (checked against String#normalize for every
+ * code point in them by a unit test): Latin-1 letters, Cyrillic, CJK Unified Ideographs, Hangul
+ * syllables. The common non-ASCII in paths needs no normalisation call at all.
+ */
+export const NFKC_STABLE_BLOCKS: ReadonlyArray<readonly [number, number]> = [
+  [0x00c0, 0x00ff],
+  [0x0400, 0x04ff],
+  [0x4e00, 0x9fff],
+  [0xac00, 0xd7a3],
+]
+
+function inStableBlock(cp: number): boolean {
+  for (const [lo, hi] of NFKC_STABLE_BLOCKS) if (cp >= lo && cp <= hi) return true
+  return false
+}
+
+/**
  * Checks the percent-encoded octets of `path[0, end)`, already known to be well-formed `%XX`
  * triplets: every run of encoded octets >= 0x80 must be strict UTF-8 (RFC 3629: no overlong
  * form, no surrogate, nothing above U+10FFFF, no truncated sequence; a sequence may not be
@@ -59,7 +76,7 @@ export function encodedUtf8IsSafe(path: string, end: number): boolean {
       cp = (cp << 6) | (b & 0x3f)
       lower = 0x80
       upper = 0xbf
-      if (--need === 0) {
+      if (--need === 0 && !inStableBlock(cp)) {
         decoded ??= []
         decoded.push(cp)
       }
@@ -86,9 +103,9 @@ export function encodedUtf8IsSafe(path: string, end: number): boolean {
     }
   }
   if (need !== 0 || decoded === undefined) return need === 0
-  // Most non-ASCII text (accented letters, CJK) is already in NFKC: one normalisation of the
-  // whole run settles it, since a string is NFKC-stable only if no code point in it has a
-  // compatibility mapping. Only otherwise is each code point normalised on its own.
+  // The code points outside the stable blocks: one normalisation of them all usually settles
+  // it, since a string is NFKC-stable only if no code point in it has a compatibility mapping
+  // (each is then stable alone). Only otherwise is each code point normalised on its own.
   const text = String.fromCodePoint(...decoded)
   if (!hasAsciiOrControl(text) && text.normalize('NFKC') === text) return true
   for (const c of decoded) if (!isSafeCodePoint(c)) return false

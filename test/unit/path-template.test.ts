@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { NFKC_STABLE_BLOCKS } from '../../src/authz/encoded-utf8.js'
 import {
   compilePathTemplate,
   MAX_PATH_BYTES,
@@ -331,4 +332,16 @@ describe('splitRequestPath: unsafe (undefined, so the caller denies)', () => {
   for (const [name, path] of unsafe) {
     test(name, () => assert.equal(splitRequestPath(path), undefined))
   }
+})
+
+describe('NFKC_STABLE_BLOCKS (skipped by the normalisation check)', () => {
+  test('NFKC changes no code point in them, on this runtime', () => {
+    for (const [lo, hi] of NFKC_STABLE_BLOCKS) {
+      for (let cp = lo; cp <= hi; cp++) {
+        const s = String.fromCodePoint(cp)
+        assert.equal(s.normalize('NFKC'), s, `U+${cp.toString(16)}`)
+        assert.ok(cp >= 0xa0)
+      }
+    }
+  })
 })
