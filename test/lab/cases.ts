@@ -102,6 +102,15 @@ export const LAB_CASES: readonly LabCase[] = [
     reason: 'path_invalid',
   },
   {
+    name: 'fullwidth dots are refused 400 (NFKC makes them "..")',
+    method: 'GET',
+    path: '/api/%EF%BC%8E%EF%BC%8E/hello',
+    caller: 'runner',
+    token: 'none',
+    status: 400,
+    reason: 'path_invalid',
+  },
+  {
     name: 'a path no rule matches is 403',
     method: 'GET',
     path: '/internal/metrics',
