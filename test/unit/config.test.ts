@@ -81,6 +81,18 @@ describe('config validation names the key path, what was expected and what was f
       `policy:\n  rules:\n    - name: r\n      path: /x\n      any_of:\n        - {}\n`,
       /^policy\.rules\[0\]\.any_of\[0\]: an alternative needs/,
     ],
+    [
+      'lower-case method',
+      `policy:\n  rules:\n    - name: r\n      path: /x\n      methods: [delete]\n      deny: true\n`,
+      /^policy\.rules\[0\]\.methods\[0\]: expected one of "GET".*found string "delete"/,
+    ],
+    ...['x@admin.example.org', 'admin.example.org:443', 'a..b', '*.', '*.127.0.0.1', '[::1'].map(
+      (host): [string, string, RegExp] => [
+        `bad host ${host}`,
+        `policy:\n  rules:\n    - name: r\n      path: /x\n      hosts: ["${host}"]\n      deny: true\n`,
+        /^policy\.rules\[0\]\.hosts\[0\]: expected a host name .*no port, userinfo/,
+      ],
+    ),
     ['missing policy', `listen: 127.0.0.1:1\n`, /^policy: expected object, found nothing/],
     [
       'bad header name',

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { MAX_AUTHORITY_LENGTH } from '../../src/authz/authority.js'
 import { authorize } from '../../src/authz/authorize.js'
-import { compilePolicy } from '../../src/authz/compile-policy.js'
+import { compilePolicy, PolicyCompileError } from '../../src/authz/compile-policy.js'
 import type { Decision } from '../../src/authz/decision.js'
 import { REASONS } from '../../src/authz/reasons.js'
 import { parseConfig } from '../../src/config/load-config.js'
-import { buildRequestFacts } from '../../src/extproc/build-request-facts.js'
+import { buildRequestFacts, factMemoBytes } from '../../src/extproc/build-request-facts.js'
 import type { HeaderField } from '../../src/extproc/codec/processing-request.js'
 
 // Issue 20, item 1: each spelling below stepped around a rule (a deny skipped, a broader allow
@@ -269,6 +270,32 @@ describe('authority: parsed strictly, normalised, invalid denied before matching
       assert.equal(decide(upper, { path: '/', authority }).rule, 'upper', authority)
     }
     assert.equal(decide(upper, { path: '/', authority: 'wild.example.org' }).rule, 'rest')
+  })
+  test('an invalid authority is memoized too; one longer than any valid one is never held', () => {
+    const before = factMemoBytes().hosts
+    assert.equal(
+      decide(policy, { path: '/', authority: 'memo-probe@x' }).reason,
+      'authority_invalid',
+    )
+    const held = factMemoBytes().hosts
+    assert.ok(held > before, 'the invalid verdict is held')
+    assert.equal(
+      decide(policy, { path: '/', authority: 'memo-probe@x' }).reason,
+      'authority_invalid',
+    )
+    assert.equal(factMemoBytes().hosts, held, 'and found again')
+    const long = `${'a'.repeat(MAX_AUTHORITY_LENGTH - 4)}.org:1`
+    assert.equal(decide(policy, { path: '/', authority: long }).reason, 'authority_invalid')
+    assert.equal(factMemoBytes().hosts, held)
+  })
+  test('compilePolicy refuses a host the schema would refuse, naming the key', () => {
+    assert.throws(
+      () => compilePolicy({ rules: [{ name: 'r', path: '/', hosts: ['a..b'], deny: true }] }),
+      (e: unknown) =>
+        e instanceof PolicyCompileError &&
+        e.path === 'policy.rules[0].hosts[0]' &&
+        /expected a host name/.test(e.problem),
+    )
   })
   test('a missing :authority is refused', () => {
     const built = buildRequestFacts(
