@@ -239,6 +239,39 @@ function isRefusedOctet(b: number): boolean {
   }
 }
 
+const QUESTION = 0x3f
+
+// Characters taken as they are in a path: printable ASCII but for "%" (checked apart), "?" (the
+// query), and what is refused. Controls, space, DEL and raw non-ASCII are not URI characters
+// (RFC 3986 §2); upstreams differ on how they decode raw high bytes. "\" is "/" to some servers.
+// ";" starts path parameters that Tomcat, Jetty and Spring strip from a segment (`/admin;x`
+// routes as `/admin`, `..;` as `..`). "#" starts a fragment, which a client never sends
+// (RFC 9110 §4.2.4) and which some servers drop and others route on.
+const PLAIN = new Uint8Array(0x80)
+for (let c = 0x21; c < 0x7f; c++) PLAIN[c] = 1
+for (const c of [PERCENT, QUESTION, BACKSLASH, SEMI, 0x23]) PLAIN[c] = 0
+
+/**
+ * The octet `%XX` at `i` encodes, or -1 when it is malformed, refused (isRefusedOctet) or a
+ * double-encoded octet (`%25` and two hex digits: an encoded octet to an upstream that decodes
+ * twice).
+ */
+function encodedOctet(rawPath: string, i: number): number {
+  const hi = hexValue(rawPath.charCodeAt(i + 1))
+  const lo = hexValue(rawPath.charCodeAt(i + 2))
+  if (hi < 0 || lo < 0) return -1
+  const octet = hi * 16 + lo
+  if (isRefusedOctet(octet)) return -1
+  if (
+    octet === PERCENT &&
+    hexValue(rawPath.charCodeAt(i + 3)) >= 0 &&
+    hexValue(rawPath.charCodeAt(i + 4)) >= 0
+  ) {
+    return -1
+  }
+  return octet
+}
+
 /**
  * Splits Envoy's `:path` into segments: `/a/b?q` -> ['a', 'b']; `/` -> []. One trailing slash is
  * dropped (`/a/` -> ['a']: it is not significant for matching). The query is dropped unchecked
@@ -253,37 +286,21 @@ export function splitRequestPath(rawPath: string): readonly string[] | undefined
   if (rawPath.length > MAX_PATH_BYTES || rawPath.charCodeAt(0) !== SLASH) return undefined
   let end = rawPath.length
   let nonAscii = false
-  for (let i = 1; i < rawPath.length; i++) {
+  // Kept small, with the rare cases in functions of their own: this loop runs on every request.
+  for (let i = 1; i < end; i++) {
     const c = rawPath.charCodeAt(i)
-    if (c === 0x3f) {
-      // "?": the query is the upstream's to judge, but a "#" in it could still be read as
-      // ending the path by a hop that sees the URI as a whole.
-      if (rawPath.indexOf('#', i + 1) !== -1) return undefined
-      end = i
-      break
-    }
-    // Controls, space, DEL and raw non-ASCII are not URI characters (RFC 3986 §2); upstreams
-    // differ on how they decode raw high bytes. "\" is "/" to some servers. ";" starts path
-    // parameters that Tomcat, Jetty and Spring strip from a segment (`/admin;x` routes as
-    // `/admin`, `..;` as `..`). "#" starts a fragment, which a client never sends (RFC 9110
-    // §4.2.4) and which some servers drop and others route on.
-    if (c < 0x21 || c >= 0x7f || c === BACKSLASH || c === SEMI || c === 0x23) return undefined
+    if (c < 0x80 && PLAIN[c] === 1) continue
     if (c === PERCENT) {
-      const hi = hexValue(rawPath.charCodeAt(i + 1))
-      const lo = hexValue(rawPath.charCodeAt(i + 2))
-      if (hi < 0 || lo < 0) return undefined
-      const octet = hi * 16 + lo
-      if (isRefusedOctet(octet)) return undefined
-      // %25 and two hex digits: an encoded octet to an upstream that decodes twice.
-      if (
-        octet === PERCENT &&
-        hexValue(rawPath.charCodeAt(i + 3)) >= 0 &&
-        hexValue(rawPath.charCodeAt(i + 4)) >= 0
-      ) {
-        return undefined
-      }
+      const octet = encodedOctet(rawPath, i)
+      if (octet < 0) return undefined
       if (octet >= 0x80) nonAscii = true
       i += 2
+    } else if (c === QUESTION && rawPath.indexOf('#', i + 1) === -1) {
+      // "?": the query is the upstream's to judge, but a "#" in it could still be read as
+      // ending the path by a hop that sees the URI as a whole.
+      end = i
+    } else {
+      return undefined
     }
   }
   if (nonAscii && !encodedUtf8IsSafe(rawPath, end)) return undefined
