@@ -7,6 +7,8 @@ import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { createLogger } from '../observe/logger.js'
 import { startTlsSource } from '../pki/tls-source.js'
+import { AuthzError } from '../shared/errors.js'
+import { KeyLoadError } from '../tokens/keyring.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
 
 export interface LoadedForCheck {
@@ -18,8 +20,38 @@ export interface LoadedForCheck {
 }
 
 /**
- * Loads a config exactly as `serve` does — validation, key files, certificate files, policy
- * compilation — without binding anything. File problems are reported with their key path.
+ * How long `config check` waits for the Workload API to answer: long enough for a local agent,
+ * short enough for a check (serve waits tls.workload_api.start_timeout_seconds).
+ */
+export const CHECK_WORKLOAD_API_TIMEOUT_SECONDS = 5
+
+type TlsConfig = NonNullable<Config['tls']>
+
+function withShortWait(tls: TlsConfig): TlsConfig {
+  const api = tls.workload_api
+  if (api === undefined) return tls
+  const seconds = Math.min(api.start_timeout_seconds, CHECK_WORKLOAD_API_TIMEOUT_SECONDS)
+  return { ...tls, workload_api: { ...api, start_timeout_seconds: seconds } }
+}
+
+/** The key path a failure names: carried by the error when it knows it, else `fallback`. */
+function problemOf(err: unknown, fallback: string): ConfigProblem {
+  if (err instanceof AuthzError) {
+    // The key path goes in `path`; the message keeps the file and what to do.
+    const message = [err.file, err.problem].filter((p) => p !== undefined).join(': ')
+    const path =
+      err instanceof KeyLoadError && err.index !== undefined
+        ? `runner_tokens.private_keys[${err.index}]`
+        : (err.keyPath ?? fallback)
+    return { path, message: err.hint === undefined ? message : `${message} (${err.hint})` }
+  }
+  return { path: fallback, message: err instanceof Error ? err.message : String(err) }
+}
+
+/**
+ * Runs the checks `serve` runs at start — the schema (listen addresses included), key files,
+ * the session registry file, certificate files or the Workload API (a short wait), the policy
+ * compiled with its credentials — without binding anything. Each problem names its key path.
  */
 export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   const config = await loadConfigFile(file) // ConfigError on structure
@@ -28,19 +60,13 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   try {
     credentials = await buildCredentials(config, createLogger('silent'), { watch: false })
   } catch (err) {
-    const message = (err as Error).message
-    const registryFile = config.session_registry?.source
-    const path =
-      registryFile?.kind === 'file' && message.startsWith(registryFile.path)
-        ? 'session_registry.source.path'
-        : 'runner_tokens.private_keys'
-    problems.push({ path, message })
+    problems.push(problemOf(err, 'runner_tokens'))
   }
   if (config.tls !== undefined) {
     try {
-      ;(await startTlsSource(config.tls, () => {}, createLogger('silent'))).close()
+      ;(await startTlsSource(withShortWait(config.tls), () => {}, createLogger('silent'))).close()
     } catch (err) {
-      problems.push({ path: 'tls', message: (err as Error).message })
+      problems.push(problemOf(err, config.tls.workload_api ? 'tls.workload_api' : 'tls'))
     }
   }
   if (problems.length > 0) {

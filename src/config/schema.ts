@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { MAX_OWNED_HEADER_SEPARATORS, separatorCount } from '../extproc/header-spellings.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
+import { LISTEN_EXPECTED, LISTEN_PATTERN } from '../shared/listen-address.js'
 import { RunnerTokenConditionSchema, RunnerTokensSchema } from './runner-tokens-schema.js'
 import { SessionRegistrySchema } from './session-registry-schema.js'
 
@@ -32,6 +33,9 @@ const trustDomainString = z
   .string()
   .describe('A SPIFFE trust domain name, e.g. example.org')
   .refine(isValidTrustDomain, { message: 'invalid trust domain: expected lowercase [a-z0-9._-]' })
+
+/** Validated by the same parser the listeners use: a port above 65535 is refused here. */
+const listenAddress = z.string().regex(LISTEN_PATTERN, `expected ${LISTEN_EXPECTED}`)
 
 const headerName = z
   .string()
@@ -192,9 +196,7 @@ export const DecisionLogSchema = z
 
 export const ConfigSchema = z
   .strictObject({
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
+    listen: listenAddress
       .default('127.0.0.1:50051')
       .describe('gRPC listen address (host:port). Port 0 picks a free port.'),
     transport: z
@@ -352,9 +354,7 @@ export const ConfigSchema = z
       .prefault({}),
     admin: z
       .strictObject({
-        listen: z
-          .string()
-          .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
+        listen: listenAddress
           .optional()
           .describe(
             'Admin HTTP address for /metrics (Prometheus), /healthz and /readyz. Omitted: no ' +

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { parseSpiffeId } from '../identity/spiffe-id.js'
 import type { Logger } from '../observe/logger.js'
+import { shortGrpcDetails } from '../shared/grpc-details.js'
 import { derChainToPem } from './der.js'
 import { type ServingTls, servingTlsFromPem } from './serving-tls.js'
 import type { TlsWatcher } from './watch-serving-tls.js'
@@ -125,7 +126,7 @@ export async function startWorkloadApiTls(
     call.on('error', (err: grpc.ServiceError) => {
       if (closed || err.code === grpc.status.CANCELLED) return
       attempt++
-      lastProblem = `${grpc.status[err.code] ?? err.code}: ${err.details}`
+      lastProblem = `${grpc.status[err.code] ?? err.code}: ${shortGrpcDetails(err.details)}`
       const delay = Math.min(attempt * BACKOFF_STEP_MS, BACKOFF_MAX_MS)
       logger.warn({ code: err.code, retry_ms: delay }, 'Workload API stream failed; reconnecting')
       retry = setTimeout(connect, delay)

@@ -63,7 +63,10 @@ describe('config check and policy test', () => {
     )
     const r = cli('config', 'check', bad)
     assert.equal(r.status, 1)
-    assert.match(r.stderr, /runner_tokens\.private_keys: .*missing\.pem: cannot read \(ENOENT\)/)
+    assert.match(
+      r.stderr,
+      /runner_tokens\.private_keys\[0\]: .*missing\.pem: cannot read \(ENOENT\)/,
+    )
     const json = cli('config', 'check', '--json', 'examples/config.yaml')
     assert.equal(JSON.parse(json.stdout).valid, true)
   })
