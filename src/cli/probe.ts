@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import type { PeerCertificate } from 'node:tls'
 import { parseArgs } from 'node:util'
 import * as grpc from '@grpc/grpc-js'
@@ -146,6 +147,16 @@ async function channelCredentials(values: Values): Promise<grpc.ChannelCredentia
   })
 }
 
+/**
+ * TLS SNI carries host names only (RFC 6066) and the processor ignores it: for an IP target,
+ * name "localhost" rather than have Node warn about an IP address as the server name.
+ */
+function channelOptions(values: Values): grpc.ChannelOptions {
+  const host = parseListenAddress(values.target)?.host ?? ''
+  const ip = isIP(host) !== 0
+  return values.ca !== undefined && ip ? { 'grpc.ssl_target_name_override': 'localhost' } : {}
+}
+
 async function bearerToken(values: Values): Promise<string | undefined> {
   const session = values['token-session']
   const keyFile = values['public-key']
@@ -169,7 +180,7 @@ async function bearerToken(values: Values): Promise<string | undefined> {
 /** Sends one request as Envoy would and reads the decision. */
 export async function probe(values: Values): Promise<ProbeResult> {
   if (values.path === undefined || values.path === '') {
-    throw new UsageError('--path P is required', { flag: '--path' })
+    throw new UsageError('required: the request path, e.g. /api/x', { flag: '--path' })
   }
   if (values.xfcc && values.peer === undefined)
     throw new UsageError('needs --peer', { flag: '--xfcc' })
@@ -191,7 +202,7 @@ export async function probe(values: Values): Promise<ProbeResult> {
   const attributes =
     peer !== undefined && !values.xfcc ? { [PEER_URI_SAN_ATTRIBUTE]: peer } : undefined
 
-  const client = new ExternalProcessorClient(address, credentials)
+  const client = new ExternalProcessorClient(address, credentials, channelOptions(values))
   try {
     const { responses, status } = await exchange(
       client,
