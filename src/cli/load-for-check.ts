@@ -35,7 +35,7 @@ function withShortWait(tls: TlsConfig): TlsConfig {
 }
 
 /** The key path a failure names: carried by the error when it knows it, else `fallback`. */
-function problemOf(err: unknown, fallback: string): ConfigProblem {
+export function problemOf(err: unknown, fallback: string): ConfigProblem {
   if (err instanceof AuthzError) {
     // The key path goes in `path`; the message keeps the file and what to do.
     const message = [err.file, err.problem].filter((p) => p !== undefined).join(': ')
@@ -46,6 +46,19 @@ function problemOf(err: unknown, fallback: string): ConfigProblem {
     return { path, message: err.hint === undefined ? message : `${message} (${err.hint})` }
   }
   return { path: fallback, message: err instanceof Error ? err.message : String(err) }
+}
+
+/**
+ * A start that failed on a file the config names (a key, a certificate, the registry file) as
+ * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
+ */
+export function asConfigError(configFile: string, err: unknown): unknown {
+  const named =
+    err instanceof KeyLoadError || (err instanceof AuthzError && err.keyPath !== undefined)
+  if (!named || err instanceof ConfigError || (err as AuthzError).code === 'ERR_LISTEN_FAILED') {
+    return err
+  }
+  return new ConfigError(configFile, [problemOf(err, 'runner_tokens')])
 }
 
 /**

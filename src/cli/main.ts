@@ -50,7 +50,9 @@ function asAuthzError(err: unknown): AuthzError {
   const code = (err as { code?: unknown } | null)?.code
   if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
     // node:util parseArgs: unknown option, missing value, unexpected argument.
-    return new UsageError((err as Error).message.split('\n')[0] ?? 'invalid arguments')
+    // Its advice on positionals that start with '-' would only confuse: keep the first sentence.
+    const first = (err as Error).message.split('\n')[0]?.split('. To specify')[0]
+    return new UsageError(first ?? 'invalid arguments')
   }
   const message = err instanceof Error ? err.message.split('\n')[0] : String(err)
   return new AuthzError('ERR_INTERNAL', `unexpected error: ${message}`, {

@@ -12,8 +12,9 @@ import {
 } from '../config/reload-config.js'
 import { ConfigSchema } from '../config/schema.js'
 import { createLogger } from '../observe/logger.js'
-import { startServer } from '../server.js'
+import { type RunningServer, startServer } from '../server.js'
 import { EXIT_OK, UsageError } from './command.js'
+import { asConfigError } from './load-for-check.js'
 
 /** A flag's value checked by the config key's own schema; a usage error naming the flag. */
 function flagValue<T>(flag: string, schema: z.ZodType<T>, input: unknown): T {
@@ -57,7 +58,12 @@ export async function run(args: readonly string[]): Promise<number> {
   const config = withOverrides(loaded, overrides)
   const logger = createLogger(config.logging.level)
   if (config.workers > 1 && cluster.isPrimary) return runWorkers(config.workers, logger)
-  const server = await startServer({ config, configSource: source, logger })
+  let server: RunningServer
+  try {
+    server = await startServer({ config, configSource: source, logger })
+  } catch (err) {
+    throw values.config === undefined ? err : asConfigError(values.config, err)
+  }
   const stopReload = values.config
     ? reloadConfigOnChange(values.config, server, logger, overrides)
     : undefined
