@@ -53,13 +53,19 @@ export function problemOf(err: unknown, fallback: string): ConfigProblem {
  * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
  */
 export function asConfigError(configFile: string, err: unknown): unknown {
-  const named =
-    err instanceof KeyLoadError || (err instanceof AuthzError && err.keyPath !== undefined)
-  if (!named || err instanceof ConfigError || (err as AuthzError).code === 'ERR_LISTEN_FAILED') {
-    return err
-  }
-  return new ConfigError(configFile, [problemOf(err, 'runner_tokens')])
+  const fileProblem =
+    err instanceof KeyLoadError ||
+    (err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code))
+  return fileProblem ? new ConfigError(configFile, [problemOf(err, 'runner_tokens')]) : err
 }
+
+/** Failures of a file (or socket) the config names; a port in use or an agent down are not. */
+const CONFIGURED_FILE_CODES = new Set([
+  'ERR_TLS_FILE_INVALID',
+  'ERR_REGISTRY_UNREADABLE',
+  'ERR_REGISTRY_INVALID',
+  'ERR_WORKLOAD_API_SOCKET',
+])
 
 /**
  * Runs the checks `serve` runs at start — the schema (listen addresses included), key files,

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { parseSpiffeId } from '../identity/spiffe-id.js'
 import type { Logger } from '../observe/logger.js'
+import { AuthzError } from '../shared/errors.js'
 import { shortGrpcDetails } from '../shared/grpc-details.js'
 import { derChainToPem } from './der.js'
 import { type ServingTls, servingTlsFromPem } from './serving-tls.js'
@@ -139,9 +140,14 @@ export async function startWorkloadApiTls(
     const t = setTimeout(
       () =>
         reject(
-          new Error(
+          new AuthzError(
+            'ERR_WORKLOAD_API_UNAVAILABLE',
             `no usable X.509-SVID from the Workload API at ${socket} within ` +
               `${firstUpdateTimeoutMs / 1000} s (last: ${lastProblem})`,
+            {
+              keyPath: 'tls.workload_api',
+              hint: 'is the SPIFFE agent running, and the socket right?',
+            },
           ),
         ),
       firstUpdateTimeoutMs,

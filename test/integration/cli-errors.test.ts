@@ -234,6 +234,13 @@ const MISTAKES: readonly Mistake[] = [
     exit: 1,
     line: () => /: invalid configuration: tls\.cert_file: .*nope\.pem: cannot read \(ENOENT\)/,
   },
+  {
+    name: 'serve with an unreachable Workload API',
+    args: ({ D }) => ['serve', '--config', join(D, 'workload-1s.yaml')],
+    exit: 1,
+    line: () =>
+      /^tls\.workload_api: no usable X\.509-SVID .* within 1 s .*\(is the SPIFFE agent running/,
+  },
   // config check: every check serve runs at start
   {
     name: 'config check with a missing file',
@@ -370,6 +377,7 @@ describe('every CLI mistake: one line naming the file, key or flag, and the exit
       'tls-missing.yaml': `tls:\n  cert_file: ${join(D, 'nope.pem')}\n  key_file: ${key}\n  bundles: { example.org: ${join(D, 'not-a-dir.txt')} }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
       'tls-bundle.yaml': `tls:\n  cert_file: ${join(D, 'pki', 'processor.pem')}\n  key_file: ${join(D, 'pki', 'processor-key.pem')}\n  bundles: { example.org: ${join(D, 'not-a-dir.txt')} }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
       'registry.yaml': `runner_tokens:\n  private_keys: [${key}]\nsession_registry:\n  source: { kind: file, path: ${join(D, 'live.txt')} }\npolicy:\n  rules: []\n`,
+      'workload-1s.yaml': `listen: 127.0.0.1:0\ntls:\n  workload_api: { socket: "unix://${join(D, 'no-agent.sock')}", start_timeout_seconds: 1 }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
       'workload.yaml': `tls:\n  workload_api: { socket: "unix://${join(D, 'no-agent.sock')}" }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
     }
     for (const [name, text] of Object.entries(files)) writeFileSync(join(D, name), text)
