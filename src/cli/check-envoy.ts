@@ -8,7 +8,7 @@ import {
 } from '../envoy-check/check-bootstrap.js'
 import type { Finding } from '../envoy-check/findings.js'
 import { apiVersion } from '../envoy-check/load-descriptor.js'
-import { readBootstrap, UnreadableBootstrap } from '../envoy-check/read-bootstrap.js'
+import { readBootstrap } from '../envoy-check/read-bootstrap.js'
 import type { Position } from '../envoy-check/source-positions.js'
 import { durationMs } from '../envoy-check/well-known.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
@@ -97,22 +97,21 @@ export async function run(args: readonly string[]): Promise<number> {
     facts = await policyFacts(values.config, values.xfcc ?? false)
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err
-    process.stderr.write(`${err.message}\n`)
-    return EXIT_USAGE
+    // The processor config is an input here, not the thing checked: exit 2 whatever is wrong.
+    throw new ConfigError(err.file ?? '', err.problems, {
+      exitCode: EXIT_USAGE,
+      ...(err.hint === undefined ? {} : { hint: err.hint }),
+      unreadable: err.code === 'ERR_FILE_UNREADABLE',
+    })
   }
   const results: { file: string; findings: Located[] }[] = []
   for (const file of positionals) {
-    try {
-      const source = await readBootstrap(file)
-      const findings = checkOne(source.value, { minMessageTimeoutMs, ...facts })
-        .map((f) => ({ ...f, ...source.positions.of(f.path) }))
-        .sort((a, b) => a.line - b.line || a.column - b.column)
-      results.push({ file, findings })
-    } catch (err) {
-      if (!(err instanceof UnreadableBootstrap)) throw err
-      process.stderr.write(`extproc-authz check-envoy: ${err.message}\n`)
-      return EXIT_USAGE
-    }
+    // An UnreadableBootstrap ends the run at the CLI boundary: one line, exit 2.
+    const source = await readBootstrap(file)
+    const findings = checkOne(source.value, { minMessageTimeoutMs, ...facts })
+      .map((f) => ({ ...f, ...source.positions.of(f.path) }))
+      .sort((a, b) => a.line - b.line || a.column - b.column)
+    results.push({ file, findings })
   }
   const all = results.flatMap((r) => r.findings)
   const errors = all.filter((f) => f.severity === 'error').length
