@@ -98,7 +98,7 @@ function target(text: string): string {
   return text
 }
 
-/** The one URI SAN of a certificate, read from its DER (never by splitting Node's text). */
+/** The URI SANs of a certificate, read from its DER (never by splitting Node's text). */
 function uriSans(cert: PeerCertificate): string[] {
   const ext = new x509.X509Certificate(cert.raw).getExtension(x509.SubjectAlternativeNameExtension)
   return ext?.names.items.filter((n) => n.type === 'url').map((n) => n.value) ?? []
@@ -117,9 +117,11 @@ async function channelCredentials(values: Values): Promise<grpc.ChannelCredentia
     return grpc.credentials.createInsecure()
   }
   if (ca === undefined || cert === undefined || key === undefined) {
-    const missing = [ca ?? '--ca', cert ?? '--cert', key ?? '--key'].filter((f) =>
-      f.startsWith('--'),
-    )
+    const missing = [
+      ca === undefined ? '--ca' : undefined,
+      cert === undefined ? '--cert' : undefined,
+      key === undefined ? '--key' : undefined,
+    ].filter((f): f is string => f !== undefined)
     throw new UsageError(`mTLS needs --ca, --cert and --key; missing ${missing.join(', ')}`, {
       hint: 'the processor requires a client certificate',
     })
@@ -244,6 +246,16 @@ function noAnswer(address: string, status: grpc.StatusObject, deadlineMs: number
       `no answer from ${address} within ${deadlineMs} ms`,
       {
         hint: 'is the processor running and the address right?',
+      },
+    )
+  }
+  if (status.code === grpc.status.UNAVAILABLE && /refused by server/i.test(status.details)) {
+    // The peer check closes a connection whose certificate is not in tls.allowed_peers.
+    return new AuthzError(
+      'ERR_PROBE_UNREACHABLE',
+      `the processor at ${address} refused this client`,
+      {
+        hint: "it admits only its tls.allowed_peers: present Envoy's SVID with --cert and --key",
       },
     )
   }

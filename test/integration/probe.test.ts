@@ -196,6 +196,7 @@ ${POLICY.replace(/ {4}- name: sessions[\s\S]*/, '')}`)
     test('a peer the processor does not admit, plaintext, or the wrong server ID: exit 1', async () => {
       const runner = await probe(tls.port, ...as('client'), '--path', '/api/x', '--timeout', '3000')
       assert.equal(runner.code, 1, runner.stdout)
+      assert.match(runner.stderr, /refused this client \(it admits only its tls\.allowed_peers/)
       const plaintext = await probe(tls.port, '--path', '/api/x', '--timeout', '3000')
       assert.equal(plaintext.code, 1, plaintext.stdout)
       const wrongId = await probe(
