@@ -46,7 +46,9 @@ async function main(kind: string, scenario: string | undefined): Promise<number>
           if (++n === workers) resolve()
         })
       })
-      void runWorkers(workers, createLogger('warn'), randomHashKey()).then((code) => process.exit(code))
+      void runWorkers(workers, createLogger('warn'), randomHashKey()).then((code) =>
+        process.exit(code),
+      )
       await listening
       return port
     }

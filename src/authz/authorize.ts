@@ -71,9 +71,7 @@ export function authorize(
   }
   const runner = resolver.resolve(facts)
   if (runner instanceof Promise) {
-    return runner.then((r: RunnerCredential) =>
-      evaluate(rule, route, { facts, params, runner: r }),
-    )
+    return runner.then((r: RunnerCredential) => evaluate(rule, route, { facts, params, runner: r }))
   }
   return evaluate(rule, route, { facts, params, runner })
 }

@@ -43,7 +43,8 @@ export function askPrimaryForHashKey(waitMs = HASH_KEY_WAIT_MS): Promise<Buffer>
       if (!isRecord(msg) || msg.type !== ANSWER || typeof msg.key !== 'string') return
       done()
       const key = Buffer.from(msg.key, 'base64')
-      if (key.length < MIN_HASH_KEY_BYTES) reject(new Error('the primary sent a short log hash key'))
+      if (key.length < MIN_HASH_KEY_BYTES)
+        reject(new Error('the primary sent a short log hash key'))
       else resolve(key)
     }
     const timer = setTimeout(() => {

@@ -224,7 +224,9 @@ export function decisionLogger(
           field('request_id', facts?.requestId) +
           sessions.field(session) +
           // Lower-case hex, checked by traceIds(): nothing to escape.
-          (trace === undefined ? '' : `,"trace_id":"${trace.traceId}","span_id":"${trace.spanId}"`) +
+          (trace === undefined
+            ? ''
+            : `,"trace_id":"${trace.traceId}","span_id":"${trace.spanId}"`) +
           `,"duration_ms":${Math.round(durationMs * 1000) / 1000},"${r[messageKeySym] as string}":"decision"}\n`,
       )
     },

@@ -127,7 +127,11 @@ policy:
     try {
       const deadline = Date.now() + 15_000
       const serving = () =>
-        new Set(lines().filter((l) => l.msg === 'extproc-authz serving').map((l) => l.pid))
+        new Set(
+          lines()
+            .filter((l) => l.msg === 'extproc-authz serving')
+            .map((l) => l.pid),
+        )
       while (serving().size < 2 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50))
       }

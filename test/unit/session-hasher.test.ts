@@ -31,7 +31,10 @@ describe('SessionHasher', () => {
     const other = randomHashKey()
     h.setKey(other)
     assert.notEqual(h.hash('sess-1'), before)
-    assert.equal(h.hash('sess-1'), createHmac('sha256', other).update('sess-1').digest('hex').slice(0, 16))
+    assert.equal(
+      h.hash('sess-1'),
+      createHmac('sha256', other).update('sess-1').digest('hex').slice(0, 16),
+    )
   })
 
   test('refuses a key shorter than 32 bytes (trailing whitespace is not key material)', () => {
@@ -66,7 +69,11 @@ describe('readHashKeyFile', () => {
   const refused: Array<[string, () => string, RegExp]> = [
     ['an empty file', () => file('empty', ''), /is empty/],
     ['only whitespace', () => file('blank', '\n \r\n'), /is empty/],
-    ['31 bytes and a newline', () => file('short', `${'a'.repeat(31)}\n`), /31 bytes.*fewer than 32/],
+    [
+      '31 bytes and a newline',
+      () => file('short', `${'a'.repeat(31)}\n`),
+      /31 bytes.*fewer than 32/,
+    ],
     [
       'a file larger than the bound',
       () => file('large', 'a'.repeat(MAX_HASH_KEY_FILE_BYTES + 1)),
