@@ -31,22 +31,33 @@ export function randomHashKey(): Buffer {
   return randomBytes(MIN_HASH_KEY_BYTES)
 }
 
-function keyProblem(key: Uint8Array): string | undefined {
-  // Trailing whitespace (a newline from `echo`) is part of the key but not key material.
+/**
+ * Bytes of key material: all of a binary key; for a text key (printable ASCII), what is left
+ * without trailing whitespace (the newline `echo` or an editor adds is not material).
+ */
+function materialBytes(key: Uint8Array): number {
+  for (const b of key) {
+    if ((b < 0x20 || b > 0x7e) && b !== 0x09 && b !== 0x0a && b !== 0x0d) return key.length
+  }
   let end = key.length
   while (end > 0 && (key[end - 1] === 0x0a || key[end - 1] === 0x0d || key[end - 1] === 0x20)) {
     end--
   }
-  if (end === 0) return 'is empty'
-  if (end < MIN_HASH_KEY_BYTES) {
-    return `holds ${end} bytes of key material, fewer than ${MIN_HASH_KEY_BYTES} (e.g. \`openssl rand -base64 48\`)`
+  return end
+}
+
+function keyProblem(key: Uint8Array): string | undefined {
+  const n = materialBytes(key)
+  if (n === 0) return 'is empty'
+  if (n < MIN_HASH_KEY_BYTES) {
+    return `holds ${n} bytes of key material, fewer than ${MIN_HASH_KEY_BYTES} (e.g. \`openssl rand -base64 48\`)`
   }
   return undefined
 }
 
 /**
  * Reads a log hash key file: its bytes as they are (a trailing newline included), at most
- * MAX_HASH_KEY_FILE_BYTES, at least MIN_HASH_KEY_BYTES of them not trailing whitespace. A regular
+ * MAX_HASH_KEY_FILE_BYTES, at least MIN_HASH_KEY_BYTES of key material (materialBytes). A regular
  * file only: a device such as /dev/urandom would give every worker and restart another key.
  */
 export async function readHashKeyFile(file: string): Promise<Buffer> {
@@ -105,7 +116,8 @@ export class SessionHasher {
 
   /** Replaces the key (hashes made under the old key no longer match new ones). */
   setKey(key: Uint8Array): void {
-    if (keyProblem(key) !== undefined) {
+    // Raw length only: a random key is binary (readHashKeyFile judges text keys' material).
+    if (key.length < MIN_HASH_KEY_BYTES) {
       throw new RangeError(`a log hash key needs at least ${MIN_HASH_KEY_BYTES} bytes`)
     }
     const k: KeyObject = createSecretKey(key)

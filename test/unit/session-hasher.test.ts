@@ -37,10 +37,14 @@ describe('SessionHasher', () => {
     )
   })
 
-  test('refuses a key shorter than 32 bytes (trailing whitespace is not key material)', () => {
+  test('refuses a key shorter than 32 bytes; takes every random key', () => {
     assert.throws(() => new SessionHasher(Buffer.alloc(0)), RangeError)
-    assert.throws(() => new SessionHasher(Buffer.from(`${'k'.repeat(31)}\n\n`)), RangeError)
-    assert.doesNotThrow(() => new SessionHasher(randomHashKey()))
+    assert.throws(() => new SessionHasher(Buffer.alloc(31, 1)), RangeError)
+    // A random key may end in bytes that look like whitespace (0x0a, 0x0d, 0x20): all 32 count.
+    assert.doesNotThrow(
+      () => new SessionHasher(Buffer.concat([Buffer.alloc(31, 0xff), Buffer.from('\n')])),
+    )
+    for (let i = 0; i < 2000; i++) new SessionHasher(randomHashKey())
   })
 
   test('prints no key material, whatever prints it', () => {
@@ -64,6 +68,11 @@ describe('readHashKeyFile', () => {
   test('the bytes as they are, a trailing newline included', async () => {
     const text = `${'a'.repeat(40)}\n`
     assert.deepEqual(await readHashKeyFile(file('ok', text)), Buffer.from(text))
+  })
+
+  test('a binary key: every byte is material, a last byte 0x0a included', async () => {
+    const key = Buffer.concat([Buffer.alloc(31, 0x80), Buffer.from('\n')])
+    assert.deepEqual(await readHashKeyFile(file('binary', key)), key)
   })
 
   const refused: Array<[string, () => string, RegExp]> = [
