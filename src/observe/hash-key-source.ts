@@ -35,11 +35,15 @@ export async function startHashKeySource(
 ): Promise<HashKeySource> {
   let file = logging.hash_key_file
   const hasher = new SessionHasher(file === undefined ? fallback : await readHashKeyFile(file))
+  // Keys the watcher applied: a config reload that read the same file before the watcher's
+  // newer read must not put the older key back.
+  let watcherApplied = 0
   const reloadFrom = async (watched: string) => {
     try {
       const key = await readHashKeyFile(watched)
       if (file !== watched) return // a reload moved to another file meanwhile
       hasher.setKey(key)
+      watcherApplied++
       logger.info({ file: watched }, 'log hash key reloaded: session hashes change from here on')
     } catch (err) {
       // The message names the file and the problem, never key material.
@@ -56,6 +60,7 @@ export async function startHashKeySource(
     hasher,
     async prepare(next) {
       const nextFile = next.hash_key_file
+      const applied = watcherApplied
       const key = nextFile === undefined ? fallback : await readHashKeyFile(nextFile)
       return () => {
         if (nextFile !== file) {
@@ -63,6 +68,8 @@ export async function startHashKeySource(
           file = nextFile
           watcher = watchFor(file)
           if (file === undefined) logger.info(NO_KEY_FILE_MESSAGE)
+        } else if (watcherApplied !== applied) {
+          return // the watcher has applied a newer read of this same file
         }
         hasher.setKey(key)
       }
