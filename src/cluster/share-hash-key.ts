@@ -52,6 +52,11 @@ export function askPrimaryForHashKey(waitMs = HASH_KEY_WAIT_MS): Promise<Buffer>
       reject(new Error(`the primary did not send the log hash key within ${waitMs} ms`))
     }, waitMs)
     process.on('message', onMessage)
-    send({ type: REQUEST })
+    try {
+      send({ type: REQUEST })
+    } catch (err) {
+      done()
+      reject(err)
+    }
   })
 }
