@@ -20,12 +20,20 @@ export function buildSnapshot(
   return {
     policy: compilePolicy(config.policy, credentials.compilers),
     identity: { xfcc: config.identity.xfcc.enabled },
-    responder: new Responder({
-      spiffeId: config.headers.spiffe_id,
-      sessionId: config.headers.session_id,
-      strip: config.headers.strip,
-      stripAuthorization: stripsAuthorization(config),
-    }),
+    responder: new Responder(
+      {
+        spiffeId: config.headers.spiffe_id,
+        sessionId: config.headers.session_id,
+        strip: config.headers.strip,
+        stripAuthorization: stripsAuthorization(config),
+      },
+      {
+        metadata: config.decision_metadata.enabled
+          ? { namespace: config.decision_metadata.namespace, xfcc: config.identity.xfcc.enabled }
+          : undefined,
+        realm: config.runner_tokens?.realm,
+      },
+    ),
     limits: {
       maxHeaders: config.limits.max_headers,
       maxHeaderBytes: config.limits.max_header_bytes,

@@ -1,0 +1,128 @@
+import type { Allow, Deny } from '../authz/decision.js'
+import type { RequestFacts } from '../authz/request-facts.js'
+import type { SpiffeId } from '../identity/spiffe-id.js'
+import { hashSessionId } from '../observe/decision-log.js'
+import { BoundedMemo } from '../shared/bounded-memo.js'
+import { appendDynamicMetadata, namespaceKey, stringStructField } from './codec/dynamic-metadata.js'
+
+/**
+ * The keys of the decision metadata, stable: access-log formats (%DYNAMIC_METADATA(ns:key)%),
+ * rate-limit descriptors and RBAC matchers name them. A key is left out when it has no value.
+ */
+export const METADATA_KEYS = {
+  /** `allow` or `deny`. */
+  decision: 'decision',
+  /** `allowed`, `public`, or the deny reason code (docs/config-reference.md, reasons). */
+  reason: 'reason',
+  /** The policy rule that decided; absent when none matched or the request was unreadable. */
+  rule: 'rule',
+  /** Where the peer SPIFFE ID came from: `peer_certificate` (Envoy's attribute) or `xfcc`. */
+  identitySource: 'identity_source',
+  /** The peer's SPIFFE ID. */
+  peer: 'peer',
+  /** The peer's trust domain. */
+  trustDomain: 'trust_domain',
+  /** The keyed hash of the runner session id the decision logs carry; never the id itself. */
+  sessionHash: 'session_hash',
+  /** x-request-id as the processor read it (printable ASCII, bounded). */
+  requestId: 'request_id',
+} as const
+
+export interface DecisionMetadataOptions {
+  /** The Struct key Envoy files our keys under: list it in receiving_namespaces.untyped. */
+  readonly namespace: string
+  /** Whether peer identities come from XFCC (identity.xfcc.enabled) or the TLS peer. */
+  readonly xfcc: boolean
+}
+
+/**
+ * The session hash the metadata carries: the one the decision logs use, so an access-log line
+ * and a decision-log line of one session join. The only place metadata hashes a session id.
+ */
+export function metadataSessionHash(sessionId: string): string {
+  return hashSessionId(sessionId)
+}
+
+/** Bytes of encoded session-hash fields held at most (a runner repeats its session). */
+const SESSION_FIELDS_BYTES = 512 * 1024
+/** Runner session ids are at most 446 characters (runner_tokens.session_id.max_length). */
+const MAX_SESSION_KEY_LENGTH = 446
+
+const DECISION_ALLOW = stringStructField(METADATA_KEYS.decision, 'allow')
+const DECISION_DENY = stringStructField(METADATA_KEYS.decision, 'deny')
+
+/**
+ * Builds ProcessingResponse.dynamic_metadata for decisions and appends it to the encoded answer.
+ * What repeats is encoded once: per rule (decision, reason, rule), per peer (peer, trust domain,
+ * identity source; held as long as the request facts' memoized SpiffeId lives), per session
+ * (its hash; bounded by bytes). Only request_id is encoded per request.
+ */
+export class DecisionMetadata {
+  private readonly namespace: Buffer
+  private readonly identitySource: Buffer
+  /** Allow fields by rule: rule names come from the policy, so this is bounded by its size. */
+  private readonly allowed = new Map<string, Buffer>()
+  private readonly peers = new WeakMap<SpiffeId, Buffer>()
+  private readonly sessions = new BoundedMemo<Buffer>(
+    (id) => stringStructField(METADATA_KEYS.sessionHash, metadataSessionHash(id)),
+    {
+      maxBytes: SESSION_FIELDS_BYTES,
+      maxKeyLength: MAX_SESSION_KEY_LENGTH,
+      sizeOf: (b) => b.length,
+    },
+  )
+
+  constructor(options: DecisionMetadataOptions) {
+    this.namespace = namespaceKey(options.namespace)
+    this.identitySource = stringStructField(
+      METADATA_KEYS.identitySource,
+      options.xfcc ? 'xfcc' : 'peer_certificate',
+    )
+  }
+
+  allow(answer: Buffer, decision: Allow, facts: RequestFacts | undefined): Buffer {
+    let ruleFields = this.allowed.get(decision.rule)
+    if (ruleFields === undefined) {
+      ruleFields = Buffer.concat([
+        DECISION_ALLOW,
+        stringStructField(METADATA_KEYS.reason, decision.reason),
+        stringStructField(METADATA_KEYS.rule, decision.rule),
+      ])
+      this.allowed.set(decision.rule, ruleFields)
+    }
+    const fields: Buffer[] = [ruleFields]
+    this.common(fields, facts)
+    if (decision.sessionId !== undefined) fields.push(this.sessions.get(decision.sessionId))
+    return appendDynamicMetadata(answer, this.namespace, fields)
+  }
+
+  deny(answer: Buffer, decision: Deny, facts: RequestFacts | undefined): Buffer {
+    const fields: Buffer[] = [
+      DECISION_DENY,
+      stringStructField(METADATA_KEYS.reason, decision.reason),
+    ]
+    if (decision.rule !== undefined)
+      fields.push(stringStructField(METADATA_KEYS.rule, decision.rule))
+    this.common(fields, facts)
+    return appendDynamicMetadata(answer, this.namespace, fields)
+  }
+
+  /** Peer and request id fields, when the request had them. */
+  private common(fields: Buffer[], facts: RequestFacts | undefined): void {
+    const peer = facts?.peer
+    if (peer !== undefined) {
+      let peerFields = this.peers.get(peer)
+      if (peerFields === undefined) {
+        peerFields = Buffer.concat([
+          this.identitySource,
+          stringStructField(METADATA_KEYS.peer, peer.uri),
+          stringStructField(METADATA_KEYS.trustDomain, peer.trustDomain),
+        ])
+        this.peers.set(peer, peerFields)
+      }
+      fields.push(peerFields)
+    }
+    const requestId = facts?.requestId
+    if (requestId !== undefined) fields.push(stringStructField(METADATA_KEYS.requestId, requestId))
+  }
+}
