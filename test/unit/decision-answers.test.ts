@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { Allow, Deny } from '../../src/authz/decision.js'
+import { type DenyReason, REASONS } from '../../src/authz/reasons.js'
+import type { RequestFacts } from '../../src/authz/request-facts.js'
+import { ConfigSchema } from '../../src/config/schema.js'
+import { bearerChallenges, quotedString } from '../../src/extproc/bearer-challenge.js'
+import { METADATA_KEYS, metadataSessionHash } from '../../src/extproc/decision-metadata.js'
+import { type AnswerOptions, Responder } from '../../src/extproc/respond.js'
+import { hashSessionId } from '../../src/observe/decision-log.js'
+import { ProcessingResponseType as ProcessingResponse } from '../helpers/reference-codec.js'
+
+// What Envoy gets besides the status: the decision as dynamic metadata (decoded here by
+// protobufjs, the reference codec) and RFC 6750 challenges on the 401s of runner-token rules.
+
+const HEADERS = {
+  spiffeId: 'x-spiffe-id',
+  sessionId: 'x-runner-session-id',
+  strip: [],
+  stripAuthorization: true,
+}
+const ON: AnswerOptions = { metadata: { namespace: 'extproc_authz', xfcc: false } }
+const PEER = {
+  uri: 'spiffe://example.org/ns/ci/sa/runner',
+  trustDomain: 'example.org',
+  path: '/ns/ci/sa/runner',
+}
+
+function facts(more: Partial<RequestFacts> = {}): RequestFacts {
+  return {
+    method: 'GET',
+    path: '/api/x',
+    segments: ['api', 'x'],
+    host: 'h',
+    peer: PEER,
+    bearer: undefined,
+    requestId: 'req-1',
+    grpc: false,
+    ...more,
+  }
+}
+
+const allowed = (sessionId?: string, rule = 'api'): Allow => ({
+  allow: true,
+  rule,
+  reason: 'allowed',
+  spiffeId: PEER.uri,
+  sessionId,
+})
+const denied = (reason: DenyReason, rule?: string): Deny => ({
+  allow: false,
+  rule,
+  reason,
+  detail: 'x',
+})
+
+interface Decoded {
+  request_headers?: unknown
+  immediate_response?: {
+    status: { code: number }
+    headers?: { set_headers: Array<{ header: { key: string; raw_value: string } }> }
+    body: string
+    details: string
+  }
+  dynamic_metadata?: {
+    fields: Array<{ key: string; value: { struct_value: { fields: Entry[] } } }>
+  }
+}
+interface Entry {
+  key: string
+  value: { string_value: string }
+}
+
+function decode(bytes: Buffer): Decoded {
+  return ProcessingResponse.toObject(ProcessingResponse.decode(bytes), {
+    bytes: String,
+    defaults: false,
+  }) as Decoded
+}
+
+/** The namespaces of dynamic_metadata, each as a plain key -> string object. */
+function metadata(bytes: Buffer): Record<string, Record<string, string>> | undefined {
+  const md = decode(bytes).dynamic_metadata
+  if (md === undefined) return undefined
+  return Object.fromEntries(
+    md.fields.map((ns) => [
+      ns.key,
+      Object.fromEntries(ns.value.struct_value.fields.map((f) => [f.key, f.value.string_value])),
+    ]),
+  )
+}
+
+function headersOf(bytes: Buffer): Record<string, string> {
+  const ir = decode(bytes).immediate_response
+  return Object.fromEntries(
+    (ir?.headers?.set_headers ?? []).map((h) => [
+      h.header.key,
+      Buffer.from(h.header.raw_value, 'base64').toString('latin1'),
+    ]),
+  )
+}
+
+describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
+  test('an allow carries decision, reason, rule, peer, trust domain, source, session hash, request id', () => {
+    const r = new Responder(HEADERS, ON)
+    const bytes = r.allow(allowed('sess-secret-42', 'runner-session'), facts())
+    assert.deepEqual(metadata(bytes), {
+      extproc_authz: {
+        decision: 'allow',
+        reason: 'allowed',
+        rule: 'runner-session',
+        identity_source: 'peer_certificate',
+        peer: PEER.uri,
+        trust_domain: 'example.org',
+        request_id: 'req-1',
+        session_hash: hashSessionId('sess-secret-42'),
+      },
+    })
+    assert.equal(metadataSessionHash('sess-secret-42'), hashSessionId('sess-secret-42'))
+    // The header mutation is the one the allow carries without metadata.
+    assert.deepEqual(
+      decode(bytes).request_headers,
+      decode(new Responder(HEADERS).allow(allowed('sess-secret-42', 'runner-session')))
+        .request_headers,
+    )
+    assert.ok(
+      !JSON.stringify(metadata(bytes)).includes('sess-secret-42'),
+      'never the session id itself',
+    )
+  })
+
+  test('answers reused from the caches carry each request its own request id and rule', () => {
+    const r = new Responder(HEADERS, ON)
+    for (let i = 0; i < 3; i++) {
+      for (const rule of ['a', 'b']) {
+        const md = metadata(r.allow(allowed('s', rule), facts({ requestId: `req-${i}-${rule}` })))
+        assert.equal(md?.extproc_authz?.request_id, `req-${i}-${rule}`)
+        assert.equal(md?.extproc_authz?.rule, rule)
+      }
+    }
+    const none = metadata(r.allow(allowed('s'), facts({ requestId: undefined, peer: undefined })))
+    assert.deepEqual(Object.keys(none?.extproc_authz ?? {}).sort(), [
+      'decision',
+      'reason',
+      'rule',
+      'session_hash',
+    ])
+  })
+
+  test('a deny carries its reason and rule; no peer or request id when the request had none', () => {
+    const r = new Responder(HEADERS, ON)
+    assert.deepEqual(
+      metadata(r.deny(denied('identity_not_allowed', 'api'), facts()))?.extproc_authz,
+      {
+        decision: 'deny',
+        reason: 'identity_not_allowed',
+        rule: 'api',
+        identity_source: 'peer_certificate',
+        peer: PEER.uri,
+        trust_domain: 'example.org',
+        request_id: 'req-1',
+      },
+    )
+    assert.deepEqual(metadata(r.deny(denied('request_malformed'), undefined)), {
+      extproc_authz: { decision: 'deny', reason: 'request_malformed' },
+    })
+  })
+
+  test('the namespace and the identity source follow the options', () => {
+    const r = new Responder(HEADERS, { metadata: { namespace: 'authz.v1', xfcc: true } })
+    const md = metadata(r.allow(allowed(), facts()))
+    assert.deepEqual(Object.keys(md ?? {}), ['authz.v1'])
+    assert.equal(md?.['authz.v1']?.identity_source, 'xfcc')
+  })
+
+  test('off: the answers are byte for byte those without the feature, no field 8', () => {
+    const off = new Responder(HEADERS, { metadata: undefined })
+    const on = new Responder(HEADERS, ON)
+    const a = off.allow(allowed('s'), facts())
+    assert.equal(metadata(a), undefined)
+    assert.ok(on.allow(allowed('s'), facts()).length > a.length)
+    // The cached answer itself is returned: nothing is built per request.
+    assert.equal(off.allow(allowed('s'), facts({ requestId: 'other' })), a)
+    assert.equal(metadata(off.deny(denied('rule_denies', 'x'), facts())), undefined)
+  })
+})
+
+describe('WWW-Authenticate on 401s (RFC 6750 §3)', () => {
+  const r = new Responder(HEADERS, { realm: 'ci "runners" \\ prod' })
+  const realm = 'Bearer realm="ci \\"runners\\" \\\\ prod"'
+
+  test('token_missing: the realm and no error code', () => {
+    assert.equal(
+      headersOf(r.deny(denied('token_missing', 'rs'), facts()))['www-authenticate'],
+      realm,
+    )
+  })
+
+  test('token_invalid and token_expired: error="invalid_token", one challenge for both', () => {
+    const invalid = r.deny(denied('token_invalid', 'rs'), facts())
+    const expired = r.deny(denied('token_expired', 'rs'), facts())
+    assert.equal(headersOf(invalid)['www-authenticate'], `${realm}, error="invalid_token"`)
+    // Status and headers are one; the body names the reason (as before this challenge), and no
+    // error_description is added that could say more about a failure.
+    assert.deepEqual(headersOf(invalid), headersOf(expired))
+    assert.equal(
+      decode(invalid).immediate_response?.status.code,
+      decode(expired).immediate_response?.status.code,
+    )
+  })
+
+  test('no challenge on any other deny, identity_missing (a TLS credential) included', () => {
+    for (const reason of Object.keys(REASONS) as DenyReason[]) {
+      if (reason.startsWith('token_')) continue
+      const h = headersOf(r.deny(denied(reason, 'x'), facts()))
+      assert.equal(h['www-authenticate'], undefined, reason)
+      assert.equal(h['content-type'], 'application/json', reason)
+    }
+  })
+
+  test('the default realm is the service name; a realm outside printable ASCII is refused', () => {
+    const d = new Responder(HEADERS)
+    assert.equal(
+      headersOf(d.deny(denied('token_missing'), undefined))['www-authenticate'],
+      'Bearer realm="extproc-authz"',
+    )
+    assert.equal(quotedString('a"b\\c'), '"a\\"b\\\\c"')
+    for (const bad of ['', 'line\nbreak', 'caf\u00e9', 'x'.repeat(129)]) {
+      assert.throws(() => bearerChallenges(bad), RangeError, JSON.stringify(bad))
+    }
+  })
+})
+
+describe('config: decision_metadata and runner_tokens.realm', () => {
+  const base = { policy: { rules: [] } }
+  test('defaults: metadata on under extproc_authz; realm extproc-authz', () => {
+    const c = ConfigSchema.parse({ ...base, runner_tokens: { private_keys: ['k.pem'] } })
+    assert.deepEqual(c.decision_metadata, { enabled: true, namespace: 'extproc_authz' })
+    assert.equal(c.runner_tokens?.realm, 'extproc-authz')
+  })
+  test("namespaces that would break %DYNAMIC_METADATA(ns:key)% or take Envoy's are refused", () => {
+    for (const namespace of [
+      'a:b',
+      '',
+      'envoy.filters.http.ext_proc',
+      'has space',
+      'x'.repeat(65),
+    ]) {
+      const r = ConfigSchema.safeParse({ ...base, decision_metadata: { namespace } })
+      assert.equal(r.success, false, namespace)
+    }
+    assert.equal(
+      ConfigSchema.safeParse({ ...base, decision_metadata: { namespace: 'authz.v1' } }).success,
+      true,
+    )
+  })
+  test('realms with control or non-ASCII characters are refused', () => {
+    for (const realm of ['a\r\nX-Injected: 1', 'caf\u00e9', '']) {
+      const r = ConfigSchema.safeParse({
+        ...base,
+        runner_tokens: { private_keys: ['k.pem'], realm },
+      })
+      assert.equal(r.success, false, JSON.stringify(realm))
+    }
+  })
+  test('the keys are the documented ones', () => {
+    assert.deepEqual(Object.values(METADATA_KEYS), [
+      'decision',
+      'reason',
+      'rule',
+      'identity_source',
+      'peer',
+      'trust_domain',
+      'session_hash',
+      'request_id',
+    ])
+  })
+})
