@@ -29,7 +29,11 @@ export function buildSnapshot(
       },
       {
         metadata: config.decision_metadata.enabled
-          ? { namespace: config.decision_metadata.namespace, xfcc: config.identity.xfcc.enabled }
+          ? {
+              namespace: config.decision_metadata.namespace,
+              xfcc: config.identity.xfcc.enabled,
+              requestId: config.decision_metadata.request_id,
+            }
           : undefined,
         realm: config.runner_tokens?.realm,
       },

@@ -3,7 +3,12 @@ import type { RequestFacts } from '../authz/request-facts.js'
 import type { SpiffeId } from '../identity/spiffe-id.js'
 import { hashSessionId } from '../observe/decision-log.js'
 import { BoundedMemo } from '../shared/bounded-memo.js'
-import { appendDynamicMetadata, namespaceKey, stringStructField } from './codec/dynamic-metadata.js'
+import {
+  appendDynamicMetadata,
+  stringStructField,
+  type TailField,
+  utf8Key,
+} from './codec/dynamic-metadata.js'
 
 /**
  * The keys of the decision metadata, stable: access-log formats (%DYNAMIC_METADATA(ns:key)%),
@@ -24,7 +29,7 @@ export const METADATA_KEYS = {
   trustDomain: 'trust_domain',
   /** The keyed hash of the runner session id the decision logs carry; never the id itself. */
   sessionHash: 'session_hash',
-  /** x-request-id as the processor read it (printable ASCII, bounded). */
+  /** x-request-id as the processor read it (printable ASCII, bounded); only with request_id on. */
   requestId: 'request_id',
 } as const
 
@@ -33,6 +38,11 @@ export interface DecisionMetadataOptions {
   readonly namespace: string
   /** Whether peer identities come from XFCC (identity.xfcc.enabled) or the TLS peer. */
   readonly xfcc: boolean
+  /**
+   * Carry x-request-id too. Envoy has it already (%REQ(X-REQUEST-ID)%), and it makes every
+   * answer unique: allow answers are then built per request instead of reused.
+   */
+  readonly requestId?: boolean | undefined
 }
 
 /**
@@ -47,15 +57,23 @@ export function metadataSessionHash(sessionId: string): string {
 const SESSION_FIELDS_BYTES = 512 * 1024
 /** Runner session ids are at most 446 characters (runner_tokens.session_id.max_length). */
 const MAX_SESSION_KEY_LENGTH = 446
+/** Bytes of whole allow answers with metadata held at most (see DecisionMetadata.answers). */
+const ANSWERS_BYTES = 4 * 1024 * 1024
+/** Rough heap cost of a held answer beyond its bytes (WeakMap and Map entries, the Buffer). */
+const ANSWER_OVERHEAD_BYTES = 160
 
+const REQUEST_ID_KEY = utf8Key(METADATA_KEYS.requestId)
 const DECISION_ALLOW = stringStructField(METADATA_KEYS.decision, 'allow')
 const DECISION_DENY = stringStructField(METADATA_KEYS.decision, 'deny')
 
 /**
  * Builds ProcessingResponse.dynamic_metadata for decisions and appends it to the encoded answer.
- * What repeats is encoded once: per rule (decision, reason, rule), per peer (peer, trust domain,
- * identity source; held as long as the request facts' memoized SpiffeId lives), per session
- * (its hash; bounded by bytes). Only request_id is encoded per request.
+ * Without request_id an allow's metadata is a function of what its answer already encodes (peer,
+ * session) and the rule, so whole answers are reused per (answer, rule): the same Buffer goes
+ * out for a runner's every request, as without metadata (the transport also reuses its framing
+ * then). Building it per request measured ~8% fewer streams per CPU-second. Otherwise fields
+ * that repeat are encoded once: per rule, per peer (held as long as the request facts'
+ * memoized SpiffeId lives), per session (bounded by bytes); request_id per request.
  */
 export class DecisionMetadata {
   private readonly namespace: Buffer
@@ -72,8 +90,17 @@ export class DecisionMetadata {
     },
   )
 
+  private readonly withRequestId: boolean
+  /**
+   * Allow answers with metadata, by the answer they extend (the Responder's, held by its own
+   * bounded cache) and rule. Bounded by bytes: dropped whole past ANSWERS_BYTES.
+   */
+  private answers = new WeakMap<Buffer, Map<string, Buffer>>()
+  private held = 0
+
   constructor(options: DecisionMetadataOptions) {
-    this.namespace = namespaceKey(options.namespace)
+    this.withRequestId = options.requestId === true
+    this.namespace = utf8Key(options.namespace)
     this.identitySource = stringStructField(
       METADATA_KEYS.identitySource,
       options.xfcc ? 'xfcc' : 'peer_certificate',
@@ -81,6 +108,27 @@ export class DecisionMetadata {
   }
 
   allow(answer: Buffer, decision: Allow, facts: RequestFacts | undefined): Buffer {
+    if (this.withRequestId) return this.build(answer, decision, facts)
+    let byRule = this.answers.get(answer)
+    const held = byRule?.get(decision.rule)
+    if (held !== undefined) return held
+    const built = this.build(answer, decision, facts)
+    const cost = built.length + ANSWER_OVERHEAD_BYTES
+    if (this.held + cost > ANSWERS_BYTES) {
+      this.answers = new WeakMap()
+      this.held = 0
+      byRule = undefined
+    }
+    if (byRule === undefined) {
+      byRule = new Map()
+      this.answers.set(answer, byRule)
+    }
+    byRule.set(decision.rule, built)
+    this.held += cost
+    return built
+  }
+
+  private build(answer: Buffer, decision: Allow, facts: RequestFacts | undefined): Buffer {
     let ruleFields = this.allowed.get(decision.rule)
     if (ruleFields === undefined) {
       ruleFields = Buffer.concat([
@@ -91,9 +139,9 @@ export class DecisionMetadata {
       this.allowed.set(decision.rule, ruleFields)
     }
     const fields: Buffer[] = [ruleFields]
-    this.common(fields, facts)
+    this.peer(fields, facts)
     if (decision.sessionId !== undefined) fields.push(this.sessions.get(decision.sessionId))
-    return appendDynamicMetadata(answer, this.namespace, fields)
+    return appendDynamicMetadata(answer, this.namespace, fields, this.requestIdField(facts))
   }
 
   deny(answer: Buffer, decision: Deny, facts: RequestFacts | undefined): Buffer {
@@ -103,12 +151,12 @@ export class DecisionMetadata {
     ]
     if (decision.rule !== undefined)
       fields.push(stringStructField(METADATA_KEYS.rule, decision.rule))
-    this.common(fields, facts)
-    return appendDynamicMetadata(answer, this.namespace, fields)
+    this.peer(fields, facts)
+    return appendDynamicMetadata(answer, this.namespace, fields, this.requestIdField(facts))
   }
 
-  /** Peer and request id fields, when the request had them. */
-  private common(fields: Buffer[], facts: RequestFacts | undefined): void {
+  /** The peer's fields, when the request had a peer identity. */
+  private peer(fields: Buffer[], facts: RequestFacts | undefined): void {
     const peer = facts?.peer
     if (peer !== undefined) {
       let peerFields = this.peers.get(peer)
@@ -122,7 +170,10 @@ export class DecisionMetadata {
       }
       fields.push(peerFields)
     }
-    const requestId = facts?.requestId
-    if (requestId !== undefined) fields.push(stringStructField(METADATA_KEYS.requestId, requestId))
+  }
+
+  private requestIdField(facts: RequestFacts | undefined): TailField | undefined {
+    const value = this.withRequestId ? facts?.requestId : undefined
+    return value === undefined ? undefined : { key: REQUEST_ID_KEY, value }
   }
 }

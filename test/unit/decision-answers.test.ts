@@ -20,6 +20,9 @@ const HEADERS = {
   stripAuthorization: true,
 }
 const ON: AnswerOptions = { metadata: { namespace: 'extproc_authz', xfcc: false } }
+const WITH_REQUEST_ID: AnswerOptions = {
+  metadata: { namespace: 'extproc_authz', xfcc: false, requestId: true },
+}
 const PEER = {
   uri: 'spiffe://example.org/ns/ci/sa/runner',
   trustDomain: 'example.org',
@@ -102,7 +105,7 @@ function headersOf(bytes: Buffer): Record<string, string> {
 
 describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
   test('an allow carries decision, reason, rule, peer, trust domain, source, session hash, request id', () => {
-    const r = new Responder(HEADERS, ON)
+    const r = new Responder(HEADERS, WITH_REQUEST_ID)
     const bytes = r.allow(allowed('sess-secret-42', 'runner-session'), facts())
     assert.deepEqual(metadata(bytes), {
       extproc_authz: {
@@ -129,8 +132,8 @@ describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
     )
   })
 
-  test('answers reused from the caches carry each request its own request id and rule', () => {
-    const r = new Responder(HEADERS, ON)
+  test('with request_id, answers built from cached fields carry each request its own id and rule', () => {
+    const r = new Responder(HEADERS, WITH_REQUEST_ID)
     for (let i = 0; i < 3; i++) {
       for (const rule of ['a', 'b']) {
         const md = metadata(r.allow(allowed('s', rule), facts({ requestId: `req-${i}-${rule}` })))
@@ -148,7 +151,7 @@ describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
   })
 
   test('a deny carries its reason and rule; no peer or request id when the request had none', () => {
-    const r = new Responder(HEADERS, ON)
+    const r = new Responder(HEADERS, WITH_REQUEST_ID)
     assert.deepEqual(
       metadata(r.deny(denied('identity_not_allowed', 'api'), facts()))?.extproc_authz,
       {
@@ -164,6 +167,35 @@ describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
     assert.deepEqual(metadata(r.deny(denied('request_malformed'), undefined)), {
       extproc_authz: { decision: 'deny', reason: 'request_malformed' },
     })
+  })
+
+  test('without request_id (the default): one answer per peer, session and rule, reused', () => {
+    const r = new Responder(HEADERS, ON)
+    const a = r.allow(allowed('s-1', 'rs'), facts({ requestId: 'one' }))
+    assert.equal(r.allow(allowed('s-1', 'rs'), facts({ requestId: 'two' })), a, 'the same Buffer')
+    assert.equal(metadata(a)?.extproc_authz?.request_id, undefined)
+    assert.equal(metadata(a)?.extproc_authz?.session_hash, hashSessionId('s-1'))
+    const other = r.allow(allowed('s-1', 'other-rule'), facts())
+    assert.equal(metadata(other)?.extproc_authz?.rule, 'other-rule')
+    const s2 = r.allow(allowed('s-2', 'rs'), facts())
+    assert.equal(metadata(s2)?.extproc_authz?.session_hash, hashSessionId('s-2'))
+    const peer2 = { uri: 'spiffe://example.org/b', trustDomain: 'example.org', path: '/b' }
+    const b = r.allow({ ...allowed('s-1', 'rs'), spiffeId: peer2.uri }, facts({ peer: peer2 }))
+    assert.equal(metadata(b)?.extproc_authz?.peer, peer2.uri)
+    assert.equal(metadata(r.allow(allowed('s-1', 'rs'), facts()))?.extproc_authz?.peer, PEER.uri)
+  })
+
+  test('the held answers are bounded: past the bound they start over, and stay right', () => {
+    const r = new Responder(HEADERS, ON)
+    // ~4 MiB of answers: peers with 2 KiB IDs, each answer a few KiB.
+    for (let i = 0; i < 3000; i++) {
+      const uri = `spiffe://example.org/${'p'.repeat(2000)}${i}`
+      const peer = { uri, trustDomain: 'example.org', path: uri.slice(26) }
+      const bytes = r.allow({ ...allowed(undefined, 'rs'), spiffeId: uri }, facts({ peer }))
+      if (i % 500 === 0) assert.equal(metadata(bytes)?.extproc_authz?.peer, uri)
+    }
+    const held = (r as unknown as { metadata: { held: number } }).metadata.held
+    assert.ok(held > 0 && held <= 4 * 1024 * 1024, String(held))
   })
 
   test('the namespace and the identity source follow the options', () => {
@@ -235,7 +267,11 @@ describe('config: decision_metadata and runner_tokens.realm', () => {
   const base = { policy: { rules: [] } }
   test('defaults: metadata on under extproc_authz; realm extproc-authz', () => {
     const c = ConfigSchema.parse({ ...base, runner_tokens: { private_keys: ['k.pem'] } })
-    assert.deepEqual(c.decision_metadata, { enabled: true, namespace: 'extproc_authz' })
+    assert.deepEqual(c.decision_metadata, {
+      enabled: true,
+      namespace: 'extproc_authz',
+      request_id: false,
+    })
     assert.equal(c.runner_tokens?.realm, 'extproc-authz')
   })
   test("namespaces that would break %DYNAMIC_METADATA(ns:key)% or take Envoy's are refused", () => {
