@@ -5,6 +5,12 @@ import { type DenyReason, REASONS } from '../../src/authz/reasons.js'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
 import { ConfigSchema } from '../../src/config/schema.js'
 import { bearerChallenges, quotedString } from '../../src/extproc/bearer-challenge.js'
+import {
+  appendDynamicMetadata,
+  stringStructField,
+  utf8Key,
+} from '../../src/extproc/codec/dynamic-metadata.js'
+import { encodeContinue } from '../../src/extproc/codec/processing-response.js'
 import { METADATA_KEYS, metadataSessionHash } from '../../src/extproc/decision-metadata.js'
 import { type AnswerOptions, Responder } from '../../src/extproc/respond.js'
 import { hashSessionId } from '../../src/observe/decision-log.js'
@@ -214,6 +220,38 @@ describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
     // The cached answer itself is returned: nothing is built per request.
     assert.equal(off.allow(allowed('s'), facts({ requestId: 'other' })), a)
     assert.equal(metadata(off.deny(denied('rule_denies', 'x'), facts())), undefined)
+  })
+})
+
+describe('appendDynamicMetadata agrees with protobufjs', () => {
+  test('multi-byte lengths, non-ASCII values, an empty value, with and without a tail', () => {
+    const answer = encodeContinue('request_headers')
+    const cases: Array<[Record<string, string>, [string, string] | undefined]> = [
+      [{}, undefined],
+      [{ a: '' }, ['t', '']],
+      [{ long: 'x'.repeat(300), ключ: 'значение ✓' }, ['tail', 'y'.repeat(20_000)]],
+      [{ k: 'v' }, ['request_id', 'naïve-☃-id']],
+    ]
+    for (const [fields, tail] of cases) {
+      const bytes = appendDynamicMetadata(
+        answer,
+        utf8Key('ns.é'),
+        Object.entries(fields).map(([k, v]) => stringStructField(k, v)),
+        tail === undefined ? undefined : { key: utf8Key(tail[0]), value: tail[1] },
+      )
+      const expected = { ...fields, ...(tail === undefined ? {} : { [tail[0]]: tail[1] }) }
+      const md = decode(bytes).dynamic_metadata
+      const ns = md?.fields[0]
+      assert.equal(md?.fields.length, 1)
+      assert.equal(ns?.key, 'ns.é')
+      assert.deepEqual(
+        Object.fromEntries(
+          (ns?.value.struct_value.fields ?? []).map((f) => [f.key, f.value.string_value ?? '']),
+        ),
+        expected,
+      )
+      assert.ok(decode(bytes).request_headers !== undefined, 'the answer itself is kept')
+    }
   })
 })
 
