@@ -12,7 +12,8 @@ import { type LocalLabControl, startLocalLab } from './local.js'
 // What Envoy does with the processor's decision metadata and challenges, through the pinned
 // Envoy: the rate-limit example (envoy/examples/local-ratelimit-by-spiffe-id.yaml) limits one
 // SPIFFE ID and not another, access-log lines join the decision log by session hash, every
-// unusable token gets one challenge, and with decision_metadata off Envoy logs no decision.
+// unusable token gets one challenge, with decision_metadata off Envoy logs no decision, and an
+// ext_proc filter that does not list the namespace in receiving_namespaces drops it.
 
 const EXAMPLE = 'examples/local-ratelimit-by-spiffe-id.yaml'
 /** The example's descriptor: the runner gets 20 requests a minute. */
@@ -176,5 +177,34 @@ decision_metadata:
     const d = await l.accessLine(denied)
     assert.equal(d.details, 'extproc_authz_token_missing')
     assert.deepEqual(d.authz, none)
+  })
+})
+
+describe('local lab: an ext_proc filter that does not receive the namespace drops the metadata', {
+  skip: envoySkip,
+  timeout: 5 * 60_000,
+}, () => {
+  let l: LocalLabControl
+  before(async () => {
+    // envoy.yaml without metadata_options: what check-envoy's ext-proc-metadata-namespace is about.
+    const shipped = readFileSync(join(REPO_ROOT, 'envoy', 'envoy.yaml'), 'utf8')
+    const lines = shipped.split('\n')
+    const at = lines.findIndex((x) => x.trim() === 'metadata_options:')
+    assert.ok(at > 0 && lines[at + 1]?.includes('receiving_namespaces'))
+    lines.splice(at, 2)
+    l = await startLocalLab('metadata-unlisted', { envoyConfigText: lines.join('\n') })
+  })
+  after(async () => {
+    await l?.close()
+  })
+
+  test('the processor sends it (on by default); Envoy writes none of it', async () => {
+    const path = unique('/api/hello')
+    const res = await labRequest({ port: l.envoyPort, ca: l.ca, svid: l.runner, path })
+    assert.equal(res.status, 200, res.body)
+    const line = await l.accessLine(path)
+    assert.equal(line.details, 'via_upstream')
+    assert.equal(line.authz.decision, null)
+    assert.equal(line.authz.peer, null)
   })
 })
