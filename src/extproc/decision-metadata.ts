@@ -108,7 +108,11 @@ export class DecisionMetadata {
   }
 
   allow(answer: Buffer, decision: Allow, facts: RequestFacts | undefined): Buffer {
-    if (this.withRequestId) return this.build(answer, decision, facts)
+    // The answer encodes decision.spiffeId; the peer fields come from facts.peer. They are one
+    // (authorize sets one from the other); anything else is built, never held.
+    if (this.withRequestId || facts?.peer?.uri !== decision.spiffeId) {
+      return this.build(answer, decision, facts)
+    }
     let byRule = this.answers.get(answer)
     const held = byRule?.get(decision.rule)
     if (held !== undefined) return held

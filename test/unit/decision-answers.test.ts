@@ -189,6 +189,10 @@ describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
     const b = r.allow({ ...allowed('s-1', 'rs'), spiffeId: peer2.uri }, facts({ peer: peer2 }))
     assert.equal(metadata(b)?.extproc_authz?.peer, peer2.uri)
     assert.equal(metadata(r.allow(allowed('s-1', 'rs'), facts()))?.extproc_authz?.peer, PEER.uri)
+    // Without facts (or with facts of another peer) nothing is held under that answer.
+    const bare = r.allow(allowed('s-9', 'rs'))
+    assert.equal(metadata(bare)?.extproc_authz?.peer, undefined)
+    assert.equal(metadata(r.allow(allowed('s-9', 'rs'), facts()))?.extproc_authz?.peer, PEER.uri)
   })
 
   test('the held answers are bounded: past the bound they start over, and stay right', () => {
