@@ -163,7 +163,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err
   }
   try {
-    snapshot = buildSnapshot(config, credentials)
+    snapshot = buildSnapshot(config, credentials, hashKeys.hasher)
   } catch (err) {
     credentials.close()
     hashKeys.close()
@@ -321,7 +321,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const nextCredentials = reuse ? credentials : await buildCredentials(next, logger)
     let nextSnapshot: Snapshot
     try {
-      nextSnapshot = buildSnapshot(next, nextCredentials)
+      nextSnapshot = buildSnapshot(next, nextCredentials, hashKeys.hasher)
     } catch (err) {
       if (!reuse) nextCredentials.close()
       throw err

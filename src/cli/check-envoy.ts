@@ -28,7 +28,10 @@ function parseMilliseconds(text: string): number {
   return ms
 }
 
-type PolicyFacts = Pick<CheckOptions, 'peerIdentity' | 'xfcc' | 'identityHeaders'>
+type PolicyFacts = Pick<
+  CheckOptions,
+  'peerIdentity' | 'xfcc' | 'identityHeaders' | 'metadataNamespace'
+>
 
 /** What the processor config says the policy relies on; without --config, assume the most. */
 async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise<PolicyFacts> {
@@ -40,6 +43,9 @@ async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise
     ),
     xfcc: xfccFlag || config.identity.xfcc.enabled,
     identityHeaders: [config.headers.spiffe_id, config.headers.session_id],
+    metadataNamespace: config.decision_metadata.enabled
+      ? config.decision_metadata.namespace
+      : undefined,
   }
 }
 
@@ -83,8 +89,9 @@ Exit 0: no errors (warnings allowed); 1: errors; 2: usage or unreadable file.
 
 Options:
   --config FILE               the extproc-authz config: whether the policy relies on SPIFFE
-                              peer identity, whether XFCC identity is on (default: assume
-                              peer identity, no XFCC)
+                              peer identity, whether XFCC identity is on, the decision
+                              metadata namespace Envoy must receive (default: assume peer
+                              identity, no XFCC, no metadata check)
   --xfcc                      the processor takes identity from x-forwarded-client-cert
   --min-message-timeout DUR   floor for ext_proc message_timeout (default ${DEFAULT_MIN_MESSAGE_TIMEOUT_MS}ms)
   --warnings-as-errors        exit 1 on warnings too

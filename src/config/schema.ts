@@ -190,6 +190,41 @@ export const DecisionLogSchema = z
       'rates. Lines sampled out are counted (extproc_authz_decision_log_sampled_out_total).',
   )
 
+export const DecisionMetadataSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Send the decision as dynamic metadata on every answer. Envoy drops it unless the ' +
+          'namespace is listed in the ext_proc filter metadata_options.receiving_namespaces.untyped ' +
+          '(the shipped envoy/*.yaml list extproc_authz). Off: nothing is built or sent.',
+      ),
+    namespace: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/,
+        'expected 1-64 characters of [A-Za-z0-9_.-] (":" would split %DYNAMIC_METADATA(ns:key)%)',
+      )
+      .refine((ns) => !ns.startsWith('envoy.'), "the envoy.* namespaces are Envoy's own")
+      .default('extproc_authz')
+      .describe('The metadata namespace (the Struct key Envoy files the fields under).'),
+    request_id: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Also send x-request-id (key request_id). Envoy has it already (%REQ(X-REQUEST-ID)%); ' +
+          'with it every answer is built per request instead of reused (measured: ~8% fewer ' +
+          'streams per CPU-second).',
+      ),
+  })
+  .prefault({})
+  .describe(
+    'Decisions as Envoy dynamic metadata, keys decision, reason, rule, identity_source, peer, ' +
+      'trust_domain, session_hash (and request_id) (docs/production-envoy.md): for access logs, ' +
+      'rate-limit descriptors and RBAC. Never a session id or a token.',
+  )
+
 export const ConfigSchema = z
   .strictObject({
     listen: z
@@ -406,6 +441,7 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe('Applied on reload too (level, hash_key_file, decisions).'),
+    decision_metadata: DecisionMetadataSchema,
     runner_tokens: RunnerTokensSchema.optional(),
     session_registry: SessionRegistrySchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
