@@ -28,7 +28,10 @@ function parseMilliseconds(text: string): number {
   return ms
 }
 
-type PolicyFacts = Pick<CheckOptions, 'peerIdentity' | 'xfcc' | 'identityHeaders'>
+type PolicyFacts = Pick<
+  CheckOptions,
+  'peerIdentity' | 'xfcc' | 'identityHeaders' | 'metadataNamespace'
+>
 
 /** What the processor config says the policy relies on; without --config, assume the most. */
 async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise<PolicyFacts> {
@@ -40,6 +43,9 @@ async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise
     ),
     xfcc: xfccFlag || config.identity.xfcc.enabled,
     identityHeaders: [config.headers.spiffe_id, config.headers.session_id],
+    metadataNamespace: config.decision_metadata.enabled
+      ? config.decision_metadata.namespace
+      : undefined,
   }
 }
 

@@ -146,8 +146,9 @@ Exit 0: no errors (warnings allowed); 1: errors; 2: usage or unreadable file.
 
 Options:
   --config FILE               the extproc-authz config: whether the policy relies on SPIFFE
-                              peer identity, whether XFCC identity is on (default: assume
-                              peer identity, no XFCC)
+                              peer identity, whether XFCC identity is on, the decision
+                              metadata namespace Envoy must receive (default: assume peer
+                              identity, no XFCC, no metadata check)
   --xfcc                      the processor takes identity from x-forwarded-client-cert
   --min-message-timeout DUR   floor for ext_proc message_timeout (default ${DEFAULT_MIN_MESSAGE_TIMEOUT_MS}ms)
   --warnings-as-errors        exit 1 on warnings too

@@ -42,6 +42,8 @@ export async function run(args: readonly string[]): Promise<number> {
     channel: config.tls
       ? { mtls: true, allowed_peers: config.tls.allowed_peers }
       : { mtls: false, warning: 'plaintext: local development only' },
+    // Where the log hash key comes from (the file's name only: its content is a secret).
+    log_hash_key: config.logging.hash_key_file ?? 'random per start',
     identity_source: config.identity.xfcc.enabled
       ? 'x-forwarded-client-cert'
       : 'connection.uri_san_peer_certificate',
@@ -68,6 +70,7 @@ export async function run(args: readonly string[]): Promise<number> {
     `  listen ${summary.listen} (${summary.transport})`,
     `  channel: ${config.tls ? `mTLS, allowed peers ${config.tls.allowed_peers.join(', ')}` : 'plaintext (local development only)'}`,
     `  peer identity from ${summary.identity_source}`,
+    `  log hash key: ${summary.log_hash_key}`,
     ...(summary.runner_token_keys ?? []).map(
       (k, i) =>
         `  runner token key ${i === 0 ? '(current)' : '(previous)'} kid=${k.kid} ${k.bits} bits ${k.file}`,

@@ -6,6 +6,7 @@ import { loadConfigFile } from '../config/load-config.js'
 import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { createLogger } from '../observe/logger.js'
+import { HashKeyError, readHashKeyFile } from '../observe/session-hasher.js'
 import { startTlsSource } from '../pki/tls-source.js'
 import { AuthzError } from '../shared/errors.js'
 import { KeyLoadError } from '../tokens/keyring.js'
@@ -53,6 +54,11 @@ export function problemOf(err: unknown, fallback: string): ConfigProblem {
  * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
  */
 export function asConfigError(configFile: string, err: unknown): unknown {
+  if (err instanceof HashKeyError) {
+    // Not on AuthzError yet: its key path is known here.
+    const message = `${err.file}: ${err.problem}`
+    return new ConfigError(configFile, [{ path: 'logging.hash_key_file', message }])
+  }
   const fileProblem =
     err instanceof KeyLoadError ||
     (err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code))
@@ -80,6 +86,15 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
     credentials = await buildCredentials(config, createLogger('silent'), { watch: false })
   } catch (err) {
     problems.push(problemOf(err, 'runner_tokens'))
+  }
+  const hashKeyFile = config.logging.hash_key_file
+  if (hashKeyFile !== undefined) {
+    try {
+      await readHashKeyFile(hashKeyFile) // read and checked as serve would; the key is dropped
+    } catch (err) {
+      const message = err instanceof HashKeyError ? err.problem : (err as Error).message
+      problems.push({ path: 'logging.hash_key_file', message: `${hashKeyFile} ${message}` })
+    }
   }
   if (config.tls !== undefined) {
     try {

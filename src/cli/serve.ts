@@ -2,6 +2,7 @@ import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import type { z } from 'zod'
 import { runWorkers } from '../cluster/run-workers.js'
+import { askPrimaryForHashKey } from '../cluster/share-hash-key.js'
 import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
 import { problemsFromZod } from '../config/errors.js'
 import { loadConfigFile } from '../config/load-config.js'
@@ -11,7 +12,9 @@ import {
   withOverrides,
 } from '../config/reload-config.js'
 import { ConfigSchema } from '../config/schema.js'
+import { NO_KEY_FILE_MESSAGE } from '../observe/hash-key-source.js'
 import { createLogger } from '../observe/logger.js'
+import { randomHashKey } from '../observe/session-hasher.js'
 import { type RunningServer, startServer } from '../server.js'
 import { EXIT_OK, UsageError } from './command.js'
 import { asConfigError } from './load-for-check.js'
@@ -57,10 +60,19 @@ export async function run(args: readonly string[]): Promise<number> {
   const loaded = values.config ? await loadConfigFile(values.config) : defaultConfig()
   const config = withOverrides(loaded, overrides)
   const logger = createLogger(config.logging.level)
-  if (config.workers > 1 && cluster.isPrimary) return runWorkers(config.workers, logger)
+  if (config.workers > 1 && cluster.isPrimary) {
+    // One random key for all workers (asked for over IPC), said once here rather than by each.
+    if (config.logging.hash_key_file === undefined) logger.info(NO_KEY_FILE_MESSAGE)
+    return runWorkers(config.workers, logger, randomHashKey())
+  }
   let server: RunningServer
   try {
-    server = await startServer({ config, configSource: source, logger })
+    server = await startServer({
+      config,
+      configSource: source,
+      logger,
+      ...(cluster.isWorker ? { fallbackHashKey: await askPrimaryForHashKey() } : {}),
+    })
   } catch (err) {
     throw values.config === undefined ? err : asConfigError(values.config, err)
   }

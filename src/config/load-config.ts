@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
 import { EXIT_USAGE, errnoCode, errnoHint } from '../shared/errors.js'
 import { ConfigError, problemsFromZod } from './errors.js'
-import { type Config, ConfigSchema } from './schema.js'
+import { type Config, ConfigSchema, REMOVED_KEYS } from './schema.js'
 
 /** Bounds the file read before parsing: a config is a few KiB. */
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -24,7 +24,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 })
   const result = ConfigSchema.safeParse(raw ?? {}, { reportInput: true })
-  if (!result.success) throw new ConfigError(file, problemsFromZod(result.error))
+  if (!result.success) throw new ConfigError(file, problemsFromZod(result.error, REMOVED_KEYS))
   return result.data
 }
 

@@ -17,6 +17,8 @@ export interface CheckOptions {
   readonly xfcc: boolean
   /** Headers the processor sets upstream (default: x-spiffe-id, x-runner-session-id). */
   readonly identityHeaders?: readonly string[]
+  /** The namespace the processor sends decision metadata under (--config); undefined: none/unknown. */
+  readonly metadataNamespace?: string | undefined
 }
 
 export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap'

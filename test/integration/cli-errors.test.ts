@@ -241,6 +241,13 @@ const MISTAKES: readonly Mistake[] = [
     line: () =>
       /^tls\.workload_api: no usable X\.509-SVID .* within 1 s .*\(is the SPIFFE agent running/,
   },
+  {
+    name: 'serve with a missing logging.hash_key_file',
+    args: ({ D }) => ['serve', '--config', join(D, 'hash-key.yaml')],
+    exit: 1,
+    line: () =>
+      /: invalid configuration: logging\.hash_key_file: .*no-key\.bin: cannot be read \(ENOENT\)/,
+  },
   // config check: every check serve runs at start
   {
     name: 'config check with a missing file',
@@ -378,6 +385,7 @@ describe('every CLI mistake: one line naming the file, key or flag, and the exit
       'tls-bundle.yaml': `tls:\n  cert_file: ${join(D, 'pki', 'processor.pem')}\n  key_file: ${join(D, 'pki', 'processor-key.pem')}\n  bundles: { example.org: ${join(D, 'not-a-dir.txt')} }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
       'registry.yaml': `runner_tokens:\n  private_keys: [${key}]\nsession_registry:\n  source: { kind: file, path: ${join(D, 'live.txt')} }\npolicy:\n  rules: []\n`,
       'workload-1s.yaml': `listen: 127.0.0.1:0\ntls:\n  workload_api: { socket: "unix://${join(D, 'no-agent.sock')}", start_timeout_seconds: 1 }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
+      'hash-key.yaml': `listen: 127.0.0.1:0\nlogging:\n  hash_key_file: ${join(D, 'no-key.bin')}\npolicy:\n  rules: []\n`,
       'workload.yaml': `tls:\n  workload_api: { socket: "unix://${join(D, 'no-agent.sock')}" }\n  allowed_peers: [example.org]\npolicy:\n  rules: []\n`,
     }
     for (const [name, text] of Object.entries(files)) writeFileSync(join(D, name), text)
