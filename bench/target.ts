@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { buildSnapshot } from '../src/build-snapshot.js'
 import { runWorkers } from '../src/cluster/run-workers.js'
+import { askPrimaryForHashKey } from '../src/cluster/share-hash-key.js'
 import { parseConfig } from '../src/config/load-config.js'
 import { SnapshotHolder } from '../src/extproc/snapshot.js'
 import { decisionLogger } from '../src/observe/decision-log.js'
 import { createLogger, logDestination } from '../src/observe/logger.js'
+import { randomHashKey } from '../src/observe/session-hasher.js'
 import { startServer } from '../src/server.js'
 import { startHttp2Transport } from '../src/transport/http2/serve-http2.js'
 import { startNoopGrpcJs } from './noop-grpcjs.js'
@@ -44,7 +46,9 @@ async function main(kind: string, scenario: string | undefined): Promise<number>
           if (++n === workers) resolve()
         })
       })
-      void runWorkers(workers, createLogger('warn')).then((code) => process.exit(code))
+      void runWorkers(workers, createLogger('warn'), randomHashKey()).then((code) =>
+        process.exit(code),
+      )
       await listening
       return port
     }
@@ -103,12 +107,29 @@ async function startAuthz(
           ...parsed.logging,
           decisions: { ...parsed.logging.decisions, sample_allow: Number(sampleAllow) },
         }
-  const config = { ...parsed, logging, listen, transport }
+  // BENCH_DECISION_METADATA=off|on|request_id: decision_metadata off, on, or on with request_id,
+  // to measure what each costs (ab.ts --b-env). Unset: the scenario's config (the default, on).
+  const metadata = process.env.BENCH_DECISION_METADATA
+  const decision_metadata =
+    metadata === undefined
+      ? parsed.decision_metadata
+      : {
+          ...parsed.decision_metadata,
+          enabled: metadata !== 'off',
+          request_id: metadata === 'request_id',
+        }
+  const config = { ...parsed, logging, decision_metadata, listen, transport }
   // Decision logs at info, as in production, written to /dev/null: their cost is counted.
   // BENCH_LOG_LEVEL=warn measures what the decision log costs.
   const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'
   const logger = createLogger(level, logDestination('/dev/null'))
-  const server = await startServer({ config, configSource: source, logger })
+  const server = await startServer({
+    config,
+    configSource: source,
+    logger,
+    // Cluster workers share the primary's log hash key, as under `serve --workers`.
+    ...(cluster.isWorker ? { fallbackHashKey: await askPrimaryForHashKey() } : {}),
+  })
   return server.port
 }
 

@@ -8,11 +8,14 @@ import { type Snapshot, SnapshotHolder } from './extproc/snapshot.js'
 import { HttpRegistry } from './liveness/http-registry.js'
 import { startAdminServer } from './observe/admin-server.js'
 import { decisionLogger } from './observe/decision-log.js'
+import { NO_KEY_FILE_MESSAGE, startHashKeySource } from './observe/hash-key-source.js'
 import { HealthState } from './observe/health.js'
 import type { Logger } from './observe/logger.js'
 import { createMetrics } from './observe/metrics.js'
+import { randomHashKey, type SessionHasher } from './observe/session-hasher.js'
 import { http2PeerCheck, type PeerGateStats } from './pki/http2-peer-check.js'
 import { startTlsSource } from './pki/tls-source.js'
+import { AuthzError, errnoCode } from './shared/errors.js'
 import type { TokenStats } from './tokens/runner-token-resolver.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
 import { healthHandler, healthService } from './transport/grpc-js-health.js'
@@ -27,6 +30,11 @@ export interface ServerOptions {
   readonly logger: Logger
   /** Extra observers beside the decision log (metrics, tests). */
   readonly observers?: readonly StreamObserver[]
+  /**
+   * The log hash key used while `logging.hash_key_file` is not set: a cluster worker gets the
+   * primary's, so all workers hash alike. Absent: a random key made here (and said so in the log).
+   */
+  readonly fallbackHashKey?: Uint8Array
 }
 
 export interface RunningServer {
@@ -68,6 +76,8 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>
   /** Runner-token keyring and cache of the config in force, when it configures them. */
   readonly runnerTokens: RunnerTokens | undefined
+  /** The keyed hash of session ids and path captures the logs carry (its key follows reloads). */
+  readonly sessionHasher: SessionHasher
 }
 
 /**
@@ -133,16 +143,52 @@ function fanOut(observers: readonly StreamObserver[]): StreamObserver {
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
+/** A listen address that cannot be bound, as one line naming the key and what to do. */
+function bindError(err: unknown, keyPath: string, address: string): unknown {
+  if (err instanceof AuthzError) return err
+  const text = err instanceof Error ? err.message : String(err)
+  // node:net and grpc-js (which wraps the errno in its message) alike.
+  const errno = errnoCode(err) ?? /\b(E[A-Z]{3,})\b/.exec(text)?.[1]
+  const why: Record<string, [string, string]> = {
+    EADDRINUSE: ['address already in use', 'stop what listens there, or choose another port'],
+    EACCES: ['permission denied', 'ports below 1024 need privileges; choose another port'],
+    EADDRNOTAVAIL: ['address not available on this host', 'use an address of this host'],
+    ENOTFOUND: ['host name not found', 'use an IP address or a resolvable name'],
+  }
+  const known = errno === undefined ? undefined : why[errno]
+  if (known === undefined) return err
+  return new AuthzError('ERR_LISTEN_FAILED', `cannot listen on ${address}: ${known[0]}`, {
+    keyPath,
+    hint: known[1],
+    cause: err,
+  })
+}
+
 /** The composition root: builds the snapshot, the gRPC server and binds it. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
+  if (options.fallbackHashKey === undefined && config.logging.hash_key_file === undefined) {
+    logger.info(NO_KEY_FILE_MESSAGE)
+  }
+  const hashKeys = await startHashKeySource(
+    config.logging,
+    options.fallbackHashKey ?? randomHashKey(),
+    logger,
+  )
   // Keys are parsed once here, before the first stream; decisions never read the file system.
-  let credentials: Credentials = await buildCredentials(config, logger)
+  let credentials: Credentials
   let snapshot: Snapshot
   try {
-    snapshot = buildSnapshot(config, credentials)
+    credentials = await buildCredentials(config, logger)
+  } catch (err) {
+    hashKeys.close()
+    throw err
+  }
+  try {
+    snapshot = buildSnapshot(config, credentials, hashKeys.hasher)
   } catch (err) {
     credentials.close()
+    hashKeys.close()
     throw err
   }
   const snapshots = new SnapshotHolder(snapshot)
@@ -153,7 +199,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Counts of runner-token credentials a reload replaced, so the counters never go back.
   let retiredTokenStats: Pick<TokenStats, (typeof TOKEN_COUNTERS)[number]> | undefined
   let retiredKeyReloads = { ok: 0, failed: 0 }
-  const decisionLog = decisionLogger(logger, config.logging)
+  const decisionLog = decisionLogger(logger, config.logging, { hasher: hashKeys.hasher })
   const metrics = createMetrics({
     decisionLogSampledOut: () => decisionLog.sampledOut(),
     reloads: () => reloads,
@@ -230,49 +276,68 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     processHandler(snapshots, observer, { onStreamStart, onStreamEnd }),
   )
 
+  // Nothing stays behind a start that failed: no listener, watcher or key held open.
+  const releaseAll = async () => {
+    await lean?.close(0).catch(() => {})
+    grpcTls?.close()
+    server.forceShutdown()
+    tls?.close()
+    credentials.close()
+  }
+  let port: number
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined
+  try {
+    if (config.transport === 'http2') {
+      lean = await startHttp2Transport({
+        listen: config.listen,
+        snapshots,
+        observer,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        onStreamStart,
+        onStreamEnd,
+        health,
+        ...(tls === undefined
+          ? {}
+          : {
+              tls: { ...tls.current().secureContextOptions },
+              verifyPeer: http2PeerCheck(() => tls.current().policy, logger, peerStats),
+            }),
+      })
+      port = lean.port
+    } else if (tls !== undefined) {
+      grpcTls = await listenGrpcJsTls(
+        server,
+        grpc.ServerCredentials.createInsecure(),
+        config.listen,
+        tls.current(),
+        http2PeerCheck(() => tls.current().policy, logger, peerStats),
+      )
+      port = grpcTls.port
+    } else {
+      const insecure = grpc.ServerCredentials.createInsecure()
+      port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(config.listen, insecure, (err, p) => (err ? reject(err) : resolve(p)))
+      })
+    }
+  } catch (err) {
+    await releaseAll()
+    throw bindError(err, 'listen', config.listen)
+  }
+  try {
+    admin =
+      config.admin.listen === undefined
+        ? undefined
+        : await startAdminServer(config.admin.listen, metrics.registry, health)
+  } catch (err) {
+    await releaseAll()
+    throw bindError(err, 'admin.listen', config.admin.listen ?? '')
+  }
   if (tls === undefined) {
     logger.warn(
       { listen: config.listen, transport: config.transport },
       'serving plaintext gRPC: for local development only; configure TLS for anything else',
     )
   }
-  let port: number
-  if (config.transport === 'http2') {
-    lean = await startHttp2Transport({
-      listen: config.listen,
-      snapshots,
-      observer,
-      maxMessageBytes: MAX_MESSAGE_BYTES,
-      onStreamStart,
-      onStreamEnd,
-      health,
-      ...(tls === undefined
-        ? {}
-        : {
-            tls: { ...tls.current().secureContextOptions },
-            verifyPeer: http2PeerCheck(() => tls.current().policy, logger, peerStats),
-          }),
-    })
-    port = lean.port
-  } else if (tls !== undefined) {
-    grpcTls = await listenGrpcJsTls(
-      server,
-      grpc.ServerCredentials.createInsecure(),
-      config.listen,
-      tls.current(),
-      http2PeerCheck(() => tls.current().policy, logger, peerStats),
-    )
-    port = grpcTls.port
-  } else {
-    const insecure = grpc.ServerCredentials.createInsecure()
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, insecure, (err, p) => (err ? reject(err) : resolve(p)))
-    })
-  }
-  const admin =
-    config.admin.listen === undefined
-      ? undefined
-      : await startAdminServer(config.admin.listen, metrics.registry, health)
   health.setServing(true) // config, policy and keys are loaded; the port is bound
   logger.info(
     {
@@ -291,11 +356,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const apply = async (next: Config): Promise<void> => {
     const changed = restartOnlyChanges(current, next)
     if (changed.length > 0) throw new RestartRequiredError(changed)
+    // Read first: a bad key file refuses the reload before anything else is built.
+    const commitHashKey = await hashKeys.prepare(next.logging)
     const reuse = sameCredentialSettings(current, next)
     const nextCredentials = reuse ? credentials : await buildCredentials(next, logger)
     let nextSnapshot: Snapshot
     try {
-      nextSnapshot = buildSnapshot(next, nextCredentials)
+      nextSnapshot = buildSnapshot(next, nextCredentials, hashKeys.hasher)
     } catch (err) {
       if (!reuse) nextCredentials.close()
       throw err
@@ -321,6 +388,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxStreams = next.limits.max_streams
     // Logging applies at once: no restart for a level or a sampling rate.
     logger.level = next.logging.level
+    commitHashKey()
     decisionLog.configure(next.logging)
   }
   let applying: Promise<void> = Promise.resolve()
@@ -334,6 +402,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     get runnerTokens() {
       return credentials.tokens
     },
+    sessionHasher: hashKeys.hasher,
     peerStats,
     health,
     reloads,
@@ -348,6 +417,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
       credentials.close()
+      hashKeys.close()
       void admin?.close()
       tls?.close()
       // Watch streams never end on their own: end them (status OK) so they hold no close up.
