@@ -2,9 +2,9 @@ import * as grpc from '@grpc/grpc-js'
 import type { ProcessingRequest } from '../../src/gen/envoy/service/ext_proc/v3/ProcessingRequest.js'
 import {
   ExternalProcessorClient,
+  requestHeaders as exactRequestHeaders,
   type HeaderOptions,
   type Headers,
-  requestHeaders as exactRequestHeaders,
 } from '../../src/probe/extproc-client.js'
 
 // The client lives in src/ (`extproc-authz probe` uses it); tests reach the loopback server.
