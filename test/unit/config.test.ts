@@ -104,7 +104,7 @@ describe('config validation names the key path, what was expected and what was f
     [
       'lower-case method',
       `policy:\n  rules:\n    - name: r\n      path: /x\n      methods: [delete]\n      deny: true\n`,
-      /^policy\.rules\[0\]\.methods\[0\]: expected one of "GET".*found string "delete"/,
+      /^policy\.rules\[0\]\.methods\[0\]: expected one of "GET".*found a string "delete"/,
     ],
     ...['x@admin.example.org', 'admin.example.org:443', 'a..b', '*.', '*.127.0.0.1', '[::1'].map(
       (host): [string, string, RegExp] => [
