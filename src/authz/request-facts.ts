@@ -8,6 +8,10 @@ export const AMBIGUOUS = Symbol('ambiguous')
  * by `policy test` from a request description). Everything here is already bounded.
  */
 export interface RequestFacts {
+  /**
+   * `:method`, or '' when it is not an upper-case RFC 9110 token (isRequestMethod): authorize
+   * refuses it, and a client's arbitrary bytes are never carried on to the logs.
+   */
   readonly method: string
   /** `:path` as Envoy sent it, query included. */
   readonly path: string

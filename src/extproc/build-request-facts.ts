@@ -1,6 +1,7 @@
 import { hostOfAuthority, MAX_AUTHORITY_LENGTH } from '../authz/authority.js'
 import { splitRequestPath } from '../authz/path-template.js'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
+import { isRequestMethod } from '../authz/request-method.js'
 import { MAX_SPIFFE_ID_BYTES, parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.js'
 import { xfccPeerUri } from '../identity/xfcc.js'
 import { BoundedMemo, ENTRY_OVERHEAD_BYTES, stringBytes } from '../shared/bounded-memo.js'
@@ -152,7 +153,7 @@ export function buildRequestFacts(
   return {
     ok: true,
     facts: {
-      method,
+      method: isRequestMethod(method) ? method : '',
       path,
       segments: splitRequestPath(path),
       // Envoy always sends :authority (HTTP/1 Host becomes it); none is an invalid authority.

@@ -100,6 +100,8 @@ ${RULES}`,
       await m(get(`/s/${GONE}/x`, bearer(gone))) // session_not_live
       await m(get(`/s/${LIVE}/../x`, bearer(live))) // path_invalid
       await m(get(`/s/${LIVE}%2Fx`, bearer(live))) // path_invalid
+      await m(get(`/open/${LIVE}`, { ':method': `${MARK}-get` })) // method_invalid
+      await m(get(`/open/${LIVE}`, { ':authority': `${MARK}@${LIVE}.example.org` })) // authority_invalid
       await m([
         [':method', 'GET'],
         [':path', `/open/${LIVE}`],

@@ -119,6 +119,19 @@ describe('methods: anything but an upper-case RFC 9110 token is refused before m
       assert.deepEqual([o.allow, o.status, o.reason], [false, 400, 'method_invalid'])
     })
   }
+  test('an invalid method is not carried in the facts (so never logged)', () => {
+    const built = buildRequestFacts(
+      [
+        { name: ':method', value: 'delete\u0000secret' },
+        { name: ':path', value: '/api/x' },
+        { name: ':authority', value: 'api.example.org' },
+      ],
+      undefined,
+      { xfcc: false },
+    )
+    assert.ok(built.ok)
+    assert.equal(built.facts.method, '')
+  })
   const accepted: Array<[method: string, reason: string]> = [
     ['DELETE', 'rule_denies'],
     ['GET', 'public'],
