@@ -25,9 +25,9 @@ export const DEFAULT_AUTHORITY = 'default-authority.test'
 
 /**
  * A request_headers message as Envoy sends it. Envoy always sends `:authority` (an HTTP/1 Host
- * header becomes it; a request with neither is refused before the filter chain), and the
- * processor refuses a request without one: a test that gives none gets DEFAULT_AUTHORITY,
- * unless `exactHeaders` asks for the headers exactly as given.
+ * header becomes it; without either, Envoy's connection manager answers 400 missing_host_header
+ * itself), and the processor refuses a request without one: a test that gives none gets
+ * DEFAULT_AUTHORITY, unless `exactHeaders` asks for the headers exactly as given.
  */
 export function requestHeaders(
   h: Headers,
