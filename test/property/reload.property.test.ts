@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -39,7 +39,11 @@ const FILES = {
   liveA: join(dir, 'live-a.txt'),
   liveB: join(dir, 'live-b.txt'),
   liveMissing: join(dir, 'live-missing.txt'),
+  // One log hash key for every server: answers carry the keyed session hash (decision metadata),
+  // and the reloaded and the fresh server must hash alike to decide alike.
+  hashKey: join(dir, 'log-hash.key'),
 }
+writeFileSync(FILES.hashKey, randomBytes(32), { mode: 0o600 })
 writeFileSync(FILES.k1, KEYS.k1.privateKey, { mode: 0o600 })
 writeFileSync(FILES.k2, KEYS.k2.privateKey, { mode: 0o600 })
 writeFileSync(FILES.broken, '-----BEGIN PRIVATE KEY-----\nMIIE\n', { mode: 0o600 })
@@ -122,7 +126,7 @@ function toConfig(c: ConfigInput): Config | undefined {
       ...(c.stripAuthorization === undefined ? {} : { strip_authorization: c.stripAuthorization }),
     },
     limits: { max_headers: c.maxHeaders },
-    logging: { level: 'silent' },
+    logging: { level: 'silent', hash_key_file: FILES.hashKey },
     ...(c.keys === undefined
       ? {}
       : {
