@@ -18,8 +18,9 @@ help: ## list targets
 
 install: node_modules/.installed ## install npm dependencies (npm ci)
 node_modules/.installed: package.json package-lock.json
-	# npm ci: npm 11 rejects a lockfile it just wrote (optional per-platform packages), so install.
-	npm install --no-audit --no-fund --loglevel=error
+	# npm ci installs exactly the lock and never writes it. The lock records every platform's
+	# optional packages (biome, buf, typescript): test/unit/package-lock.test.ts keeps it so.
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 # Envoy API protos from @grpc/grpc-js-xds, linked so proto/buf.yaml can name them as modules.
@@ -130,7 +131,10 @@ LAB_EXPORT := -C /etc/extproc-authz/certs bundle.pem client.pem client-key.pem p
 lab-local: build ## the lab without Docker: real Envoy (pinned), processor and upstream on 127.0.0.1; prints curl commands
 	@ENVOY_BIN="$$(scripts/envoy.sh)" $(NODE) dist/lab/local/main.js
 
-lab: ## build and start the docker-compose lab (Envoy on https://localhost:8443); prints curl commands
+LAB_PREFLIGHT = COMPOSE='$(COMPOSE)' scripts/lab-preflight.sh
+
+lab: ## build and start the docker-compose lab (Envoy on https://localhost:8443; COMPOSE= another Compose); prints curl commands
+	@$(LAB_PREFLIGHT)
 	$(COMPOSE) up -d --build
 	@mkdir -p $(LAB_DIR)
 	@$(COMPOSE) run --rm --no-deps -T --entrypoint tar certs -cf - $(LAB_EXPORT) | tar --no-same-owner -xf - -C $(LAB_DIR)
@@ -142,6 +146,7 @@ lab: ## build and start the docker-compose lab (Envoy on https://localhost:8443)
 	@echo "  curl -sS http://127.0.0.1:8081/count    # requests that reached the upstream"
 
 lab-down: ## stop the lab and remove its containers and volumes (certificates, runner key)
+	@$(LAB_PREFLIGHT)
 	$(COMPOSE) down -v --remove-orphans
 	rm -rf $(LAB_DIR)
 
