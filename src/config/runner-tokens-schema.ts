@@ -118,7 +118,7 @@ export const RunnerTokensSchema = z
   })
   .describe(
     'Runner tokens: RSA-OAEP-SHA256 encrypted session ids (raw base64) or JWE. A raw token ' +
-      'proves knowledge of the public key and a session id, nothing more: see README.',
+      'proves knowledge of the public key and a session id, nothing more: see docs/runner-tokens.md.',
   )
 
 export type RunnerTokensConfig = z.output<typeof RunnerTokensSchema>

@@ -202,7 +202,7 @@ export const ConfigSchema = z
       .default('http2')
       .describe(
         'How the Process method is served. http2: a lean gRPC framing on node:http2 (about ' +
-          'twice the streams per core, see README "Benchmarks"). grpc-js: @grpc/grpc-js.',
+          'twice the streams per core, see docs/benchmarks.md). grpc-js: @grpc/grpc-js.',
       ),
     workers: z
       .int()

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { defaultConfig } from '../../src/config/default-config.js'
+import { parseConfig } from '../../src/config/load-config.js'
 import { type ExampleSetup, materializeExample } from '../helpers/example-config.js'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
@@ -36,6 +38,22 @@ describe('config check and policy test', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.match(r.stdout, /policy test: (\d+) of \1 cases as expected/)
     assert.doesNotMatch(r.stdout, /^FAIL/m)
+  })
+
+  test('the development config (what make run serves) passes its cases, as the Quick start runs them', async () => {
+    const r = await cli(
+      'policy',
+      'test',
+      'examples/development.yaml',
+      'examples/development-cases.yaml',
+    )
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /policy test: (\d+) of \1 cases as expected/)
+    assert.deepEqual(
+      parseConfig(readFileSync(join(ROOT, 'examples/development.yaml'), 'utf8'), 'dev'),
+      defaultConfig(),
+      'examples/development.yaml is the embedded default',
+    )
   })
 
   test('a wrong expectation fails with exit 1 and says what differed', async () => {
