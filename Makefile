@@ -126,7 +126,7 @@ soak: build ## real server at steady mixed load for SOAK_SECONDS (600) at SOAK_R
 clean: ## remove build output (and the provisioned Envoy in .envoy/)
 	rm -rf dist src/gen $(VENDOR) .envoy
 
-# --- docker-compose lab (docker-compose.yml; README "Lab") ---------------------------------------
+# --- docker-compose lab (docker-compose.yml; docs/lab.md) ---------------------------------------
 COMPOSE ?= docker compose
 LAB_DIR := .lab
 # Files a person's curl needs, copied out of the lab's certs volume (never the runner private key).
@@ -145,7 +145,7 @@ lab: ## build and start the docker-compose lab (Envoy on https://localhost:8443;
 	@mkdir -p $(LAB_DIR)
 	@$(COMPOSE) run --rm --no-deps -T --entrypoint tar certs -cf - $(LAB_EXPORT) | tar --no-same-owner -xf - -C $(LAB_DIR)
 	@chmod 600 $(LAB_DIR)/*-key.pem
-	@echo "lab: up. Client SVIDs and the runner public key are in $(LAB_DIR)/. Try (README \"Lab\"):"
+	@echo "lab: up. Client SVIDs and the runner public key are in $(LAB_DIR)/. Try (docs/lab.md):"
 	@echo "  curl -sS --cacert $(LAB_DIR)/bundle.pem --cert $(LAB_DIR)/client.pem --key $(LAB_DIR)/client-key.pem https://localhost:8443/api/hello"
 	@echo "  TOKEN=\$$($(COMPOSE) run --rm --no-deps -T --entrypoint extproc-authz certs token encrypt --public-key /etc/extproc-authz/keys/public.pem --session-id sess-42)"
 	@echo "  curl -sS --cacert $(LAB_DIR)/bundle.pem --cert $(LAB_DIR)/client.pem --key $(LAB_DIR)/client-key.pem -H \"Authorization: Bearer \$$TOKEN\" https://localhost:8443/api/sessions/sess-42/logs"
