@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { buildSnapshot } from '../src/build-snapshot.js'
 import { runWorkers } from '../src/cluster/run-workers.js'
+import { askPrimaryForHashKey } from '../src/cluster/share-hash-key.js'
 import { parseConfig } from '../src/config/load-config.js'
 import { SnapshotHolder } from '../src/extproc/snapshot.js'
 import { decisionLogger } from '../src/observe/decision-log.js'
 import { createLogger, logDestination } from '../src/observe/logger.js'
+import { randomHashKey } from '../src/observe/session-hasher.js'
 import { startServer } from '../src/server.js'
 import { startHttp2Transport } from '../src/transport/http2/serve-http2.js'
 import { startNoopGrpcJs } from './noop-grpcjs.js'
@@ -44,7 +46,9 @@ async function main(kind: string, scenario: string | undefined): Promise<number>
           if (++n === workers) resolve()
         })
       })
-      void runWorkers(workers, createLogger('warn')).then((code) => process.exit(code))
+      void runWorkers(workers, createLogger('warn'), randomHashKey()).then((code) =>
+        process.exit(code),
+      )
       await listening
       return port
     }
@@ -108,7 +112,13 @@ async function startAuthz(
   // BENCH_LOG_LEVEL=warn measures what the decision log costs.
   const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'
   const logger = createLogger(level, logDestination('/dev/null'))
-  const server = await startServer({ config, configSource: source, logger })
+  const server = await startServer({
+    config,
+    configSource: source,
+    logger,
+    // Cluster workers share the primary's log hash key, as under `serve --workers`.
+    ...(cluster.isWorker ? { fallbackHashKey: await askPrimaryForHashKey() } : {}),
+  })
   return server.port
 }
 

@@ -8,9 +8,11 @@ import { type Snapshot, SnapshotHolder } from './extproc/snapshot.js'
 import { HttpRegistry } from './liveness/http-registry.js'
 import { startAdminServer } from './observe/admin-server.js'
 import { decisionLogger } from './observe/decision-log.js'
+import { NO_KEY_FILE_MESSAGE, startHashKeySource } from './observe/hash-key-source.js'
 import { HealthState } from './observe/health.js'
 import type { Logger } from './observe/logger.js'
 import { createMetrics } from './observe/metrics.js'
+import { randomHashKey, type SessionHasher } from './observe/session-hasher.js'
 import { http2PeerCheck, type PeerGateStats } from './pki/http2-peer-check.js'
 import { startTlsSource } from './pki/tls-source.js'
 import type { TokenStats } from './tokens/runner-token-resolver.js'
@@ -27,6 +29,11 @@ export interface ServerOptions {
   readonly logger: Logger
   /** Extra observers beside the decision log (metrics, tests). */
   readonly observers?: readonly StreamObserver[]
+  /**
+   * The log hash key used while `logging.hash_key_file` is not set: a cluster worker gets the
+   * primary's, so all workers hash alike. Absent: a random key made here (and said so in the log).
+   */
+  readonly fallbackHashKey?: Uint8Array
 }
 
 export interface RunningServer {
@@ -68,6 +75,8 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>
   /** Runner-token keyring and cache of the config in force, when it configures them. */
   readonly runnerTokens: RunnerTokens | undefined
+  /** The keyed hash of session ids and path captures the logs carry (its key follows reloads). */
+  readonly sessionHasher: SessionHasher
 }
 
 /**
@@ -136,13 +145,28 @@ const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 /** The composition root: builds the snapshot, the gRPC server and binds it. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
+  if (options.fallbackHashKey === undefined && config.logging.hash_key_file === undefined) {
+    logger.info(NO_KEY_FILE_MESSAGE)
+  }
+  const hashKeys = await startHashKeySource(
+    config.logging,
+    options.fallbackHashKey ?? randomHashKey(),
+    logger,
+  )
   // Keys are parsed once here, before the first stream; decisions never read the file system.
-  let credentials: Credentials = await buildCredentials(config, logger)
+  let credentials: Credentials
   let snapshot: Snapshot
+  try {
+    credentials = await buildCredentials(config, logger)
+  } catch (err) {
+    hashKeys.close()
+    throw err
+  }
   try {
     snapshot = buildSnapshot(config, credentials)
   } catch (err) {
     credentials.close()
+    hashKeys.close()
     throw err
   }
   const snapshots = new SnapshotHolder(snapshot)
@@ -153,7 +177,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // Counts of runner-token credentials a reload replaced, so the counters never go back.
   let retiredTokenStats: Pick<TokenStats, (typeof TOKEN_COUNTERS)[number]> | undefined
   let retiredKeyReloads = { ok: 0, failed: 0 }
-  const decisionLog = decisionLogger(logger, config.logging)
+  const decisionLog = decisionLogger(logger, config.logging, { hasher: hashKeys.hasher })
   const metrics = createMetrics({
     decisionLogSampledOut: () => decisionLog.sampledOut(),
     reloads: () => reloads,
@@ -291,6 +315,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const apply = async (next: Config): Promise<void> => {
     const changed = restartOnlyChanges(current, next)
     if (changed.length > 0) throw new RestartRequiredError(changed)
+    // Read first: a bad key file refuses the reload before anything else is built.
+    const commitHashKey = await hashKeys.prepare(next.logging)
     const reuse = sameCredentialSettings(current, next)
     const nextCredentials = reuse ? credentials : await buildCredentials(next, logger)
     let nextSnapshot: Snapshot
@@ -321,6 +347,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     maxStreams = next.limits.max_streams
     // Logging applies at once: no restart for a level or a sampling rate.
     logger.level = next.logging.level
+    commitHashKey()
     decisionLog.configure(next.logging)
   }
   let applying: Promise<void> = Promise.resolve()
@@ -334,6 +361,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     get runnerTokens() {
       return credentials.tokens
     },
+    sessionHasher: hashKeys.hasher,
     peerStats,
     health,
     reloads,
@@ -348,6 +376,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),
     close(graceMs = 5000) {
       credentials.close()
+      hashKeys.close()
       void admin?.close()
       tls?.close()
       // Watch streams never end on their own: end them (status OK) so they hold no close up.

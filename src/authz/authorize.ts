@@ -1,6 +1,6 @@
 import type { CompiledPolicy, CompiledRule } from './compile-policy.js'
 import type { ConditionOutcome, EvalContext } from './conditions.js'
-import { type Allow, type Decision, deny } from './decision.js'
+import { type Allow, type Decision, deny, type MatchedRoute } from './decision.js'
 import { REASONS } from './reasons.js'
 import type { RequestFacts } from './request-facts.js'
 import type { RunnerCredential, RunnerCredentialResolver } from './runner-credential.js'
@@ -46,28 +46,34 @@ export function authorize(
   }
   const match = matchRule(policy, facts)
   if (match === undefined) {
-    // The detail goes to the log: never the query string, which may carry secrets.
-    return deny('no_matching_rule', `no rule matches ${facts.method} ${facts.path.split('?')[0]}`)
+    // The detail goes to the log: never the path, which may carry session ids and secrets.
+    return deny('no_matching_rule', 'no rule matches the method, host and path')
   }
   const { rule, params } = match
+  const route: MatchedRoute = { template: rule.path.source, params }
   switch (rule.effect.kind) {
     case 'public':
-      return allow(rule, facts, { ok: true }, 'public')
+      return allow(rule, facts, route, { ok: true }, 'public')
     case 'deny':
-      return deny('rule_denies', `rule ${rule.name} denies`, rule.name)
+      return deny('rule_denies', `rule ${rule.name} denies`, rule.name, route)
     case 'any_of':
       break
   }
-  if (!rule.needsRunnerToken) return evaluate(rule, { facts, params, runner: undefined })
+  if (!rule.needsRunnerToken) return evaluate(rule, route, { facts, params, runner: undefined })
   const resolver = deps.runnerTokens
   if (resolver === undefined) {
-    return deny('internal_error', 'policy needs runner tokens but none are configured', rule.name)
+    return deny(
+      'internal_error',
+      'policy needs runner tokens but none are configured',
+      rule.name,
+      route,
+    )
   }
   const runner = resolver.resolve(facts)
   if (runner instanceof Promise) {
-    return runner.then((r: RunnerCredential) => evaluate(rule, { facts, params, runner: r }))
+    return runner.then((r: RunnerCredential) => evaluate(rule, route, { facts, params, runner: r }))
   }
-  return evaluate(rule, { facts, params, runner })
+  return evaluate(rule, route, { facts, params, runner })
 }
 
 const EMPTY_ALTERNATIVE: Extract<ConditionOutcome, { ok: false }> = {
@@ -76,7 +82,7 @@ const EMPTY_ALTERNATIVE: Extract<ConditionOutcome, { ok: false }> = {
   detail: 'alternative without conditions',
 }
 
-function evaluate(rule: CompiledRule, ctx: EvalContext): Decision {
+function evaluate(rule: CompiledRule, route: MatchedRoute, ctx: EvalContext): Decision {
   if (rule.effect.kind !== 'any_of') throw new Error('unreachable')
   let worst: Extract<ConditionOutcome, { ok: false }> | undefined
   for (const alt of rule.effect.alternatives) {
@@ -93,14 +99,14 @@ function evaluate(rule: CompiledRule, ctx: EvalContext): Decision {
       sessionId = outcome.sessionId ?? sessionId
     }
     if (failed === undefined) {
-      return allow(rule, ctx.facts, { ok: true, sessionId }, 'allowed')
+      return allow(rule, ctx.facts, route, { ok: true, sessionId }, 'allowed')
     }
     if (worst === undefined || precedence(failed) > precedence(worst)) worst = failed
   }
   // Every alternative failed. Report the most telling failure: a transient one (503: retry may
   // succeed) over a refusal (403) over a missing credential (401); ties go to the first.
   const w = worst ?? { reason: 'rule_denies' as const, detail: 'rule has no alternatives' }
-  return deny(w.reason, `rule ${rule.name}: ${w.detail}`, rule.name)
+  return deny(w.reason, `rule ${rule.name}: ${w.detail}`, rule.name, route)
 }
 
 function precedence(o: Extract<ConditionOutcome, { ok: false }>): number {
@@ -113,6 +119,7 @@ function precedence(o: Extract<ConditionOutcome, { ok: false }>): number {
 function allow(
   rule: CompiledRule,
   facts: RequestFacts,
+  route: MatchedRoute,
   outcome: Extract<ConditionOutcome, { ok: true }>,
   reason: Allow['reason'],
 ): Allow {
@@ -122,5 +129,6 @@ function allow(
     reason,
     spiffeId: facts.peer?.uri,
     sessionId: outcome.sessionId,
+    route,
   }
 }

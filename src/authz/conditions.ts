@@ -43,10 +43,7 @@ export class SpiffeCondition implements Condition {
       return { ok: false, reason: 'identity_missing', detail: 'no valid peer SPIFFE ID' }
     }
     for (const m of this.matchers) if (matchesSpiffeId(peer, m)) return OK
-    return {
-      ok: false,
-      reason: 'identity_not_allowed',
-      detail: `peer ${peer.uri} is not allowed`,
-    }
+    // The peer is logged in its own field; details stay fixed texts.
+    return { ok: false, reason: 'identity_not_allowed', detail: 'peer SPIFFE ID is not allowed' }
   }
 }

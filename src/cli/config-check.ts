@@ -48,6 +48,8 @@ it found and every problem with its key path. Exit 0: valid; 1: invalid; 2: usag
       channel: config.tls
         ? { mtls: true, allowed_peers: config.tls.allowed_peers }
         : { mtls: false, warning: 'plaintext: local development only' },
+      // Where the log hash key comes from (the file's name only: its content is a secret).
+      log_hash_key: config.logging.hash_key_file ?? 'random per start',
       identity_source: config.identity.xfcc.enabled
         ? 'x-forwarded-client-cert'
         : 'connection.uri_san_peer_certificate',
@@ -74,6 +76,7 @@ it found and every problem with its key path. Exit 0: valid; 1: invalid; 2: usag
       `  listen ${summary.listen} (${summary.transport})`,
       `  channel: ${config.tls ? `mTLS, allowed peers ${config.tls.allowed_peers.join(', ')}` : 'plaintext (local development only)'}`,
       `  peer identity from ${summary.identity_source}`,
+      `  log hash key: ${summary.log_hash_key}`,
       ...(summary.runner_token_keys ?? []).map(
         (k, i) =>
           `  runner token key ${i === 0 ? '(current)' : '(previous)'} kid=${k.kid} ${k.bits} bits ${k.file}`,

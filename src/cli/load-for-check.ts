@@ -6,6 +6,7 @@ import { loadConfigFile } from '../config/load-config.js'
 import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { createLogger } from '../observe/logger.js'
+import { HashKeyError, readHashKeyFile } from '../observe/session-hasher.js'
 import { startTlsSource } from '../pki/tls-source.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
 
@@ -35,6 +36,15 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
         ? 'session_registry.source.path'
         : 'runner_tokens.private_keys'
     problems.push({ path, message })
+  }
+  const hashKeyFile = config.logging.hash_key_file
+  if (hashKeyFile !== undefined) {
+    try {
+      await readHashKeyFile(hashKeyFile) // read and checked as serve would; the key is dropped
+    } catch (err) {
+      const message = err instanceof HashKeyError ? err.problem : (err as Error).message
+      problems.push({ path: 'logging.hash_key_file', message: `${hashKeyFile} ${message}` })
+    }
   }
   if (config.tls !== undefined) {
     try {

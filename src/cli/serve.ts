@@ -1,6 +1,7 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import { runWorkers } from '../cluster/run-workers.js'
+import { askPrimaryForHashKey } from '../cluster/share-hash-key.js'
 import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
 import { loadConfigFile } from '../config/load-config.js'
 import {
@@ -8,7 +9,9 @@ import {
   reloadConfigOnChange,
   withOverrides,
 } from '../config/reload-config.js'
+import { NO_KEY_FILE_MESSAGE } from '../observe/hash-key-source.js'
 import { createLogger } from '../observe/logger.js'
+import { randomHashKey } from '../observe/session-hasher.js'
 import { startServer } from '../server.js'
 import { type Command, EXIT_OK } from './command.js'
 
@@ -50,8 +53,17 @@ Options:
       throw new Error('--workers: expected an integer from 1 to 64')
     }
     const logger = createLogger(config.logging.level)
-    if (config.workers > 1 && cluster.isPrimary) return runWorkers(config.workers, logger)
-    const server = await startServer({ config, configSource: source, logger })
+    if (config.workers > 1 && cluster.isPrimary) {
+      // One random key for all workers (asked for over IPC), said once here rather than by each.
+      if (config.logging.hash_key_file === undefined) logger.info(NO_KEY_FILE_MESSAGE)
+      return runWorkers(config.workers, logger, randomHashKey())
+    }
+    const server = await startServer({
+      config,
+      configSource: source,
+      logger,
+      ...(cluster.isWorker ? { fallbackHashKey: await askPrimaryForHashKey() } : {}),
+    })
     const stopReload = values.config
       ? reloadConfigOnChange(values.config, server, logger, overrides)
       : undefined

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Logger } from '../observe/logger.js'
+import { serveHashKey } from './share-hash-key.js'
 
 /** Longest a worker may take to exit after SIGTERM before the primary kills it. */
 const STOP_GRACE_MS = 10_000
@@ -14,10 +15,12 @@ const MAX_QUICK_DEATHS = 5
  * per worker thread, and N connections can keep at most N workers busy (docs/transports.md, "Multi-core").
  * Resolves with the exit code once every worker has stopped: 1 when the start failed (a worker
  * exited before any worker listened: a config, TLS or bind error, or no SVID from the Workload
- * API) or workers kept dying at start, else 0.
+ * API) or workers kept dying at start, else 0. Every worker (a restarted one too) asks for
+ * `hashKey`: the log hash key they share while no logging.hash_key_file is configured.
  */
-export function runWorkers(count: number, logger: Logger): Promise<number> {
+export function runWorkers(count: number, logger: Logger, hashKey: Uint8Array): Promise<number> {
   cluster.schedulingPolicy = cluster.SCHED_RR
+  serveHashKey(hashKey)
   let stopping = false
   let exitCode = 0
   let quickDeaths = 0

@@ -41,15 +41,24 @@ function describeFound(input: unknown): string {
   return `${typeof input} ${json.length > 60 ? `${json.slice(0, 57)}...` : json}`
 }
 
-/** Turns zod issues into problems that say where, what was expected and what was found. */
-export function problemsFromZod(error: z.ZodError): ConfigProblem[] {
+/**
+ * Turns zod issues into problems that say where, what was expected and what was found.
+ * `removedKeys` maps a removed key's path to what replaced it (said instead of "unknown key").
+ */
+export function problemsFromZod(
+  error: z.ZodError,
+  removedKeys: Readonly<Record<string, string>> = {},
+): ConfigProblem[] {
   const out: ConfigProblem[] = []
   for (const issue of error.issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
+        const path = formatKeyPath([...issue.path, key])
         out.push({
-          path: formatKeyPath([...issue.path, key]),
-          message: 'unknown key (check its spelling and indentation)',
+          path,
+          message: Object.hasOwn(removedKeys, path)
+            ? (removedKeys[path] as string)
+            : 'unknown key (check its spelling and indentation)',
         })
       }
       continue

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
 import { ConfigError, problemsFromZod } from './errors.js'
-import { type Config, ConfigSchema } from './schema.js'
+import { type Config, ConfigSchema, REMOVED_KEYS } from './schema.js'
 
 /** Bounds the file read before parsing: a config is a few KiB. */
 const MAX_CONFIG_BYTES = 1024 * 1024
@@ -17,7 +17,7 @@ export function parseConfig(text: string, file: string): Config {
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 })
   const result = ConfigSchema.safeParse(raw ?? {}, { reportInput: true })
-  if (!result.success) throw new ConfigError(file, problemsFromZod(result.error))
+  if (!result.success) throw new ConfigError(file, problemsFromZod(result.error, REMOVED_KEYS))
   return result.data
 }
 

@@ -179,8 +179,8 @@ export const DecisionLogSchema = z
     sample_allow: sampleRate
       .default(1)
       .describe(
-        'Fraction of allows logged (0 to 1). The choice is a hash of the request id, so the ' +
-          'same x-request-id is logged on every processor or none; random without one.',
+        'Fraction of allows logged (0 to 1). Each decision is drawn at random: nothing a ' +
+          'client sends (x-request-id included) decides whether its request is logged.',
       ),
     sample_deny: sampleRate.default(1).describe('Fraction of denies logged (0 to 1).'),
   })
@@ -393,14 +393,21 @@ export const ConfigSchema = z
           .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
           .default('info')
           .describe('Log level. Decision lines use the levels in logging.decisions.'),
-        plain_session_ids: z
-          .boolean()
-          .default(false)
-          .describe('Log runner session ids as they are instead of a SHA-256 prefix.'),
+        hash_key_file: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            'File holding the key (at least 32 bytes, e.g. `openssl rand -base64 48`) of the ' +
+              'HMAC-SHA-256 that hashes session ids and path captures in logs. Share it between ' +
+              'all instances so hashes correlate across workers, instances and restarts; keep ' +
+              'it as secret as a token key. Re-read when its content changes. Omitted: a random ' +
+              'key per start (hashes correlate across workers, not across restarts).',
+          ),
         decisions: DecisionLogSchema,
       })
       .prefault({})
-      .describe('Applied on reload too (level, decisions, plain_session_ids).'),
+      .describe('Applied on reload too (level, hash_key_file, decisions).'),
     runner_tokens: RunnerTokensSchema.optional(),
     session_registry: SessionRegistrySchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),
@@ -439,6 +446,16 @@ export const ConfigSchema = z
     })
   })
   .describe('extproc-authz configuration')
+
+/**
+ * Keys that existed once and were removed on purpose: a config that still sets one is refused
+ * with what replaced it, instead of "unknown key".
+ */
+export const REMOVED_KEYS: Readonly<Record<string, string>> = {
+  'logging.plain_session_ids':
+    'removed: session ids are never logged in clear; logs carry their keyed hash ' +
+    '(HMAC-SHA-256 under logging.hash_key_file). Delete this key',
+}
 
 export type Config = z.output<typeof ConfigSchema>
 export type ConfigInput = z.input<typeof ConfigSchema>

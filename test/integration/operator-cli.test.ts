@@ -104,4 +104,35 @@ describe('config check and policy test', () => {
     const json = await cli('config', 'check', '--json', example.config)
     assert.equal(JSON.parse(json.stdout).valid, true)
   })
+
+  test('config check reads the log hash key file as serve would, and never prints the key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'config-check-key-'))
+    const conf = (keyFile: string) => {
+      const file = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`)
+      writeFileSync(
+        file,
+        `logging: { hash_key_file: ${keyFile} }\npolicy:\n  rules: [{ name: r, path: /x, public: true }]\n`,
+      )
+      return file
+    }
+    const short = join(dir, 'short.key')
+    writeFileSync(short, 'short-key-material\n')
+    const r = await cli('config', 'check', conf(short))
+    assert.equal(r.status, 1)
+    assert.match(
+      r.stderr,
+      /logging\.hash_key_file: .*short\.key holds 18 bytes of key material, fewer than 32/,
+    )
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('short-key-material'))
+    const good = join(dir, 'good.key')
+    const key = 'good-key-material-of-at-least-32-bytes'
+    writeFileSync(good, key)
+    const ok = await cli('config', 'check', conf(good))
+    assert.equal(ok.status, 0, ok.stderr)
+    assert.match(ok.stdout, new RegExp(`log hash key: ${good.replace(/[.]/g, '\\.')}`))
+    assert.ok(!`${ok.stdout}${ok.stderr}`.includes(key))
+    const json = await cli('config', 'check', '--json', conf(good))
+    assert.equal(JSON.parse(json.stdout).log_hash_key, good)
+    assert.ok(!json.stdout.includes(key))
+  })
 })

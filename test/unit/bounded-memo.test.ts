@@ -75,7 +75,8 @@ describe('every memo on a request path is bounded by bytes', () => {
   test('40 distinct 1 MB values retain under 8 MiB in each memo', () => {
     const script = `
       const { buildRequestFacts } = await import(${src('extproc/build-request-facts.js')})
-      const { decisionLogger, hashSessionId } = await import(${src('observe/decision-log.js')})
+      const { decisionLogger } = await import(${src('observe/decision-log.js')})
+      const { SessionHasher, randomHashKey } = await import(${src('observe/session-hasher.js')})
       const { createLogger } = await import(${src('observe/logger.js')})
       const { Responder } = await import(${src('extproc/respond.js')})
       const N = 40
@@ -106,14 +107,18 @@ describe('every memo on a request path is bounded by bytes', () => {
       measure('decision log fields', () => {
         for (let i = 0; i < N; i++) {
           log.onDecision({
-            decision: { allow: false, reason: big(i), rule: big(i), detail: 'd' },
+            decision: {
+              allow: false, reason: big(i), rule: big(i), detail: big(i),
+              route: { template: '/' + big(i) + '/{p}', params: { p: big(i) } },
+            },
             facts: { method: big(i), path: '/', peer: { uri: big(i) } },
             durationMs: 1,
           })
         }
       })
+      const hasher = new SessionHasher(randomHashKey())
       measure('session hashes', () => {
-        for (let i = 0; i < N; i++) hashSessionId(big(i))
+        for (let i = 0; i < N; i++) hasher.hash(big(i))
       })
       const responder = new Responder({ spiffeId: 'x-spiffe-id', sessionId: 'x-session-id', strip: [] })
       measure('allow answers', () => {

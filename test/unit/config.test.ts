@@ -22,6 +22,26 @@ describe('config validation names the key path, what was expected and what was f
   const cases: Array<[string, string, RegExp]> = [
     ['unknown top-level key', `polcy: {}\npolicy:\n  rules: []\n`, /^polcy: unknown key/],
     [
+      'a removed key says what replaced it (logging.plain_session_ids)',
+      `logging: { plain_session_ids: true }\npolicy:\n  rules: []\n`,
+      /^logging\.plain_session_ids: removed: session ids are never logged in clear.*HMAC-SHA-256 under logging\.hash_key_file/,
+    ],
+    [
+      'a removed key set to its old default is refused too',
+      `logging: { plain_session_ids: false }\npolicy:\n  rules: []\n`,
+      /^logging\.plain_session_ids: removed: /,
+    ],
+    [
+      'a key that merely looks like a removed one elsewhere is an unknown key',
+      `plain_session_ids: true\npolicy:\n  rules: []\n`,
+      /^plain_session_ids: unknown key/,
+    ],
+    [
+      'an empty hash_key_file',
+      `logging: { hash_key_file: "" }\npolicy:\n  rules: []\n`,
+      /^logging\.hash_key_file: /,
+    ],
+    [
       'unknown nested key',
       `policy:\n  rules:\n    - name: r\n      path: /x\n      public: true\n      mehtods: [GET]\n`,
       /^policy\.rules\[0\]\.mehtods: unknown key/,
