@@ -14,7 +14,7 @@ TEST_FILES = $(shell find dist/test -name '*.test.js' -not -name 'compose-*' | s
 .PHONY: help install proto build compile schema lint format test test-node24 run clean fuzz bench bench-envoy soak envoy envoy-api
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: node_modules/.installed ## install npm dependencies (npm ci)
 node_modules/.installed: package.json package-lock.json
@@ -48,7 +48,7 @@ src/gen/.generated: $(VENDOR)/.linked $(PROTO_SRC)
 	@find src/gen -name '*.ts' -exec sed -i -E "s#(from '\.{1,2}/[^']*)';#\1.js';#" {} +
 	@touch $@
 
-build: compile ## compile TypeScript into dist/ (make schema regenerates the config schema and reference)
+build: compile ## compile TypeScript into dist/ (make schema regenerates the files derived from code)
 
 compile: proto
 	$(BIN)/tsc -p tsconfig.json
