@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { test } from 'node:test'
 import { REASONS } from '../../src/authz/reasons.js'
@@ -39,4 +39,38 @@ test('the reason-code and metric pages list every reason and every extproc_authz
   const names = registry.getMetricsAsArray().filter((m) => m.name.startsWith('extproc_authz_'))
   assert.ok(names.length > 20)
   for (const m of names) assert.ok(metrics.includes(`| \`${m.name}`), m.name)
+})
+
+test('every extproc_authz_ name the docs mention is a metric the server registers, or a reason', async () => {
+  const names = new Set(
+    createMetrics({})
+      .registry.getMetricsAsArray()
+      .map((m) => m.name),
+  )
+  const pages = [
+    'README.md',
+    'SECURITY.md',
+    ...(await readdir(join(REPO_ROOT, 'docs'))).map((f) => `docs/${f}`),
+  ]
+  const unknown: string[] = []
+  let seen = 0
+  for (const page of pages) {
+    const text = await readFile(join(REPO_ROOT, page), 'utf8')
+    for (const [name] of text.matchAll(/extproc_authz_[a-z0-9_]*/g)) {
+      seen++
+      const metric = name.replace(/_(bucket|sum|count)$/, '')
+      // extproc_authz_<reason> is Envoy's %RESPONSE_CODE_DETAILS%; a trailing _ is a prefix.
+      const reason = name.slice('extproc_authz_'.length)
+      if (
+        names.has(name) ||
+        names.has(metric) ||
+        name.endsWith('_') ||
+        Object.hasOwn(REASONS, reason)
+      )
+        continue
+      unknown.push(`${page}: ${name}`)
+    }
+  }
+  assert.deepEqual(unknown, [], 'renamed or removed metrics still named in the docs')
+  assert.ok(seen > 30)
 })
