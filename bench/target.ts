@@ -107,7 +107,18 @@ async function startAuthz(
           ...parsed.logging,
           decisions: { ...parsed.logging.decisions, sample_allow: Number(sampleAllow) },
         }
-  const config = { ...parsed, logging, listen, transport }
+  // BENCH_DECISION_METADATA=off|on|request_id: decision_metadata off, on, or on with request_id,
+  // to measure what each costs (ab.ts --b-env). Unset: the scenario's config (the default, on).
+  const metadata = process.env.BENCH_DECISION_METADATA
+  const decision_metadata =
+    metadata === undefined
+      ? parsed.decision_metadata
+      : {
+          ...parsed.decision_metadata,
+          enabled: metadata !== 'off',
+          request_id: metadata === 'request_id',
+        }
+  const config = { ...parsed, logging, decision_metadata, listen, transport }
   // Decision logs at info, as in production, written to /dev/null: their cost is counted.
   // BENCH_LOG_LEVEL=warn measures what the decision log costs.
   const level = (process.env.BENCH_LOG_LEVEL ?? 'info') as 'info' | 'warn' | 'silent'

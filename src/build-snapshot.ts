@@ -3,6 +3,7 @@ import { type Credentials, NO_CREDENTIALS } from './build-credentials.js'
 import type { Config } from './config/schema.js'
 import { Responder } from './extproc/respond.js'
 import type { Snapshot } from './extproc/snapshot.js'
+import { randomHashKey, SessionHasher } from './observe/session-hasher.js'
 
 /** Whether Authorization is removed on every allow (the deprecated runner_tokens spelling too). */
 export function stripsAuthorization(config: Config): boolean {
@@ -12,20 +13,36 @@ export function stripsAuthorization(config: Config): boolean {
 /**
  * Builds the immutable decision snapshot for a validated config and the credentials built from
  * that same config (buildCredentials). Throws on a policy that cannot be enforced as written.
+ * `hasher` is the server's log hash (logging.hash_key_file): the decision metadata's session
+ * hash is the decision log's. Callers that serve nothing (config check) may leave it out.
  */
 export function buildSnapshot(
   config: Config,
   credentials: Pick<Credentials, 'compilers' | 'deps'> = NO_CREDENTIALS,
+  hasher?: SessionHasher,
 ): Snapshot {
   return {
     policy: compilePolicy(config.policy, credentials.compilers),
     identity: { xfcc: config.identity.xfcc.enabled },
-    responder: new Responder({
-      spiffeId: config.headers.spiffe_id,
-      sessionId: config.headers.session_id,
-      strip: config.headers.strip,
-      stripAuthorization: stripsAuthorization(config),
-    }),
+    responder: new Responder(
+      {
+        spiffeId: config.headers.spiffe_id,
+        sessionId: config.headers.session_id,
+        strip: config.headers.strip,
+        stripAuthorization: stripsAuthorization(config),
+      },
+      {
+        metadata: config.decision_metadata.enabled
+          ? {
+              namespace: config.decision_metadata.namespace,
+              xfcc: config.identity.xfcc.enabled,
+              requestId: config.decision_metadata.request_id,
+              hasher: hasher ?? new SessionHasher(randomHashKey()),
+            }
+          : undefined,
+        realm: config.runner_tokens?.realm,
+      },
+    ),
     limits: {
       maxHeaders: config.limits.max_headers,
       maxHeaderBytes: config.limits.max_header_bytes,

@@ -15,6 +15,7 @@ import { createMetrics } from './observe/metrics.js'
 import { randomHashKey, type SessionHasher } from './observe/session-hasher.js'
 import { http2PeerCheck, type PeerGateStats } from './pki/http2-peer-check.js'
 import { startTlsSource } from './pki/tls-source.js'
+import { AuthzError, errnoCode } from './shared/errors.js'
 import type { TokenStats } from './tokens/runner-token-resolver.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
 import { healthHandler, healthService } from './transport/grpc-js-health.js'
@@ -142,6 +143,27 @@ function fanOut(observers: readonly StreamObserver[]): StreamObserver {
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
+/** A listen address that cannot be bound, as one line naming the key and what to do. */
+function bindError(err: unknown, keyPath: string, address: string): unknown {
+  if (err instanceof AuthzError) return err
+  const text = err instanceof Error ? err.message : String(err)
+  // node:net and grpc-js (which wraps the errno in its message) alike.
+  const errno = errnoCode(err) ?? /\b(E[A-Z]{3,})\b/.exec(text)?.[1]
+  const why: Record<string, [string, string]> = {
+    EADDRINUSE: ['address already in use', 'stop what listens there, or choose another port'],
+    EACCES: ['permission denied', 'ports below 1024 need privileges; choose another port'],
+    EADDRNOTAVAIL: ['address not available on this host', 'use an address of this host'],
+    ENOTFOUND: ['host name not found', 'use an IP address or a resolvable name'],
+  }
+  const known = errno === undefined ? undefined : why[errno]
+  if (known === undefined) return err
+  return new AuthzError('ERR_LISTEN_FAILED', `cannot listen on ${address}: ${known[0]}`, {
+    keyPath,
+    hint: known[1],
+    cause: err,
+  })
+}
+
 /** The composition root: builds the snapshot, the gRPC server and binds it. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options
@@ -163,7 +185,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err
   }
   try {
-    snapshot = buildSnapshot(config, credentials)
+    snapshot = buildSnapshot(config, credentials, hashKeys.hasher)
   } catch (err) {
     credentials.close()
     hashKeys.close()
@@ -254,49 +276,68 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     processHandler(snapshots, observer, { onStreamStart, onStreamEnd }),
   )
 
+  // Nothing stays behind a start that failed: no listener, watcher or key held open.
+  const releaseAll = async () => {
+    await lean?.close(0).catch(() => {})
+    grpcTls?.close()
+    server.forceShutdown()
+    tls?.close()
+    credentials.close()
+  }
+  let port: number
+  let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined
+  try {
+    if (config.transport === 'http2') {
+      lean = await startHttp2Transport({
+        listen: config.listen,
+        snapshots,
+        observer,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        onStreamStart,
+        onStreamEnd,
+        health,
+        ...(tls === undefined
+          ? {}
+          : {
+              tls: { ...tls.current().secureContextOptions },
+              verifyPeer: http2PeerCheck(() => tls.current().policy, logger, peerStats),
+            }),
+      })
+      port = lean.port
+    } else if (tls !== undefined) {
+      grpcTls = await listenGrpcJsTls(
+        server,
+        grpc.ServerCredentials.createInsecure(),
+        config.listen,
+        tls.current(),
+        http2PeerCheck(() => tls.current().policy, logger, peerStats),
+      )
+      port = grpcTls.port
+    } else {
+      const insecure = grpc.ServerCredentials.createInsecure()
+      port = await new Promise<number>((resolve, reject) => {
+        server.bindAsync(config.listen, insecure, (err, p) => (err ? reject(err) : resolve(p)))
+      })
+    }
+  } catch (err) {
+    await releaseAll()
+    throw bindError(err, 'listen', config.listen)
+  }
+  try {
+    admin =
+      config.admin.listen === undefined
+        ? undefined
+        : await startAdminServer(config.admin.listen, metrics.registry, health)
+  } catch (err) {
+    await releaseAll()
+    throw bindError(err, 'admin.listen', config.admin.listen ?? '')
+  }
   if (tls === undefined) {
     logger.warn(
       { listen: config.listen, transport: config.transport },
       'serving plaintext gRPC: for local development only; configure TLS for anything else',
     )
   }
-  let port: number
-  if (config.transport === 'http2') {
-    lean = await startHttp2Transport({
-      listen: config.listen,
-      snapshots,
-      observer,
-      maxMessageBytes: MAX_MESSAGE_BYTES,
-      onStreamStart,
-      onStreamEnd,
-      health,
-      ...(tls === undefined
-        ? {}
-        : {
-            tls: { ...tls.current().secureContextOptions },
-            verifyPeer: http2PeerCheck(() => tls.current().policy, logger, peerStats),
-          }),
-    })
-    port = lean.port
-  } else if (tls !== undefined) {
-    grpcTls = await listenGrpcJsTls(
-      server,
-      grpc.ServerCredentials.createInsecure(),
-      config.listen,
-      tls.current(),
-      http2PeerCheck(() => tls.current().policy, logger, peerStats),
-    )
-    port = grpcTls.port
-  } else {
-    const insecure = grpc.ServerCredentials.createInsecure()
-    port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync(config.listen, insecure, (err, p) => (err ? reject(err) : resolve(p)))
-    })
-  }
-  const admin =
-    config.admin.listen === undefined
-      ? undefined
-      : await startAdminServer(config.admin.listen, metrics.registry, health)
   health.setServing(true) // config, policy and keys are loaded; the port is bound
   logger.info(
     {
@@ -321,7 +362,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const nextCredentials = reuse ? credentials : await buildCredentials(next, logger)
     let nextSnapshot: Snapshot
     try {
-      nextSnapshot = buildSnapshot(next, nextCredentials)
+      nextSnapshot = buildSnapshot(next, nextCredentials, hashKeys.hasher)
     } catch (err) {
       if (!reuse) nextCredentials.close()
       throw err

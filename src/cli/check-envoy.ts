@@ -8,10 +8,10 @@ import {
 } from '../envoy-check/check-bootstrap.js'
 import type { Finding } from '../envoy-check/findings.js'
 import { apiVersion } from '../envoy-check/load-descriptor.js'
-import { readBootstrap, UnreadableBootstrap } from '../envoy-check/read-bootstrap.js'
+import { readBootstrap } from '../envoy-check/read-bootstrap.js'
 import type { Position } from '../envoy-check/source-positions.js'
 import { durationMs } from '../envoy-check/well-known.js'
-import { type Command, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
 
 /** "500ms", "1s", "0.5s", "1500" (ms). */
 function parseMilliseconds(text: string): number {
@@ -28,7 +28,10 @@ function parseMilliseconds(text: string): number {
   return ms
 }
 
-type PolicyFacts = Pick<CheckOptions, 'peerIdentity' | 'xfcc' | 'identityHeaders'>
+type PolicyFacts = Pick<
+  CheckOptions,
+  'peerIdentity' | 'xfcc' | 'identityHeaders' | 'metadataNamespace'
+>
 
 /** What the processor config says the policy relies on; without --config, assume the most. */
 async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise<PolicyFacts> {
@@ -40,6 +43,9 @@ async function policyFacts(file: string | undefined, xfccFlag: boolean): Promise
     ),
     xfcc: xfccFlag || config.identity.xfcc.enabled,
     identityHeaders: [config.headers.spiffe_id, config.headers.session_id],
+    metadataNamespace: config.decision_metadata.enabled
+      ? config.decision_metadata.namespace
+      : undefined,
   }
 }
 
@@ -70,86 +76,63 @@ function apiLabel(): string {
   return `Envoy API ${api.envoy} (${api.source})`
 }
 
-export const checkEnvoyCommand: Command = {
-  name: 'check-envoy',
-  summary: 'Check Envoy bootstraps against the Envoy API and the ext_proc fail-closed rules',
-  usage: `Usage: extproc-authz check-envoy FILE... [options]
-
-Validates each Envoy v3 bootstrap (.yaml, .yml, .json) strictly against the Envoy API protos
-(unknown fields, wrong types, oneofs, typed_config @type resolved and checked), then the rules
-that keep ext_proc failing closed and every request on the processor's path (docs/check-envoy.md).
-One line per finding: FILE:LINE:COL: error|warning: message [rule]; --json adds the key path.
-Exit 0: no errors (warnings allowed); 1: errors; 2: usage or unreadable file.
-
-Options:
-  --config FILE               the extproc-authz config: whether the policy relies on SPIFFE
-                              peer identity, whether XFCC identity is on (default: assume
-                              peer identity, no XFCC)
-  --xfcc                      the processor takes identity from x-forwarded-client-cert
-  --min-message-timeout DUR   floor for ext_proc message_timeout (default ${DEFAULT_MIN_MESSAGE_TIMEOUT_MS}ms)
-  --warnings-as-errors        exit 1 on warnings too
-  --json                      machine-readable output
-  --version                   print the Envoy API version checked against
-  -h, --help                  show this help`,
-  async run(args) {
-    const { values, positionals } = parseArgs({
-      args: [...args],
-      options: {
-        config: { type: 'string' },
-        xfcc: { type: 'boolean', default: false },
-        'min-message-timeout': { type: 'string' },
-        'warnings-as-errors': { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        version: { type: 'boolean', default: false },
-      },
-      allowPositionals: true,
-      strict: true,
+export async function run(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      config: { type: 'string' },
+      xfcc: { type: 'boolean', default: false },
+      'min-message-timeout': { type: 'string' },
+      'warnings-as-errors': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      version: { type: 'boolean', default: false },
+    },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (values.version) {
+    process.stdout.write(`check-envoy: ${apiLabel()}\n`)
+    return EXIT_OK
+  }
+  if (positionals.length === 0) throw new UsageError('expected at least one FILE')
+  const floor = values['min-message-timeout']
+  const minMessageTimeoutMs =
+    floor === undefined ? DEFAULT_MIN_MESSAGE_TIMEOUT_MS : parseMilliseconds(floor)
+  let facts: PolicyFacts
+  try {
+    facts = await policyFacts(values.config, values.xfcc ?? false)
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err
+    // The processor config is an input here, not the thing checked: exit 2 whatever is wrong.
+    throw new ConfigError(err.file ?? '', err.problems, {
+      exitCode: EXIT_USAGE,
+      ...(err.hint === undefined ? {} : { hint: err.hint }),
+      unreadable: err.code === 'ERR_FILE_UNREADABLE',
     })
-    if (values.version) {
-      process.stdout.write(`check-envoy: ${apiLabel()}\n`)
-      return EXIT_OK
-    }
-    if (positionals.length === 0) throw new UsageError('expected at least one FILE')
-    const floor = values['min-message-timeout']
-    const minMessageTimeoutMs =
-      floor === undefined ? DEFAULT_MIN_MESSAGE_TIMEOUT_MS : parseMilliseconds(floor)
-    let facts: PolicyFacts
-    try {
-      facts = await policyFacts(values.config, values.xfcc ?? false)
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err
-      process.stderr.write(`${err.message}\n`)
-      return EXIT_USAGE
-    }
-    const results: { file: string; findings: Located[] }[] = []
-    for (const file of positionals) {
-      try {
-        const source = await readBootstrap(file)
-        const findings = checkOne(source.value, { minMessageTimeoutMs, ...facts })
-          .map((f) => ({ ...f, ...source.positions.of(f.path) }))
-          .sort((a, b) => a.line - b.line || a.column - b.column)
-        results.push({ file, findings })
-      } catch (err) {
-        if (!(err instanceof UnreadableBootstrap)) throw err
-        process.stderr.write(`extproc-authz check-envoy: ${err.message}\n`)
-        return EXIT_USAGE
-      }
-    }
-    const all = results.flatMap((r) => r.findings)
-    const errors = all.filter((f) => f.severity === 'error').length
-    const warnings = all.length - errors
-    const failed = errors > 0 || (values['warnings-as-errors'] === true && warnings > 0)
-    if (values.json) {
-      process.stdout.write(
-        `${JSON.stringify({ api: apiVersion(), files: results, errors, warnings, ok: !failed }, null, 2)}\n`,
-      )
-    } else {
-      const lines = results.flatMap((r) => r.findings.map((f) => line(r.file, f)))
-      lines.push(
-        `check-envoy: ${results.length} file(s), ${errors} error(s), ${warnings} warning(s)${failed ? '' : ': ok'} [${apiLabel()}]`,
-      )
-      process.stdout.write(`${lines.join('\n')}\n`)
-    }
-    return failed ? EXIT_FAILURE : EXIT_OK
-  },
+  }
+  const results: { file: string; findings: Located[] }[] = []
+  for (const file of positionals) {
+    // An UnreadableBootstrap ends the run at the CLI boundary: one line, exit 2.
+    const source = await readBootstrap(file)
+    const findings = checkOne(source.value, { minMessageTimeoutMs, ...facts })
+      .map((f) => ({ ...f, ...source.positions.of(f.path) }))
+      .sort((a, b) => a.line - b.line || a.column - b.column)
+    results.push({ file, findings })
+  }
+  const all = results.flatMap((r) => r.findings)
+  const errors = all.filter((f) => f.severity === 'error').length
+  const warnings = all.length - errors
+  const failed = errors > 0 || (values['warnings-as-errors'] === true && warnings > 0)
+  if (values.json) {
+    process.stdout.write(
+      `${JSON.stringify({ api: apiVersion(), files: results, errors, warnings, ok: !failed }, null, 2)}\n`,
+    )
+  } else {
+    const lines = results.flatMap((r) => r.findings.map((f) => line(r.file, f)))
+    lines.push(
+      `check-envoy: ${results.length} file(s), ${errors} error(s), ${warnings} warning(s)${failed ? '' : ': ok'} [${apiLabel()}]`,
+    )
+    process.stdout.write(`${lines.join('\n')}\n`)
+  }
+  return failed ? EXIT_FAILURE : EXIT_OK
 }

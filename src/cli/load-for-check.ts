@@ -8,6 +8,8 @@ import type { Snapshot } from '../extproc/snapshot.js'
 import { createLogger } from '../observe/logger.js'
 import { HashKeyError, readHashKeyFile } from '../observe/session-hasher.js'
 import { startTlsSource } from '../pki/tls-source.js'
+import { AuthzError } from '../shared/errors.js'
+import { KeyLoadError } from '../tokens/keyring.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
 
 export interface LoadedForCheck {
@@ -19,8 +21,62 @@ export interface LoadedForCheck {
 }
 
 /**
- * Loads a config exactly as `serve` does — validation, key files, certificate files, policy
- * compilation — without binding anything. File problems are reported with their key path.
+ * How long `config check` waits for the Workload API to answer: long enough for a local agent,
+ * short enough for a check (serve waits tls.workload_api.start_timeout_seconds).
+ */
+export const CHECK_WORKLOAD_API_TIMEOUT_SECONDS = 5
+
+type TlsConfig = NonNullable<Config['tls']>
+
+function withShortWait(tls: TlsConfig): TlsConfig {
+  const api = tls.workload_api
+  if (api === undefined) return tls
+  const seconds = Math.min(api.start_timeout_seconds, CHECK_WORKLOAD_API_TIMEOUT_SECONDS)
+  return { ...tls, workload_api: { ...api, start_timeout_seconds: seconds } }
+}
+
+/** The key path a failure names: carried by the error when it knows it, else `fallback`. */
+export function problemOf(err: unknown, fallback: string): ConfigProblem {
+  if (err instanceof AuthzError) {
+    // The key path goes in `path`; the message keeps the file and what to do.
+    const message = [err.file, err.problem].filter((p) => p !== undefined).join(': ')
+    const path =
+      err instanceof KeyLoadError && err.index !== undefined
+        ? `runner_tokens.private_keys[${err.index}]`
+        : (err.keyPath ?? fallback)
+    return { path, message: err.hint === undefined ? message : `${message} (${err.hint})` }
+  }
+  return { path: fallback, message: err instanceof Error ? err.message : String(err) }
+}
+
+/**
+ * A start that failed on a file the config names (a key, a certificate, the registry file) as
+ * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
+ */
+export function asConfigError(configFile: string, err: unknown): unknown {
+  if (err instanceof HashKeyError) {
+    // Not on AuthzError yet: its key path is known here.
+    const message = `${err.file}: ${err.problem}`
+    return new ConfigError(configFile, [{ path: 'logging.hash_key_file', message }])
+  }
+  const fileProblem =
+    err instanceof KeyLoadError ||
+    (err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code))
+  return fileProblem ? new ConfigError(configFile, [problemOf(err, 'runner_tokens')]) : err
+}
+
+/** Failures of a file (or socket) the config names; a port in use or an agent down are not. */
+const CONFIGURED_FILE_CODES = new Set([
+  'ERR_TLS_FILE_INVALID',
+  'ERR_REGISTRY_UNREADABLE',
+  'ERR_REGISTRY_INVALID',
+  'ERR_WORKLOAD_API_SOCKET',
+])
+
+/**
+ * Runs the checks `serve` runs at start — the schema (listen addresses included), key files,
+ * the session registry file, certificate files or the Workload API (a short wait), the policy
+ * compiled with its credentials — without binding anything. Each problem names its key path.
  */
 export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   const config = await loadConfigFile(file) // ConfigError on structure
@@ -29,13 +85,7 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   try {
     credentials = await buildCredentials(config, createLogger('silent'), { watch: false })
   } catch (err) {
-    const message = (err as Error).message
-    const registryFile = config.session_registry?.source
-    const path =
-      registryFile?.kind === 'file' && message.startsWith(registryFile.path)
-        ? 'session_registry.source.path'
-        : 'runner_tokens.private_keys'
-    problems.push({ path, message })
+    problems.push(problemOf(err, 'runner_tokens'))
   }
   const hashKeyFile = config.logging.hash_key_file
   if (hashKeyFile !== undefined) {
@@ -48,9 +98,9 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   }
   if (config.tls !== undefined) {
     try {
-      ;(await startTlsSource(config.tls, () => {}, createLogger('silent'))).close()
+      ;(await startTlsSource(withShortWait(config.tls), () => {}, createLogger('silent'))).close()
     } catch (err) {
-      problems.push({ path: 'tls', message: (err as Error).message })
+      problems.push(problemOf(err, config.tls.workload_api ? 'tls.workload_api' : 'tls'))
     }
   }
   if (problems.length > 0) {

@@ -1,16 +1,17 @@
-import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import { parse as parseYaml } from 'yaml'
+import { parseDocument } from 'yaml'
 import { z } from 'zod'
 import { authorize } from '../authz/authorize.js'
 import type { Decision } from '../authz/decision.js'
 import { REASONS } from '../authz/reasons.js'
 import type { RunnerCredentialResolver } from '../authz/runner-credential.js'
 import { ConfigError, problemsFromZod } from '../config/errors.js'
+import { firstLine } from '../config/load-config.js'
 import { buildRequestFacts, PEER_URI_SAN_ATTRIBUTE } from '../extproc/build-request-facts.js'
 import type { AttributeValue, HeaderField } from '../extproc/codec/processing-request.js'
-import { type Command, EXIT_FAILURE, EXIT_OK, UsageError } from './command.js'
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
 import { type LoadedForCheck, loadForCheck } from './load-for-check.js'
+import { readInputFile } from './read-input.js'
 
 const RequestSchema = z.strictObject({
   method: z.string().default('GET'),
@@ -36,6 +37,7 @@ const CasesSchema = z.strictObject({
   ),
 })
 type RequestDescription = z.output<typeof RequestSchema>
+type Cases = z.output<typeof CasesSchema>
 
 interface Outcome {
   readonly decision: 'allow' | 'deny'
@@ -93,85 +95,112 @@ export async function evaluateRequest(
       }
 }
 
+function headerFlag(h: string): [string, string] {
+  const i = h.indexOf('=')
+  if (i <= 0) {
+    throw new UsageError(`expected name=value, found ${JSON.stringify(h)}`, { flag: '--header' })
+  }
+  return [h.slice(0, i), h.slice(i + 1)]
+}
+
+/** The cases file is input: unreadable, not YAML or not cases is exit 2 (1 is a failed case). */
+async function readCases(file: string): Promise<Cases> {
+  const text = (await readInputFile(file)).toString('utf8')
+  const doc = parseDocument(text, { uniqueKeys: true })
+  const [yamlError] = doc.errors
+  if (yamlError !== undefined) {
+    throw new ConfigError(file, [{ path: '', message: `YAML: ${firstLine(yamlError.message)}` }], {
+      exitCode: EXIT_USAGE,
+      what: 'cases file',
+    })
+  }
+  const parsed = CasesSchema.safeParse(doc.toJS({ maxAliasCount: 100 }) ?? {}, {
+    reportInput: true,
+  })
+  if (!parsed.success) {
+    throw new ConfigError(file, problemsFromZod(parsed.error), {
+      exitCode: EXIT_USAGE,
+      what: 'cases file',
+    })
+  }
+  return parsed.data
+}
+
 function show(o: Outcome): string {
   return `${o.decision} rule=${o.rule ?? '-'} reason=${o.reason} status=${o.status}`
 }
 
-export const policyCommand: Command = {
-  name: 'policy',
-  summary: 'Evaluate requests against the policy without a server; assert expected outcomes',
-  usage: `Usage: extproc-authz policy test CONFIG [CASES.yaml]
-       extproc-authz policy test CONFIG --path P [--method M] [--host H] [--peer SPIFFE_ID]
-                                        [--session S | --token T] [--header name=value ...]
-
-Uses the same fact extraction and authorize() as the server. With CASES.yaml (cases: [{name,
-request: {method, path, host, headers, peer, session, token}, expect: {decision, rule, reason,
-status}}]) every case is checked and the exit code is 1 if any expectation fails.`,
-  async run(args) {
-    const [sub, ...rest] = args
-    if (sub !== 'test') throw new UsageError(`unknown subcommand '${sub ?? ''}'`)
-    const { values, positionals } = parseArgs({
-      args: rest,
-      options: {
-        path: { type: 'string' },
-        method: { type: 'string' },
-        host: { type: 'string' },
-        peer: { type: 'string' },
-        session: { type: 'string' },
-        token: { type: 'string' },
-        header: { type: 'string', multiple: true },
-      },
-      allowPositionals: true,
-    })
-    const [configFile, casesFile] = positionals
-    if (configFile === undefined || positionals.length > 2)
-      throw new UsageError('expected CONFIG [CASES.yaml]')
-    const loaded = await loadForCheck(configFile)
-    try {
-      if (casesFile === undefined) {
-        if (values.path === undefined) throw new UsageError('give a CASES.yaml file or --path')
-        const req = RequestSchema.parse({
+export async function run(args: readonly string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub !== 'test') throw new UsageError(`unknown subcommand '${sub ?? ''}'`)
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: {
+      path: { type: 'string' },
+      method: { type: 'string' },
+      host: { type: 'string' },
+      peer: { type: 'string' },
+      session: { type: 'string' },
+      token: { type: 'string' },
+      header: { type: 'string', multiple: true },
+    },
+    allowPositionals: true,
+  })
+  const [configFile, casesFile] = positionals
+  if (configFile === undefined || positionals.length > 2)
+    throw new UsageError('expected CONFIG [CASES.yaml]')
+  if (casesFile === undefined && values.path === undefined) {
+    throw new UsageError('give a CASES.yaml file or --path')
+  }
+  // The cases first: a missing or malformed file is found before any key is loaded.
+  const cases = casesFile === undefined ? undefined : await readCases(casesFile)
+  const loaded = await loadForCheck(configFile)
+  try {
+    if (cases === undefined) {
+      const req = RequestSchema.safeParse(
+        {
           path: values.path,
           method: values.method,
           host: values.host,
           peer: values.peer,
           session: values.session,
           token: values.token,
-          headers: Object.fromEntries(
-            (values.header ?? []).map((h) => [
-              h.slice(0, h.indexOf('=')),
-              h.slice(h.indexOf('=') + 1),
-            ]),
-          ),
+          headers: Object.fromEntries((values.header ?? []).map(headerFlag)),
+        },
+        { reportInput: true },
+      )
+      if (!req.success) {
+        const [problem] = problemsFromZod(req.error)
+        throw new UsageError(problem?.message ?? 'invalid request', {
+          flag: `--${problem?.path.split(/[.[]/)[0] ?? 'path'}`,
         })
-        process.stdout.write(`${show(await evaluateRequest(loaded, req))}\n`)
-        return EXIT_OK
       }
-      const parsed = CasesSchema.safeParse(parseYaml(await readFile(casesFile, 'utf8')))
-      if (!parsed.success) throw new ConfigError(casesFile, problemsFromZod(parsed.error))
-      let failed = 0
-      for (const c of parsed.data.cases) {
-        const got = await evaluateRequest(loaded, c.request)
-        const e = c.expect
-        const mismatches = [
-          e.decision !== got.decision && `decision ${e.decision}`,
-          e.rule !== undefined && e.rule !== got.rule && `rule ${e.rule}`,
-          e.reason !== undefined && e.reason !== got.reason && `reason ${e.reason}`,
-          e.status !== undefined && e.status !== got.status && `status ${e.status}`,
-        ].filter((m): m is string => typeof m === 'string')
-        if (mismatches.length === 0) process.stdout.write(`PASS ${c.name}: ${show(got)}\n`)
-        else {
-          failed++
-          process.stdout.write(
-            `FAIL ${c.name}: expected ${mismatches.join(', ')}; got ${show(got)}\n`,
-          )
-        }
-      }
-      const total = parsed.data.cases.length
-      process.stdout.write(`policy test: ${total - failed} of ${total} cases as expected\n`)
-      return failed === 0 ? EXIT_OK : EXIT_FAILURE
-    } finally {
-      loaded.credentials?.close()
+      process.stdout.write(`${show(await evaluateRequest(loaded, req.data))}\n`)
+      return EXIT_OK
     }
-  },
+    const parsed = { data: cases }
+    let failed = 0
+    for (const c of parsed.data.cases) {
+      const got = await evaluateRequest(loaded, c.request)
+      const e = c.expect
+      const mismatches = [
+        e.decision !== got.decision && `decision ${e.decision}`,
+        e.rule !== undefined && e.rule !== got.rule && `rule ${e.rule}`,
+        e.reason !== undefined && e.reason !== got.reason && `reason ${e.reason}`,
+        e.status !== undefined && e.status !== got.status && `status ${e.status}`,
+      ].filter((m): m is string => typeof m === 'string')
+      if (mismatches.length === 0) process.stdout.write(`PASS ${c.name}: ${show(got)}\n`)
+      else {
+        failed++
+        process.stdout.write(
+          `FAIL ${c.name}: expected ${mismatches.join(', ')}; got ${show(got)}\n`,
+        )
+      }
+    }
+    const total = parsed.data.cases.length
+    process.stdout.write(`policy test: ${total - failed} of ${total} cases as expected\n`)
+    return failed === 0 ? EXIT_OK : EXIT_FAILURE
+  } finally {
+    loaded.credentials?.close()
+  }
 }

@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import { RunnerTokensSchema } from '../config/runner-tokens-schema.js'
 import { loadKeyring } from '../tokens/keyring.js'
 import { createRunnerJwe, createRunnerToken } from '../tokens/runner.js'
 import { RunnerTokenResolver } from '../tokens/runner-token-resolver.js'
-import { type Command, EXIT_FAILURE, EXIT_OK, UsageError } from './command.js'
+import { EXIT_FAILURE, EXIT_OK, UsageError } from './command.js'
+import { readPublicKey } from './read-input.js'
 
 const DURATION = /^(\d+)(s|m|h|d)$/
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 }
@@ -15,71 +15,59 @@ function parseTtl(ttl: string): number {
   return Number(m[1]) * (UNIT_SECONDS[m[2] as string] as number)
 }
 
-export const tokenCommand: Command = {
-  name: 'token',
-  summary: 'Encrypt a runner token for a session id, or decrypt one (debugging)',
-  usage: `Usage: extproc-authz token encrypt --public-key FILE --session-id S [--jwe --ttl 1h --kid K]
-       extproc-authz token decrypt --private-key FILE --token T
-
-  encrypt   print a raw token (base64 RSA-OAEP-SHA256) or, with --jwe, a compact JWE
-            (RSA-OAEP-256, A256GCM) with exp = now + --ttl (default 1h)
-  decrypt   print the session id; on failure print the reason code and exit 1`,
-  async run(args) {
-    const [sub, ...rest] = args
-    if (sub === 'encrypt') {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          'public-key': { type: 'string' },
-          'session-id': { type: 'string' },
-          jwe: { type: 'boolean', default: false },
-          ttl: { type: 'string', default: '1h' },
-          kid: { type: 'string' },
-        },
-      })
-      const file = values['public-key']
-      const sessionId = values['session-id']
-      if (!file || !sessionId) throw new UsageError('--public-key and --session-id are required')
-      const pem = await readFile(file)
-      const token = values.jwe
-        ? await createRunnerJwe(pem, sessionId, {
-            ttlSeconds: parseTtl(values.ttl),
-            ...(values.kid ? { kid: values.kid } : {}),
-          })
-        : createRunnerToken(pem, sessionId)
-      process.stdout.write(`${token}\n`)
+export async function run(args: readonly string[]): Promise<number> {
+  const [sub, ...rest] = args
+  if (sub === 'encrypt') {
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        'public-key': { type: 'string' },
+        'session-id': { type: 'string' },
+        jwe: { type: 'boolean', default: false },
+        ttl: { type: 'string', default: '1h' },
+        kid: { type: 'string' },
+      },
+    })
+    const file = values['public-key']
+    const sessionId = values['session-id']
+    if (!file || !sessionId) throw new UsageError('--public-key and --session-id are required')
+    const pem = await readPublicKey(file, '--public-key')
+    const token = values.jwe
+      ? await createRunnerJwe(pem, sessionId, {
+          ttlSeconds: parseTtl(values.ttl),
+          ...(values.kid ? { kid: values.kid } : {}),
+        })
+      : createRunnerToken(pem, sessionId)
+    process.stdout.write(`${token}\n`)
+    return EXIT_OK
+  }
+  if (sub === 'decrypt') {
+    const { values } = parseArgs({
+      args: rest,
+      options: { 'private-key': { type: 'string' }, token: { type: 'string' } },
+    })
+    const file = values['private-key']
+    if (!file || values.token === undefined)
+      throw new UsageError('--private-key and --token are required')
+    const config = RunnerTokensSchema.parse({ private_keys: [file] })
+    const resolver = new RunnerTokenResolver(await loadKeyring([file]), config)
+    const facts = {
+      method: 'GET',
+      path: '/',
+      segments: [],
+      host: '',
+      peer: undefined,
+      bearer: values.token.trim(),
+      requestId: undefined,
+      grpc: false,
+    }
+    const credential = await resolver.resolve(facts)
+    if (credential.state === 'valid') {
+      process.stdout.write(`${credential.sessionId}\n`)
       return EXIT_OK
     }
-    if (sub === 'decrypt') {
-      const { values } = parseArgs({
-        args: rest,
-        options: { 'private-key': { type: 'string' }, token: { type: 'string' } },
-      })
-      const file = values['private-key']
-      if (!file || values.token === undefined)
-        throw new UsageError('--private-key and --token are required')
-      const config = RunnerTokensSchema.parse({ private_keys: [file] })
-      const resolver = new RunnerTokenResolver(await loadKeyring([file]), config)
-      const facts = {
-        method: 'GET',
-        path: '/',
-        segments: [],
-        host: '',
-        peer: undefined,
-        bearer: values.token.trim(),
-        requestId: undefined,
-        grpc: false,
-      }
-      const credential = await resolver.resolve(facts)
-      if (credential.state === 'valid') {
-        process.stdout.write(`${credential.sessionId}\n`)
-        return EXIT_OK
-      }
-      process.stderr.write(
-        `${credential.state === 'failed' ? credential.reason : 'token_missing'}\n`,
-      )
-      return EXIT_FAILURE
-    }
-    throw new UsageError(`unknown subcommand '${sub ?? ''}'`)
-  },
+    process.stderr.write(`${credential.state === 'failed' ? credential.reason : 'token_missing'}\n`)
+    return EXIT_FAILURE
+  }
+  throw new UsageError(`unknown subcommand '${sub ?? ''}'`)
 }

@@ -47,6 +47,12 @@ const AREAS: readonly Area[] = [
   },
   { title: 'Logging', keys: ['logging'], intro: 'The structured (pino) log.' },
   {
+    title: 'Decision metadata for Envoy',
+    keys: ['decision_metadata'],
+    intro:
+      "What every answer tells Envoy beside the status: the decision as dynamic metadata, for Envoy's access log, rate limits and RBAC ([envoy-decisions.md](envoy-decisions.md)).",
+  },
+  {
     title: 'Metrics and admin',
     keys: ['admin'],
     intro: 'The admin HTTP server: metrics, health and readiness.',

@@ -1,4 +1,5 @@
 import type { z } from 'zod'
+import { AuthzError, EXIT_FAILURE, type ExitCode } from '../shared/errors.js'
 
 export interface ConfigProblem {
   /** Dotted key path with [index] for list items, e.g. `policy.rules[2].path`; '' is the root. */
@@ -6,20 +7,51 @@ export interface ConfigProblem {
   readonly message: string
 }
 
-/** A config that cannot be used: names the file and, for each problem, the key path. */
-export class ConfigError extends Error {
+function render(problems: readonly ConfigProblem[], what: string, unreadable: boolean): string {
+  const at = (p: ConfigProblem) => `${p.path === '' ? '(root)' : p.path}: ${p.message}`
+  const [only] = problems
+  if (problems.length === 1 && only !== undefined) {
+    // A file that cannot be read at all: say so, not "invalid".
+    if (unreadable) return only.message
+    return `invalid ${what}: ${only.path === '' ? only.message : at(only)}`
+  }
+  return `invalid ${what}\n${problems.map((p) => `  ${at(p)}`).join('\n')}`
+}
+
+/**
+ * A config that cannot be used: names the file and, for each problem, the key path. One problem
+ * reads as one line, `file: invalid configuration: key.path: what is wrong`. Exit 1 (the file is
+ * invalid); a file that cannot be read or parsed at all is unreadable input, exit 2.
+ */
+export class ConfigError extends AuthzError {
   override readonly name = 'ConfigError'
-  readonly code = 'ERR_CONFIG_INVALID'
+  /** The first problem's key path ('' for the file as a whole). */
+  override readonly keyPath: string | undefined
 
   constructor(
-    readonly file: string,
+    file: string,
     readonly problems: readonly ConfigProblem[],
+    {
+      exitCode = EXIT_FAILURE,
+      hint,
+      what = 'configuration',
+      unreadable = false,
+    }: { exitCode?: ExitCode; hint?: string; what?: string; unreadable?: boolean } = {},
   ) {
     super(
-      `${file}: invalid configuration\n${problems
-        .map((p) => `  ${p.path === '' ? '(root)' : p.path}: ${p.message}`)
-        .join('\n')}`,
+      unreadable ? 'ERR_FILE_UNREADABLE' : 'ERR_CONFIG_INVALID',
+      render(problems, what, unreadable),
+      {
+        file,
+        exitCode,
+        ...(hint === undefined ? {} : { hint }),
+      },
     )
+    this.keyPath = problems[0]?.path
+  }
+
+  override toJSON(): Record<string, unknown> {
+    return { ...super.toJSON(), problems: this.problems }
   }
 }
 
@@ -37,8 +69,8 @@ function describeFound(input: unknown): string {
   if (input === null) return 'null'
   if (Array.isArray(input)) return 'a list'
   if (typeof input === 'object') return 'a mapping'
-  const json = JSON.stringify(input)
-  return `${typeof input} ${json.length > 60 ? `${json.slice(0, 57)}...` : json}`
+  const json = typeof input === 'string' ? JSON.stringify(input) : String(input)
+  return `a ${typeof input} ${json.length > 60 ? `${json.slice(0, 57)}...` : json}`
 }
 
 /**

@@ -1,10 +1,16 @@
 import { readFile } from 'node:fs/promises'
 import { parseDocument } from 'yaml'
+import { EXIT_USAGE, errnoCode, errnoHint } from '../shared/errors.js'
 import { ConfigError, problemsFromZod } from './errors.js'
 import { type Config, ConfigSchema, REMOVED_KEYS } from './schema.js'
 
 /** Bounds the file read before parsing: a config is a few KiB. */
 const MAX_CONFIG_BYTES = 1024 * 1024
+
+/** The yaml library's first message line, without the colon that introduces its excerpt. */
+export function firstLine(message: string): string {
+  return (message.split('\n')[0] ?? '').replace(/:\s*$/, '')
+}
 
 /** Parses and validates config text; `file` names the source in errors. */
 export function parseConfig(text: string, file: string): Config {
@@ -12,7 +18,8 @@ export function parseConfig(text: string, file: string): Config {
   if (doc.errors.length > 0) {
     throw new ConfigError(
       file,
-      doc.errors.map((e) => ({ path: '', message: `YAML: ${e.message.split('\n')[0]}` })),
+      doc.errors.map((e) => ({ path: '', message: `YAML: ${firstLine(e.message)}` })),
+      { exitCode: EXIT_USAGE },
     )
   }
   const raw: unknown = doc.toJS({ maxAliasCount: 100 })
@@ -26,13 +33,23 @@ export async function loadConfigFile(file: string): Promise<Config> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error'
-    throw new ConfigError(file, [{ path: '', message: `cannot read the file (${code})` }])
+    const code = errnoCode(err)
+    throw new ConfigError(
+      file,
+      [{ path: '', message: `cannot read the file (${code ?? 'error'})` }],
+      {
+        exitCode: EXIT_USAGE,
+        hint: errnoHint(code),
+        unreadable: true,
+      },
+    )
   }
   if (buf.length > MAX_CONFIG_BYTES) {
-    throw new ConfigError(file, [
-      { path: '', message: `file is ${buf.length} bytes, more than ${MAX_CONFIG_BYTES}` },
-    ])
+    throw new ConfigError(
+      file,
+      [{ path: '', message: `file is ${buf.length} bytes, more than ${MAX_CONFIG_BYTES}` }],
+      { exitCode: EXIT_USAGE, unreadable: true },
+    )
   }
   return parseConfig(buf.toString('utf8'), file)
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { DEFAULT_REALM, REALM_PATTERN } from '../extproc/bearer-challenge.js'
 
 /** 4096-bit RSA ciphertext is 512 bytes, base64 684 chars; JWE adds header, IV, tag and claims. */
 export const DEFAULT_MAX_TOKEN_BYTES = 4096
@@ -29,6 +30,14 @@ export const RunnerTokensSchema = z
       .boolean()
       .default(false)
       .describe('Create a 4096-bit current key (mode 0600) on first start if its file is missing.'),
+    realm: z
+      .string()
+      .regex(REALM_PATTERN, 'expected 1-128 printable ASCII characters')
+      .default(DEFAULT_REALM)
+      .describe(
+        'The realm of the WWW-Authenticate: Bearer challenge on 401s of runner-token rules ' +
+          '(RFC 6750: error="invalid_token" for every unusable token, no error when none was sent).',
+      ),
     max_token_bytes: z
       .int()
       .min(512)

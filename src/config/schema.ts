@@ -2,6 +2,7 @@ import { z } from 'zod'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { MAX_OWNED_HEADER_SEPARATORS, separatorCount } from '../extproc/header-spellings.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
+import { LISTEN_EXPECTED, LISTEN_PATTERN } from '../shared/listen-address.js'
 import { RunnerTokenConditionSchema, RunnerTokensSchema } from './runner-tokens-schema.js'
 import { SessionRegistrySchema } from './session-registry-schema.js'
 
@@ -32,6 +33,9 @@ const trustDomainString = z
   .string()
   .describe('A SPIFFE trust domain name, e.g. example.org')
   .refine(isValidTrustDomain, { message: 'invalid trust domain: expected lowercase [a-z0-9._-]' })
+
+/** Validated by the same parser the listeners use: a port above 65535 is refused here. */
+const listenAddress = z.string().regex(LISTEN_PATTERN, `expected ${LISTEN_EXPECTED}`)
 
 const headerName = z
   .string()
@@ -190,11 +194,44 @@ export const DecisionLogSchema = z
       'rates. Lines sampled out are counted (extproc_authz_decision_log_sampled_out_total).',
   )
 
+export const DecisionMetadataSchema = z
+  .strictObject({
+    enabled: z
+      .boolean()
+      .default(true)
+      .describe(
+        'Send the decision as dynamic metadata on every answer. Envoy drops it unless the ' +
+          'namespace is listed in the ext_proc filter metadata_options.receiving_namespaces.untyped ' +
+          '(the shipped envoy/*.yaml list extproc_authz). Off: nothing is built or sent.',
+      ),
+    namespace: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/,
+        'expected 1-64 characters of [A-Za-z0-9_.-] (":" would split %DYNAMIC_METADATA(ns:key)%)',
+      )
+      .refine((ns) => !ns.startsWith('envoy.'), "the envoy.* namespaces are Envoy's own")
+      .default('extproc_authz')
+      .describe('The metadata namespace (the Struct key Envoy files the fields under).'),
+    request_id: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Also send x-request-id (key request_id). Envoy has it already (%REQ(X-REQUEST-ID)%); ' +
+          'with it every answer is built per request instead of reused (measured: ~8% fewer ' +
+          'streams per CPU-second).',
+      ),
+  })
+  .prefault({})
+  .describe(
+    'Decisions as Envoy dynamic metadata, keys decision, reason, rule, identity_source, peer, ' +
+      'trust_domain, session_hash (and request_id) (docs/production-envoy.md): for access logs, ' +
+      'rate-limit descriptors and RBAC. Never a session id or a token.',
+  )
+
 export const ConfigSchema = z
   .strictObject({
-    listen: z
-      .string()
-      .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
+    listen: listenAddress
       .default('127.0.0.1:50051')
       .describe('gRPC listen address (host:port). Port 0 picks a free port.'),
     transport: z
@@ -354,9 +391,7 @@ export const ConfigSchema = z
       .describe('Bounds on one request, checked before any other work.'),
     admin: z
       .strictObject({
-        listen: z
-          .string()
-          .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$/, 'expected host:port')
+        listen: listenAddress
           .optional()
           .describe(
             'Admin HTTP address for /metrics (Prometheus), /healthz and /readyz. Omitted: no ' +
@@ -408,6 +443,7 @@ export const ConfigSchema = z
       })
       .prefault({})
       .describe('Applied on reload too (level, hash_key_file, decisions).'),
+    decision_metadata: DecisionMetadataSchema,
     runner_tokens: RunnerTokensSchema.optional(),
     session_registry: SessionRegistrySchema.optional(),
     policy: PolicySchema.describe('The authorization policy: ordered rules, default deny.'),

@@ -17,11 +17,12 @@ export interface CheckOptions {
   readonly xfcc: boolean
   /** Headers the processor sets upstream (default: x-spiffe-id, x-runner-session-id). */
   readonly identityHeaders?: readonly string[]
+  /** The namespace the processor sends decision metadata under (--config); undefined: none/unknown. */
+  readonly metadataNamespace?: string | undefined
 }
 
 export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap'
-/** 500 ms: an uncached RSA-4096 decryption (~6 ms/core) queued behind others, plus GC pauses. */
-export const DEFAULT_MIN_MESSAGE_TIMEOUT_MS = 500
+export { DEFAULT_MIN_MESSAGE_TIMEOUT_MS } from './defaults.js'
 /** The config's defaults (src/config/schema.ts, identity.headers). */
 export const DEFAULT_IDENTITY_HEADERS = ['x-spiffe-id', 'x-runner-session-id']
 

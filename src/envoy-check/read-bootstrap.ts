@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parseDocument } from 'yaml'
+import { AuthzError, EXIT_USAGE } from '../shared/errors.js'
 import { SourcePositions } from './source-positions.js'
 
 /** A bootstrap is tens of KiB; bound the read before parsing. */
@@ -11,8 +12,11 @@ const MAX_ALIAS_COUNT = 100
 const MAX_NESTING = 100
 
 /** The file cannot be checked at all (exit 2): unreadable, too large, not YAML/JSON. */
-export class UnreadableBootstrap extends Error {
+export class UnreadableBootstrap extends AuthzError {
   override readonly name = 'UnreadableBootstrap'
+  constructor(message: string) {
+    super('ERR_FILE_UNREADABLE', message, { exitCode: EXIT_USAGE })
+  }
 }
 
 export interface BootstrapSource {

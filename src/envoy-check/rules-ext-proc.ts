@@ -17,6 +17,8 @@ const ENVOY_DEFAULT_MESSAGE_TIMEOUT_MS = 200
 export interface ExtProcRuleOptions {
   /** Smallest acceptable message_timeout. */
   readonly minMessageTimeoutMs: number
+  /** The processor's decision-metadata namespace, when it sends one. */
+  readonly metadataNamespace?: string | undefined
 }
 
 /** Rules on every ExternalProcessor config, wherever it sits. */
@@ -59,7 +61,38 @@ export function checkExtProcFilters(
       )
     }
     checkGrpcCluster(doc, config, findings)
+    if (options.metadataNamespace !== undefined) {
+      checkReceivingNamespace(doc, config, findings, options.metadataNamespace)
+    }
   }
+}
+
+/**
+ * Envoy writes only the dynamic-metadata namespaces listed in
+ * metadata_options.receiving_namespaces.untyped (none when unset): the processor's decisions
+ * would be dropped, and access logs and rate limits reading them see nothing.
+ */
+function checkReceivingNamespace(
+  doc: Normalized,
+  config: Json,
+  findings: Findings,
+  namespace: string,
+): void {
+  const options = isObject(config.metadata_options) ? config.metadata_options : undefined
+  const receiving = isObject(options?.receiving_namespaces)
+    ? options.receiving_namespaces
+    : undefined
+  const untyped = Array.isArray(receiving?.untyped) ? receiving.untyped : []
+  if (untyped.includes(namespace)) return
+  findings.warning(
+    receiving !== undefined
+      ? pathIn(doc, receiving, 'untyped')
+      : options !== undefined
+        ? pathIn(doc, options, 'receiving_namespaces')
+        : pathIn(doc, config),
+    'ext-proc-metadata-namespace',
+    `the processor sends its decisions as dynamic metadata under '${namespace}' (decision_metadata), but metadata_options.receiving_namespaces.untyped does not list it: Envoy drops them, and access logs or rate limits reading ${namespace} see nothing; list it, or set decision_metadata.enabled: false`,
+  )
 }
 
 function checkMessageTimeout(

@@ -191,10 +191,10 @@ export class ProcessStream {
   private answer(responder: Responder, facts: RequestFacts, decision: Decision, started: number) {
     if (decision.allow) {
       this.state = 'allowed'
-      this.sink.send(responder.allow(decision))
+      this.sink.send(responder.allow(decision, facts))
     } else {
       this.state = 'finished'
-      this.sink.send(responder.deny(decision, facts.requestId, facts.grpc))
+      this.sink.send(responder.deny(decision, facts))
       this.sink.end()
     }
     this.observer.onDecision({ decision, facts, durationMs: performance.now() - started })
@@ -206,7 +206,7 @@ export class ProcessStream {
     this.state = 'finished'
     this.backlog = undefined
     try {
-      this.sink.send((responder ?? FALLBACK_RESPONDER).deny(decision, undefined, false))
+      this.sink.send((responder ?? FALLBACK_RESPONDER).deny(decision, undefined))
       this.sink.end()
     } finally {
       this.observer.onDecision({

@@ -1,8 +1,16 @@
 import type { Allow, Deny } from '../authz/decision.js'
 import { REASONS } from '../authz/reasons.js'
+import type { RequestFacts } from '../authz/request-facts.js'
 import { ENTRY_OVERHEAD_BYTES, stringBytes } from '../shared/bounded-memo.js'
+import {
+  type BearerChallenges,
+  bearerChallenges,
+  challengeFor,
+  DEFAULT_REALM,
+} from './bearer-challenge.js'
 import type { HeaderMutationSpec, HeaderToSet } from './codec/processing-response.js'
 import { encodeContinue, encodeImmediateResponse } from './codec/processing-response.js'
+import { DecisionMetadata, type DecisionMetadataOptions } from './decision-metadata.js'
 import { headerSpellings } from './header-spellings.js'
 
 export interface HeaderOptions {
@@ -12,6 +20,13 @@ export interface HeaderOptions {
   readonly strip: readonly string[]
   /** Remove `authorization` on every allowed request (headers.strip_authorization). */
   readonly stripAuthorization: boolean
+}
+
+export interface AnswerOptions {
+  /** Dynamic metadata on every answer (decision_metadata); undefined: none, at no cost. */
+  readonly metadata?: DecisionMetadataOptions | undefined
+  /** The realm of WWW-Authenticate: Bearer challenges (runner_tokens.realm). */
+  readonly realm?: string | undefined
 }
 
 /** Bytes of answers (and their keys) held at most: thousands of workloads' answers fit. */
@@ -38,14 +53,29 @@ export class Responder {
   /** Bytes charged for the answers held (see `encoded`). */
   private held = 0
 
-  constructor(private readonly headers: HeaderOptions) {
+  private readonly metadata: DecisionMetadata | undefined
+  private readonly challenges: BearerChallenges
+
+  constructor(
+    private readonly headers: HeaderOptions,
+    answers: AnswerOptions = {},
+  ) {
+    this.metadata =
+      answers.metadata === undefined ? undefined : new DecisionMetadata(answers.metadata)
+    this.challenges = bearerChallenges(answers.realm ?? DEFAULT_REALM)
     const owned = [headers.spiffeId, headers.sessionId, ...headers.strip].flatMap(headerSpellings)
     if (headers.stripAuthorization) owned.push('authorization')
     this.owned = [...new Set(owned)]
     this.bareAllow = encodeContinue('request_headers', { set: [], remove: this.owned })
   }
 
-  allow(decision: Allow): Buffer {
+  /** The answer for an allow; `facts` feed the decision metadata when it is on. */
+  allow(decision: Allow, facts?: RequestFacts): Buffer {
+    const answer = this.allowAnswer(decision)
+    return this.metadata === undefined ? answer : this.metadata.allow(answer, decision, facts)
+  }
+
+  private allowAnswer(decision: Allow): Buffer {
     const { spiffeId, sessionId } = decision
     if (spiffeId === undefined && sessionId === undefined) return this.bareAllow
     const byPeer = this.encoded
@@ -80,19 +110,25 @@ export class Responder {
     return answer
   }
 
-  deny(decision: Deny, requestId: string | undefined, grpc: boolean): Buffer {
+  /** The ImmediateResponse for a deny; `facts` undefined when the request could not be read. */
+  deny(decision: Deny, facts: RequestFacts | undefined): Buffer {
     const spec = REASONS[decision.reason]
     const body = JSON.stringify({
       error: spec.message,
       reason: decision.reason,
-      request_id: requestId ?? null,
+      request_id: facts?.requestId ?? null,
     })
-    return encodeImmediateResponse({
+    const challenge = challengeFor(decision.reason, this.challenges)
+    const answer = encodeImmediateResponse({
       status: spec.status,
-      headers: [JSON_CONTENT_TYPE],
+      headers:
+        challenge === undefined
+          ? [JSON_CONTENT_TYPE]
+          : [JSON_CONTENT_TYPE, { name: 'www-authenticate', value: challenge }],
       body: Buffer.from(body, 'utf8'),
       details: `extproc_authz_${decision.reason}`,
-      grpcStatus: grpc ? spec.grpcStatus : undefined,
+      grpcStatus: facts?.grpc === true ? spec.grpcStatus : undefined,
     })
+    return this.metadata === undefined ? answer : this.metadata.deny(answer, decision, facts)
   }
 }

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Logger } from '../observe/logger.js'
+import { AuthzError, errnoCode, errnoHint } from '../shared/errors.js'
 import { type FileWatch, watchFiles } from '../tokens/watch-files.js'
 import { parseLiveIds } from './parse-live-ids.js'
 import type { LivenessCheck, LivenessVerdict } from './with-liveness.js'
@@ -10,15 +11,28 @@ export interface FileRegistry extends LivenessCheck {
   close(): void
 }
 
+/** Where the file is named in the config. */
+const KEY_PATH = 'session_registry.source.path'
+
 async function load(path: string): Promise<ReadonlySet<string>> {
   let text: string
   try {
     text = await readFile(path, 'utf8')
   } catch (err) {
-    throw new Error(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw new AuthzError('ERR_REGISTRY_UNREADABLE', `cannot read (${errnoCode(err) ?? 'error'})`, {
+      file: path,
+      keyPath: KEY_PATH,
+      hint: errnoHint(errnoCode(err)),
+    })
   }
   const parsed = parseLiveIds(text)
-  if (!parsed.ok) throw new Error(`${path}: ${parsed.error}`)
+  if (!parsed.ok) {
+    throw new AuthzError('ERR_REGISTRY_INVALID', parsed.error, {
+      file: path,
+      keyPath: KEY_PATH,
+      hint: 'one session id per line, # starts a comment',
+    })
+  }
   return parsed.ids
 }
 

@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { Registry } from 'prom-client'
+import { parseListenAddress } from '../shared/listen-address.js'
 import type { HealthState } from './health.js'
 
 export interface AdminServer {
@@ -29,18 +30,15 @@ export async function startAdminServer(
         .end(ready ? 'ready\n' : 'not ready\n')
     } else res.writeHead(404).end()
   })
-  const i = listen.lastIndexOf(':')
+  const address = parseListenAddress(listen)
+  if (address === undefined) throw new Error(`admin.listen: not a listen address: ${listen}`)
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(
-      Number(listen.slice(i + 1)),
-      listen.slice(0, i).replace(/^\[(.*)\]$/, '$1'),
-      resolve,
-    )
+    server.listen(address.port, address.host, resolve)
   })
-  const address = server.address()
+  const bound = server.address()
   return {
-    port: typeof address === 'object' && address !== null ? address.port : 0,
+    port: typeof bound === 'object' && bound !== null ? bound.port : 0,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve())

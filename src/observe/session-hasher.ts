@@ -104,6 +104,12 @@ export async function readHashKeyFile(file: string): Promise<Buffer> {
  */
 export class SessionHasher {
   private memo!: BoundedMemo<string>
+  private keys = 0
+
+  /** Changes with every key: what caches hashes (whole answers) compares it to drop stale ones. */
+  get generation(): number {
+    return this.keys
+  }
 
   constructor(key: Uint8Array) {
     this.setKey(key)
@@ -121,6 +127,7 @@ export class SessionHasher {
       throw new RangeError(`a log hash key needs at least ${MIN_HASH_KEY_BYTES} bytes`)
     }
     const k: KeyObject = createSecretKey(key)
+    this.keys++
     this.memo = new BoundedMemo(
       (value) => createHmac('sha256', k).update(value).digest('hex').slice(0, HASH_HEX_CHARS),
       { maxBytes: MEMO_BYTES, maxKeyLength: MAX_MEMO_VALUE_LENGTH },

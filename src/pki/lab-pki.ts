@@ -5,13 +5,12 @@ import { X509Certificate } from 'node:crypto'
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { generateCa, type Issued, issueLeaf, loadCa } from './generate.js'
+import { CA_DAYS } from './lab-pki-days.js'
 
 const DAY_MS = 86_400_000
-/** Lab leaves: long enough for a lab left up for weeks, short enough to exercise renewal. */
-export const DEFAULT_LEAF_DAYS = 30
-/** A new CA outlives many leaf renewals; the bundle changes only when it is replaced. */
-export const CA_DAYS = 365
-export const MAX_LEAF_DAYS = CA_DAYS - 1
+
+// Kept apart so `certs --help` states them without loading the PKI code.
+export { CA_DAYS, DEFAULT_LEAF_DAYS, MAX_LEAF_DAYS } from './lab-pki-days.js'
 
 /** The bundle file, the CA key's default name, and the SVIDs (names the Envoy configs rely on). */
 export const BUNDLE_FILE = 'bundle.pem'

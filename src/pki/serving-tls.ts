@@ -5,6 +5,7 @@ import { constants, createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { SecureContextOptions } from 'node:tls'
 import { parseSpiffeId, type SpiffeIdMatcher } from '../identity/spiffe-id.js'
+import { AuthzError, errnoCode, errnoHint } from '../shared/errors.js'
 import { chainsTo, type PeerPolicy } from './verify-peer.js'
 import { x509 } from './x509.js'
 
@@ -47,17 +48,64 @@ export function toMatchers(allowed: readonly string[]): SpiffeIdMatcher[] {
   })
 }
 
-export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
-  const bundles = new Map<string, string>()
-  for (const [td, file] of Object.entries(cfg.bundles)) bundles.set(td, readFileSync(file, 'utf8'))
-  return servingTlsFromPem(
-    readFileSync(cfg.cert_file),
-    readFileSync(cfg.key_file),
-    bundles,
-    cfg.allowed_peers,
-    `${cfg.cert_file} and ${cfg.key_file}`,
-  )
+/** A TLS file that cannot be used, naming the file and its config key. */
+function tlsFileError(file: string, keyPath: string, problem: string, hint: string): AuthzError {
+  return new AuthzError('ERR_TLS_FILE_INVALID', problem, { file, keyPath, hint })
 }
+
+function readTlsFile(file: string, keyPath: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (err) {
+    const code = errnoCode(err)
+    throw tlsFileError(file, keyPath, `cannot read (${code ?? 'error'})`, errnoHint(code))
+  }
+}
+
+/**
+ * Reads and checks the files one by one, so a failure names the file and its key (`tls.key_file`),
+ * then builds the serving state; what only the pair shows (a mismatch, a chain that does not
+ * lead to the bundle) names `tls.cert_file`.
+ */
+export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
+  const cert = readTlsFile(cfg.cert_file, 'tls.cert_file')
+  const key = readTlsFile(cfg.key_file, 'tls.key_file')
+  try {
+    new X509Certificate(cert)
+  } catch {
+    throw tlsFileError(cfg.cert_file, 'tls.cert_file', 'not a PEM certificate', PEM_HINT)
+  }
+  try {
+    createPrivateKey(key)
+  } catch {
+    throw tlsFileError(cfg.key_file, 'tls.key_file', 'not a PEM private key', PEM_HINT)
+  }
+  const bundles = new Map<string, string>()
+  for (const [td, file] of Object.entries(cfg.bundles)) {
+    const pem = readTlsFile(file, `tls.bundles.${td}`).toString('utf8')
+    if (splitPem(pem).length === 0) {
+      throw tlsFileError(file, `tls.bundles.${td}`, 'holds no PEM certificate', PEM_HINT)
+    }
+    bundles.set(td, pem)
+  }
+  try {
+    return servingTlsFromPem(
+      cert,
+      key,
+      bundles,
+      cfg.allowed_peers,
+      `${cfg.cert_file} and ${cfg.key_file}`,
+    )
+  } catch (err) {
+    throw new AuthzError('ERR_TLS_FILE_INVALID', (err as Error).message, {
+      keyPath: 'tls.cert_file',
+      hint: 'issue a certificate that matches its key and chains to the bundle',
+      cause: err,
+    })
+  }
+}
+
+const PEM_HINT = 'check the file names in tls (certs generate writes a lab set)'
 
 /** The trust domain of a leaf with exactly one SPIFFE ID URI SAN. */
 function trustDomainOf(leaf: X509Certificate): string | undefined {

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js'
 import type { Logger } from '../observe/logger.js'
+import { AuthzError } from '../shared/errors.js'
 import type { ServingTls } from './serving-tls.js'
 import { type TlsWatcher, watchServingTls } from './watch-serving-tls.js'
 import { startWorkloadApiTls } from './workload-api-source.js'
@@ -15,8 +16,10 @@ export async function startTlsSource(
   if (tls.workload_api !== undefined) {
     const socket = tls.workload_api.socket ?? process.env.SPIFFE_ENDPOINT_SOCKET
     if (socket === undefined) {
-      throw new Error(
-        'tls.workload_api: no socket configured and SPIFFE_ENDPOINT_SOCKET is not set',
+      throw new AuthzError(
+        'ERR_WORKLOAD_API_SOCKET',
+        'no socket configured and SPIFFE_ENDPOINT_SOCKET is not set',
+        { keyPath: 'tls.workload_api.socket', hint: "set it to the agent's unix:///path" },
       )
     }
     return startWorkloadApiTls(

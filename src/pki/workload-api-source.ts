@@ -4,6 +4,8 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import { parseSpiffeId } from '../identity/spiffe-id.js'
 import type { Logger } from '../observe/logger.js'
+import { AuthzError } from '../shared/errors.js'
+import { shortGrpcDetails } from '../shared/grpc-details.js'
 import { derChainToPem } from './der.js'
 import { type ServingTls, servingTlsFromPem } from './serving-tls.js'
 import type { TlsWatcher } from './watch-serving-tls.js'
@@ -125,7 +127,7 @@ export async function startWorkloadApiTls(
     call.on('error', (err: grpc.ServiceError) => {
       if (closed || err.code === grpc.status.CANCELLED) return
       attempt++
-      lastProblem = `${grpc.status[err.code] ?? err.code}: ${err.details}`
+      lastProblem = `${grpc.status[err.code] ?? err.code}: ${shortGrpcDetails(err.details)}`
       const delay = Math.min(attempt * BACKOFF_STEP_MS, BACKOFF_MAX_MS)
       logger.warn({ code: err.code, retry_ms: delay }, 'Workload API stream failed; reconnecting')
       retry = setTimeout(connect, delay)
@@ -138,9 +140,14 @@ export async function startWorkloadApiTls(
     const t = setTimeout(
       () =>
         reject(
-          new Error(
+          new AuthzError(
+            'ERR_WORKLOAD_API_UNAVAILABLE',
             `no usable X.509-SVID from the Workload API at ${socket} within ` +
               `${firstUpdateTimeoutMs / 1000} s (last: ${lastProblem})`,
+            {
+              keyPath: 'tls.workload_api',
+              hint: 'is the SPIFFE agent running, and the socket right?',
+            },
           ),
         ),
       firstUpdateTimeoutMs,

@@ -7,22 +7,33 @@ import {
 } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { calculateJwkThumbprint, type JWK } from 'jose'
+import { AuthzError, EXIT_USAGE } from '../shared/errors.js'
 
 /** NIST SP 800-131A: RSA below 2048 bits is no longer acceptable. */
 export const MIN_RSA_BITS = 2048
 /** A PEM private key file is a few KiB; bound the read. */
 const MAX_KEY_FILE_BYTES = 64 * 1024
 
-export class KeyLoadError extends Error {
+/**
+ * A key file that cannot be used. Exit 2 when it was named on the command line (unreadable
+ * input); `index` is its position in the list of files loaded (runner_tokens.private_keys).
+ */
+export class KeyLoadError extends AuthzError {
   override readonly name = 'KeyLoadError'
-  readonly code = 'ERR_KEY_INVALID'
   constructor(
-    readonly file: string,
-    message: string,
+    file: string,
+    problem: string,
+    readonly index?: number,
   ) {
-    super(`${file}: ${message}`)
+    super('ERR_KEY_INVALID', problem, {
+      file,
+      exitCode: EXIT_USAGE,
+      ...(problem.startsWith('cannot read') ? {} : { hint: KEY_HINT }),
+    })
   }
 }
+
+const KEY_HINT = "give the private.pem 'keys generate' wrote; a public key cannot decrypt"
 
 export interface RunnerKey {
   /** RFC 7638 thumbprint of the public key: what JWE `kid` names. */
@@ -146,7 +157,17 @@ export async function loadKeyFile(file: string): Promise<RunnerKey> {
 
 /** Loads every key file; all must be valid, or the whole keyring is refused. */
 export async function loadKeyring(files: readonly string[], now = Date.now()): Promise<Keyring> {
-  const keys = (await Promise.all(files.map(loadKeyFileKeys))).flat()
+  const keys = (
+    await Promise.all(
+      files.map((file, i) =>
+        loadKeyFileKeys(file).catch((err: unknown) => {
+          // Which entry of the list failed, as data (config check reports its key path).
+          if (err instanceof KeyLoadError) throw new KeyLoadError(err.file ?? file, err.problem, i)
+          throw err
+        }),
+      ),
+    )
+  ).flat()
   const byKid = new Map<string, RunnerKey>()
   for (const k of keys) if (!byKid.has(k.kid)) byKid.set(k.kid, k)
   return { current: keys[0] as RunnerKey, keys, byKid, loadedAt: now }

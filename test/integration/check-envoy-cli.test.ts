@@ -163,6 +163,26 @@ describe('extproc-authz check-envoy', () => {
     assert.doesNotMatch(cli('--config', tokensOnly, noCert).stdout, /listener-client-cert/)
   })
 
+  test('--config with decision metadata on: the ext_proc filter must receive its namespace', () => {
+    const lab = join(ROOT, 'lab', 'config.yaml')
+    const rules = (file: string) =>
+      (
+        JSON.parse(cli('--json', '--config', lab, file).stdout) as {
+          files: { findings: { rule: string }[] }[]
+        }
+      ).files[0]?.findings.map((f) => f.rule)
+    assert.deepEqual(rules(`${FIXTURES}good.yaml`), ['ext-proc-metadata-namespace'])
+    assert.deepEqual(rules('envoy/envoy.yaml'), [
+      'tls-static-certificates',
+      'tls-static-certificates',
+    ])
+    const dir = mkdtempSync(join(tmpdir(), 'check-envoy-'))
+    const off = join(dir, 'off.yaml')
+    writeFileSync(off, `${readFileSync(lab, 'utf8')}\ndecision_metadata: { enabled: false }\n`)
+    const r = cli('--json', '--config', off, `${FIXTURES}good.yaml`)
+    assert.deepEqual(JSON.parse(r.stdout).files[0].findings, [])
+  })
+
   test('--min-message-timeout sets the floor', () => {
     assert.equal(cli('--min-message-timeout', '2s', `${FIXTURES}good.yaml`).status, 1)
     assert.equal(

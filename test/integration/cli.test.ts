@@ -24,11 +24,24 @@ describe('extproc-authz CLI', () => {
     }
   })
 
-  test('unknown command and unknown option exit 2 with usage', () => {
+  test('unknown command and unknown option exit 2; an option names itself and --help', () => {
     assert.equal(cli('nope').status, 2)
     const bad = cli('serve', '--bogus')
     assert.equal(bad.status, 2)
-    assert.match(bad.stderr, /Usage: extproc-authz serve/)
+    assert.equal(
+      bad.stderr,
+      "extproc-authz serve: Unknown option '--bogus' (see 'extproc-authz serve --help')\n",
+    )
+  })
+
+  test('--version prints the package version', async () => {
+    const { readFile } = await import('node:fs/promises')
+    const pkg = JSON.parse(
+      await readFile(new URL('../../../package.json', import.meta.url), 'utf8'),
+    ) as { version: string }
+    const r = cli('--version')
+    assert.equal(r.status, 0)
+    assert.equal(r.stdout, `extproc-authz ${pkg.version}\n`)
   })
 
   test('a broken config file exits 1 naming the file and the key path', async () => {

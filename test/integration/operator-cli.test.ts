@@ -100,7 +100,10 @@ describe('config check and policy test', () => {
     )
     const r = await cli('config', 'check', bad)
     assert.equal(r.status, 1)
-    assert.match(r.stderr, /runner_tokens\.private_keys: .*missing\.pem: cannot read \(ENOENT\)/)
+    assert.match(
+      r.stderr,
+      /runner_tokens\.private_keys\[0\]: .*missing\.pem: cannot read \(ENOENT\)/,
+    )
     const json = await cli('config', 'check', '--json', example.config)
     assert.equal(JSON.parse(json.stdout).valid, true)
   })

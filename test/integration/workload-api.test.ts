@@ -155,6 +155,6 @@ policy:
     }
     assert.match(serve.out, /Workload API stream failed; reconnecting/)
     assert.match(workers.out, /a worker exited before serving; start failed/)
-    assert.match(check.out, /tls: no usable X\.509-SVID/)
+    assert.match(check.out, /tls\.workload_api: no usable X\.509-SVID/)
   })
 })

@@ -36,7 +36,14 @@ export interface LabCase {
   readonly reason?: string
   /** For an allow: the session id the processor must set upstream. */
   readonly session?: string
+  /** The rule that decided (Envoy's access log, authz_rule); undefined when none matched. */
+  readonly rule?: string
+  /** The WWW-Authenticate challenge the answer carries (RFC 6750), if any. */
+  readonly challenge?: string
 }
+
+/** The lab config names no realm: the default, the service's name. */
+export const LAB_CHALLENGE = 'Bearer realm="extproc-authz"'
 
 export const LAB_CASES: readonly LabCase[] = [
   {
@@ -46,6 +53,7 @@ export const LAB_CASES: readonly LabCase[] = [
     caller: 'runner',
     token: 'none',
     status: 200,
+    rule: 'api',
   },
   {
     name: 'runner SVID with a token for the path session is allowed',
@@ -55,6 +63,7 @@ export const LAB_CASES: readonly LabCase[] = [
     token: 'valid',
     status: 200,
     session: LAB_SESSION,
+    rule: 'runner-session',
   },
   {
     name: 'a SPIFFE ID no rule allows is 403',
@@ -64,6 +73,7 @@ export const LAB_CASES: readonly LabCase[] = [
     token: 'none',
     status: 403,
     reason: 'identity_not_allowed',
+    rule: 'api',
   },
   {
     name: 'a session path without a token is 401',
@@ -73,6 +83,8 @@ export const LAB_CASES: readonly LabCase[] = [
     token: 'none',
     status: 401,
     reason: 'token_missing',
+    rule: 'runner-session',
+    challenge: LAB_CHALLENGE,
   },
   {
     name: 'a token that decrypts under no key is 401',
@@ -82,6 +94,8 @@ export const LAB_CASES: readonly LabCase[] = [
     token: 'garbage',
     status: 401,
     reason: 'token_invalid',
+    rule: 'runner-session',
+    challenge: `${LAB_CHALLENGE}, error="invalid_token"`,
   },
   {
     name: "a token for another session than the path's is 403",
@@ -91,6 +105,7 @@ export const LAB_CASES: readonly LabCase[] = [
     token: 'valid',
     status: 403,
     reason: 'session_mismatch',
+    rule: 'runner-session',
   },
   {
     name: 'a path with a ;parameter is refused 400 (upstreams may strip it)',

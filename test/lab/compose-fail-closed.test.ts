@@ -1,5 +1,6 @@
 import { after, before, describe } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { parseAccessLogLine } from './access-log.js'
 import {
   COUNT_PORT,
   compose,
@@ -51,13 +52,16 @@ describe('compose lab: fail closed through real Envoy', { timeout: 20 * 60_000 }
         await waitForState('extproc-authz', 'running')
       },
       async details(path) {
+        return (await this.accessLine(path)).details
+      },
+      async accessLine(path) {
         const key = /[?&]n=[^&]+/.exec(path)?.[0]?.slice(1) ?? path
         const deadline = Date.now() + 15_000
         for (;;) {
           const line = compose(['logs', '--no-log-prefix', 'envoy'])
             .split('\n')
             .find((l) => l.startsWith('{') && l.includes(key))
-          if (line !== undefined) return String((JSON.parse(line) as { details: unknown }).details)
+          if (line !== undefined) return parseAccessLogLine(line)
           if (Date.now() > deadline) throw new Error(`no access-log line for ${path}`)
           await sleep(250)
         }

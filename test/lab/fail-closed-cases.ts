@@ -53,17 +53,35 @@ export function registerFailClosedCases(lab: () => LabControl): void {
         }),
       )
       assert.equal(res.status, c.status, res.body)
+      assert.equal(res.headers['www-authenticate'], c.challenge, 'the RFC 6750 challenge, exactly')
       const body = res.json()
+      const line = await l.accessLine(path)
       if (c.status === 200) {
         assert.equal(body.upstream, 'reached')
         assert.equal(body.spiffe_id, LAB_IDS.runner, 'identity header set by the processor')
         assert.equal(body.session_id, c.session ?? null)
         assert.equal(body.authorization_present, false, 'the token never reaches the upstream')
-        assert.equal(await l.details(path), 'via_upstream')
+        assert.equal(line.details, 'via_upstream')
       } else {
         assert.equal(body.reason, c.reason)
-        assert.equal(await l.details(path), `extproc_authz_${c.reason}`)
+        assert.equal(line.details, `extproc_authz_${c.reason}`)
       }
+      // The decision as Envoy's access log has it, from the processor's dynamic metadata.
+      const { session, ...authz } = line.authz
+      assert.deepEqual(authz, {
+        decision: c.status === 200 ? 'allow' : 'deny',
+        reason: c.reason ?? 'allowed',
+        rule: c.rule ?? null,
+        peer: c.caller === 'runner' ? LAB_IDS.runner : LAB_IDS.other,
+        identitySource: 'peer_certificate',
+      })
+      if (c.session === undefined) assert.equal(session, null)
+      else {
+        // The decision logs' session hash, never the session id.
+        assert.match(String(session), /^[0-9a-f]{16,64}$/)
+        assert.ok(!String(session).includes(c.session))
+      }
+      assert.ok(!JSON.stringify(line.raw).includes(bearer ?? '\u0000'), 'no token in the log')
     })
   }
 

@@ -24,6 +24,8 @@ export interface LabRequest {
 export interface LabResponse {
   readonly status: number
   readonly body: string
+  /** Response headers, names lower-case (Node's http). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
   /** Milliseconds from sending to the end of the response. */
   readonly ms: number
   json(): Record<string, unknown>
@@ -58,6 +60,7 @@ export function labRequest(r: LabRequest): Promise<LabResponse> {
           resolve({
             status: res.statusCode ?? 0,
             body,
+            headers: res.headers,
             ms: performance.now() - started,
             json: () => JSON.parse(body) as Record<string, unknown>,
           })

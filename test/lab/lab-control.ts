@@ -1,3 +1,4 @@
+import type { AccessLogEntry } from './access-log.js'
 import type { Svid } from './https-client.js'
 
 // The one small interface both labs implement (compose.ts with Docker, local.ts with plain
@@ -25,4 +26,6 @@ export interface LabControl {
   restart(): Promise<void>
   /** Envoy's %RESPONSE_CODE_DETAILS% for the request to `path`, from its access log. */
   details(path: string): Promise<string>
+  /** Envoy's whole access-log line for the request to `path` (a path made by unique()). */
+  accessLine(path: string): Promise<AccessLogEntry>
 }

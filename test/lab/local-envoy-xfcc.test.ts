@@ -60,4 +60,12 @@ describe('local lab: XFCC identity through real Envoy (envoy-xfcc.yaml)', {
     assert.equal(res.status, 403, res.body)
     assert.equal(l.lab.upstream.count(), 1)
   })
+  test("Envoy's access log names XFCC as where the processor took the identity from", async () => {
+    const path = unique('/api/hello')
+    assert.equal((await get(path)).status, 200)
+    const line = await l.accessLine(path)
+    assert.equal(line.authz.identitySource, 'xfcc')
+    assert.equal(line.authz.peer, LAB_IDS.runner)
+    assert.equal(line.authz.decision, 'allow')
+  })
 })

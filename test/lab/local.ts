@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { LocalLab, type LocalLabOptions } from '../../lab/local/lab.js'
 import { envoyBin } from '../helpers/envoy.js'
+import { accessLogEntry } from './access-log.js'
 import type { LabControl } from './lab-control.js'
 
 // The local lab (lab/local/) behind the LabControl interface: real Envoy, processors as child
@@ -21,7 +22,7 @@ export async function startLocalLab(
   const lab = await LocalLab.start({ envoyBin: envoyBin(), dir, ...opts })
   const p = lab.processor(0)
   const publicKey = join(lab.keyDir, 'public.pem')
-  return {
+  const control: LocalLabControl = {
     lab,
     envoyPort: lab.envoyPort,
     ca: lab.file('bundle.pem'),
@@ -58,14 +59,17 @@ export async function startLocalLab(
       if (!p.proc.running) await lab.startProcessor(p)
     },
     async details(path) {
+      return (await control.accessLine(path)).details
+    },
+    async accessLine(path) {
       // The query's nonce survives Envoy's path normalisation; the path itself may not.
       const key = /[?&]n=[^&]+/.exec(path)?.[0]?.slice(1) ?? path
-      const line = await lab.accessLogLine((e) => String(e.path).includes(key))
-      return String(line.details)
+      return accessLogEntry(await lab.accessLogLine((e) => String(e.path).includes(key)))
     },
     async close() {
       await lab.close()
       if (process.env.LAB_KEEP !== '1') await rm(dir, { recursive: true, force: true })
     },
   }
+  return control
 }

@@ -49,12 +49,12 @@ describe('config validation names the key path, what was expected and what was f
     [
       'wrong type',
       `listen: 50051\npolicy:\n  rules: []\n`,
-      /^listen: expected string, found number 50051/,
+      /^listen: expected string, found a number 50051/,
     ],
     [
       'bad method',
       `policy:\n  rules:\n    - name: r\n      path: /x\n      methods: [GTE]\n      public: true\n`,
-      /^policy\.rules\[0\]\.methods\[0\]: expected one of "GET".*found string "GTE"/,
+      /^policy\.rules\[0\]\.methods\[0\]: expected one of "GET".*found a string "GTE"/,
     ],
     [
       'bad path template',

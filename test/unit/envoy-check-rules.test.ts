@@ -117,6 +117,13 @@ const CASES: [string, Partial<CheckOptions>, Finding['severity'], string, string
     `${EXT_PROC}.request_attributes`,
   ],
   [
+    'metadata-namespace-other.yaml',
+    { metadataNamespace: 'extproc_authz' },
+    'warning',
+    'ext-proc-metadata-namespace',
+    `${EXT_PROC}.metadata_options.receiving_namespaces.untyped`,
+  ],
+  [
     'typed-struct-ext-proc.yaml',
     {},
     'error',
@@ -434,6 +441,22 @@ describe('check-envoy: a fixture per rule', () => {
   test('the peer attribute is not needed when identity comes from XFCC or is not used', async () => {
     assert.deepEqual(await check('peer-attribute-missing.yaml', { xfcc: true }), [])
     assert.deepEqual(await check('peer-attribute-missing.yaml', { peerIdentity: false }), [])
+  })
+
+  test('the metadata namespace is checked only when the processor sends one (--config)', async () => {
+    assert.deepEqual(await check('metadata-namespace-other.yaml'), [])
+    assert.deepEqual(
+      await check('metadata-namespace-other.yaml', { metadataNamespace: 'other_namespace' }),
+      [],
+    )
+    // No metadata_options at all: the finding points at the filter config.
+    assert.deepEqual(
+      (await check('good.yaml', { metadataNamespace: 'extproc_authz' })).map((f) => [
+        f.rule,
+        f.path,
+      ]),
+      [['ext-proc-metadata-namespace', EXT_PROC]],
+    )
   })
 
   test('the message_timeout floor is configurable', async () => {

@@ -226,6 +226,12 @@ export class WireWriter {
     return this.bytes(field, Buffer.from(value, 'latin1'))
   }
 
+  /** Bytes already encoded as whole fields (a cached answer, pre-encoded map entries). */
+  raw(bytes: Uint8Array): this {
+    this.push(bytes)
+    return this
+  }
+
   message(field: number, inner: WireWriter | Uint8Array): this {
     this.tag(field, WIRE_LEN)
     if (inner instanceof WireWriter) {

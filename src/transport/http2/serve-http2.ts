@@ -4,6 +4,12 @@ import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls'
 import type { StreamObserver } from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
 import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, type HealthState } from '../../observe/health.js'
+import { AuthzError } from '../../shared/errors.js'
+import {
+  LISTEN_EXPECTED,
+  type ListenAddress,
+  parseListenAddress,
+} from '../../shared/listen-address.js'
 import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
 import { serveHealthCheck, serveHealthWatch } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
@@ -41,14 +47,17 @@ export interface Http2Transport {
 
 function ignoreStreamError(): void {}
 
-/** `host:port` or `[v6]:port` into what net.Server.listen takes. */
-export function splitListen(listen: string): { host: string; port: number } {
-  const i = listen.lastIndexOf(':')
-  const host = listen.slice(0, i).replace(/^\[(.*)\]$/, '$1')
-  return { host, port: Number(listen.slice(i + 1)) }
+/** `host:port` or `[v6]:port` into what net.Server.listen takes (validated by the config). */
+export function splitListen(listen: string): ListenAddress {
+  const address = parseListenAddress(listen)
+  if (address === undefined) {
+    throw new AuthzError('ERR_LISTEN_INVALID', `expected ${LISTEN_EXPECTED}, found "${listen}"`, {
+      keyPath: 'listen',
+    })
+  }
+  return address
 }
 
-/** Serves the ext_proc Process method on node:http2 (h2c, or h2 over TLS with ALPN). */
 export async function startHttp2Transport(opts: Http2TransportOptions): Promise<Http2Transport> {
   const settings: http2.Settings = {
     // Envoy puts every stream of a worker on one connection: allow plenty concurrently.
