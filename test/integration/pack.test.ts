@@ -15,7 +15,12 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
 import { type ChildServer, startChildServer } from '../helpers/child-server.js'
-import { type ExampleSetup, LIVE_SESSION, materializeExample } from '../helpers/example-config.js'
+import {
+  type ExampleSetup,
+  LIVE_SESSION,
+  materializeExample,
+  PROCESSOR_ID,
+} from '../helpers/example-config.js'
 import {
   allowMutation,
   denyOf,
@@ -25,7 +30,8 @@ import {
 } from '../helpers/extproc-client.js'
 
 // The package as a user gets it: `npm pack`, the tarball installed into an empty directory, and
-// the installed `extproc-authz` run from there (no file of this checkout on its path).
+// the installed `extproc-authz` run from there (no file of this checkout on its path): serve,
+// check-envoy, token and probe.
 //
 // Installing needs the dependencies without a network. `npm install <tarball>` would ask the
 // registry for every dependency's metadata; `npm ci --offline` needs only tarballs, which
@@ -153,7 +159,7 @@ describe('the npm package, installed from its tarball', () => {
     assert.match(bad.stdout + bad.stderr, /failure_mode_allow/)
   })
 
-  test('serves examples/config.yaml: Workload API mTLS, runner tokens, session registry, admin', async () => {
+  test('serves examples/config.yaml (Workload API mTLS, runner tokens, session registry, admin); probe asks it', async () => {
     example = await materializeExample()
     server = await startChildServer(example.config, { main, cwd: app, startMs: 30_000 })
     const token = async (session: string) => {
@@ -204,13 +210,58 @@ describe('the npm package, installed from its tarball', () => {
     } finally {
       client.close()
     }
+    // probe, from the installed package: the same requests as Envoy would send them, over mTLS
+    // with Envoy's SVID, checking the processor's SPIFFE ID.
+    const files = join(dir, 'probe')
+    mkdirSync(files)
+    writeFileSync(join(files, 'ca.pem'), example.ca.certPem)
+    writeFileSync(join(files, 'envoy.pem'), example.envoy.certPem)
+    writeFileSync(join(files, 'envoy-key.pem'), example.envoy.keyPem, { mode: 0o600 })
+    const probe = (...args: string[]) =>
+      cli(
+        'probe',
+        '--target',
+        `localhost:${server?.port}`,
+        '--ca',
+        join(files, 'ca.pem'),
+        '--cert',
+        join(files, 'envoy.pem'),
+        '--key',
+        join(files, 'envoy-key.pem'),
+        '--server-id',
+        PROCESSOR_ID,
+        '--host',
+        'runners.example.org',
+        '--peer',
+        'spiffe://example.org/ns/ci/sa/runner',
+        '--public-key',
+        example?.publicKeyFile ?? '',
+        '--json',
+        ...args,
+      )
+    const allow = await probe(
+      '--path',
+      `/api/sessions/${LIVE_SESSION}/logs`,
+      '--token-session',
+      LIVE_SESSION,
+    )
+    assert.equal(allow.code, 0, allow.stdout + allow.stderr)
+    assert.equal(JSON.parse(allow.stdout).decision, 'allow')
+    const deny = await probe('--path', '/api/sessions/s-9/logs', '--token-session', 's-9')
+    assert.equal(deny.code, 3, deny.stdout + deny.stderr)
+    assert.deepEqual(
+      (({ decision, status, reason }) => ({ decision, status, reason }))(JSON.parse(deny.stdout)),
+      { decision: 'deny', status: 403, reason: 'session_not_live' },
+    )
+
     const admin = `http://127.0.0.1:${server.adminPort}`
     assert.equal((await fetch(`${admin}/readyz`)).status, 200)
     const metrics = await (await fetch(`${admin}/metrics`)).text()
     assert.match(metrics, /^extproc_authz_token_keys_loaded 1$/m)
+    // One allow from the gRPC client above, one from probe.
     assert.match(
       metrics,
-      /^extproc_authz_decisions_total\{decision="allow",reason="allowed",rule="runner-logs"\} 1$/m,
+      /^extproc_authz_decisions_total\{decision="allow",reason="allowed",rule="runner-logs"\} 2$/m,
     )
   })
 })
