@@ -5,10 +5,13 @@
 #   docker run --rm extproc-authz --help
 # The docker-compose lab (docker-compose.yml, `make lab`) builds and runs it.
 
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+# Node 24 LTS, the line `make test-node24` tests (Node 20 reached end of life on 2026-04-30).
+# Not built on the project's CI machines (no Docker engine there): test/integration/
+# lab-consistency.test.ts checks this file's text; `make lab` builds it where Docker runs.
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # --- build: full toolchain (make, buf and tsc come from npm devDependencies) ------------------
-FROM node:20.20.2-bookworm AS build
+FROM node:24.22.3-bookworm AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund

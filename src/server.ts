@@ -43,7 +43,7 @@ export interface RunningServer {
   readonly snapshots: SnapshotHolder
   /**
    * The grpc-js server. With `transport: http2` it serves nothing yet (it is not bound): other
-   * gRPC services need their own listen address there, see README "Transports".
+   * gRPC services need their own listen address there, see docs/transports.md.
    */
   readonly grpcServer: grpc.Server
   /** Which transport serves Process. */

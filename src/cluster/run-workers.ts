@@ -12,7 +12,7 @@ const MAX_QUICK_DEATHS = 5
  * The multi-core serving mode, primary side: forks `count` workers that each run the full
  * server on the shared listen socket. The primary accepts connections and hands them out
  * round-robin (cluster.SCHED_RR), so balancing is per connection: Envoy opens one connection
- * per worker thread, and N connections can keep at most N workers busy (README "Multi-core").
+ * per worker thread, and N connections can keep at most N workers busy (docs/transports.md, "Multi-core").
  * Resolves with the exit code once every worker has stopped: 1 when the start failed (a worker
  * exited before any worker listened: a config, TLS or bind error, or no SVID from the Workload
  * API) or workers kept dying at start, else 0. Every worker (a restarted one too) asks for

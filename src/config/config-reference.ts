@@ -11,14 +11,19 @@ interface Area {
   readonly intro: string
 }
 
-// Feature areas group top-level sections for a reader. A key listed here that the schema does not
-// have yet renders as a marked slot; when its section lands in schema.ts it fills in from the
-// schema's descriptions with no change here. A schema key no area names goes to "Other sections".
+// Feature areas group top-level sections for a reader. Every schema key is in exactly one area and
+// has an annotated example in examples/config.yaml: renderConfigReference throws otherwise, so
+// `make schema` (and the staleness test) fail on a section added without its documentation.
 const AREAS: readonly Area[] = [
   {
     title: 'Listening and channel TLS',
     keys: ['listen', 'tls'],
     intro: 'Where the gRPC server listens and how it authenticates the Envoy that connects.',
+  },
+  {
+    title: 'Serving: transport, workers and shutdown',
+    keys: ['transport', 'workers', 'shutdown'],
+    intro: 'How the Process method is served, by how many processes, and how the server stops.',
   },
   {
     title: 'Identity sources',
@@ -31,8 +36,8 @@ const AREAS: readonly Area[] = [
     intro: 'Ordered rules: the first whose method, host and path match decides; no match denies.',
   },
   {
-    title: 'Runner tokens, keys and sessions',
-    keys: ['runner_tokens', 'keys', 'session_registry'],
+    title: 'Runner tokens and sessions',
+    keys: ['runner_tokens', 'session_registry'],
     intro: 'Encrypted runner tokens, the private keys that decrypt them, and session liveness.',
   },
   {
@@ -42,8 +47,14 @@ const AREAS: readonly Area[] = [
   },
   { title: 'Logging', keys: ['logging'], intro: 'The structured (pino) log.' },
   {
+    title: 'Decision metadata for Envoy',
+    keys: ['decision_metadata'],
+    intro:
+      "What every answer tells Envoy beside the status: the decision as dynamic metadata, for Envoy's access log, rate limits and RBAC ([envoy-decisions.md](envoy-decisions.md)).",
+  },
+  {
     title: 'Metrics and admin',
-    keys: ['admin', 'metrics'],
+    keys: ['admin'],
     intro: 'The admin HTTP server: metrics, health and readiness.',
   },
 ]
@@ -64,15 +75,38 @@ function code(value: unknown): string {
   return `\`${JSON.stringify(value).replaceAll('|', '\\|')}\``
 }
 
+/** A union of mappings told apart by one property's constant (e.g. `kind: http | file`). */
+interface TaggedUnion {
+  readonly tag: string
+  readonly variants: ReadonlyArray<{ readonly value: unknown; readonly schema: JsonSchema }>
+}
+
+function taggedUnion(root: JsonSchema, s: JsonSchema): TaggedUnion | undefined {
+  const raw = (s.anyOf ?? s.oneOf) as JsonSchema[] | undefined
+  if (!raw || raw.length < 2) return undefined
+  const variants = raw.map((v) => resolve(root, v))
+  if (!variants.every((v) => v.type === 'object')) return undefined
+  for (const tag of Object.keys(props(variants[0] as JsonSchema))) {
+    const values = variants.map((v) => resolve(root, props(v)[tag] ?? {}).const)
+    if (values.every((value) => value !== undefined)) {
+      return { tag, variants: variants.map((schema, i) => ({ value: values[i], schema })) }
+    }
+  }
+  return undefined
+}
+
 function typeOf(root: JsonSchema, raw: JsonSchema): string {
   const s = resolve(root, raw)
+  const union = taggedUnion(root, s)
+  if (union) return `mapping, by \`${union.tag}\``
   const variants = (s.anyOf ?? s.oneOf) as JsonSchema[] | undefined
   if (variants) return variants.map((v) => typeOf(root, v)).join(' or ')
   if (s.const !== undefined) return code(s.const)
   if (Array.isArray(s.enum)) return `one of ${s.enum.map(code).join(', ')}`
   const bounds: string[] = []
   if (s.minimum !== undefined) bounds.push(`≥ ${s.minimum}`)
-  if (s.maximum !== undefined) bounds.push(`≤ ${s.maximum}`)
+  if (s.maximum !== undefined && s.maximum !== Number.MAX_SAFE_INTEGER)
+    bounds.push(`≤ ${s.maximum}`)
   if (s.minItems !== undefined) bounds.push(`at least ${s.minItems}`)
   if (s.maxLength !== undefined) bounds.push(`≤ ${s.maxLength} chars`)
   let type = typeof s.type === 'string' ? s.type : 'any'
@@ -85,14 +119,49 @@ function cell(text: string): string {
   return text.replaceAll('|', '\\|').replaceAll('\n', ' ')
 }
 
-/** One table row per key, nested mappings and list items flattened into dotted paths. */
-function rows(root: JsonSchema, schema: JsonSchema, path: string, required: boolean): string[] {
+/**
+ * One table row per key, nested mappings and list items flattened into dotted paths. `only` marks
+ * the keys of one variant of a tagged union (e.g. "With `kind: http`.").
+ */
+function rows(
+  root: JsonSchema,
+  schema: JsonSchema,
+  path: string,
+  required: boolean,
+  only = '',
+): string[] {
   const s = resolve(root, schema)
-  const description = typeof s.description === 'string' ? s.description : ''
+  const own = typeof s.description === 'string' ? s.description : ''
+  const union = taggedUnion(root, s)
+  const description = union
+    ? [
+        own,
+        ...union.variants.map(
+          (v) => `\`${union.tag}: ${String(v.value)}\`: ${v.schema.description ?? ''}`,
+        ),
+      ]
+        .filter((t) => t !== '')
+        .join(' ')
+    : `${only}${own}`
   const dflt = s.default === undefined ? '' : code(s.default)
   const out = [
     `| \`${path}\` | ${cell(typeOf(root, s))} | ${required ? 'yes' : ''} | ${dflt} | ${cell(description)} |`,
   ]
+  if (union) {
+    const tags = union.variants.map((v) => code(v.value)).join(', ')
+    out.push(
+      `| \`${path}.${union.tag}\` | one of ${cell(tags)} | yes |  | Which kind of ${path.split('.').pop()}. |`,
+    )
+    for (const v of union.variants) {
+      const req = new Set((v.schema.required as string[] | undefined) ?? [])
+      const note = `With \`${union.tag}: ${String(v.value)}\`. `
+      for (const [key, child] of Object.entries(props(v.schema))) {
+        if (key === union.tag) continue
+        out.push(...rows(root, child, `${path}.${key}`, req.has(key), note))
+      }
+    }
+    return out
+  }
   const items = s.type === 'array' ? resolve(root, (s.items as JsonSchema) ?? {}) : undefined
   const container = items?.type === 'object' ? items : s.type === 'object' ? s : undefined
   if (container) {
@@ -107,16 +176,8 @@ function rows(root: JsonSchema, schema: JsonSchema, path: string, required: bool
 
 function section(root: JsonSchema, key: string, examples: ReadonlyMap<string, string>): string[] {
   const schema = props(root)[key]
-  if (schema === undefined) {
-    return [
-      `### \`${key}\``,
-      '',
-      `> **Not in this build yet.** This slot fills in from the schema's descriptions when a`,
-      `> \`${key}\` section is added to \`src/config/schema.ts\` (and its annotated example to`,
-      '> `examples/config.yaml`).',
-      '',
-    ]
-  }
+  if (schema === undefined)
+    throw new Error(`config reference: area key ${key} is not in the schema`)
   const required = ((root.required as string[] | undefined) ?? []).includes(key)
   const out = [
     `### \`${key}\``,
@@ -128,11 +189,9 @@ function section(root: JsonSchema, key: string, examples: ReadonlyMap<string, st
   ]
   const example = examples.get(key)
   if (example === undefined) {
-    out.push(
-      `> No annotated example yet: add a \`${key}:\` section to \`examples/config.yaml\`.`,
-      '',
-    )
-  } else out.push('```yaml', example, '```', '')
+    throw new Error(`config reference: examples/config.yaml has no annotated ${key}: section`)
+  }
+  out.push('```yaml', example, '```', '')
   return out
 }
 
@@ -141,10 +200,10 @@ export function renderConfigReference(root: JsonSchema, exampleYaml: string): st
   const examples = exampleSections(exampleYaml)
   const known = new Set(AREAS.flatMap((a) => a.keys))
   const others = Object.keys(props(root)).filter((k) => !known.has(k))
-  const areas: Area[] = [...AREAS]
   if (others.length > 0) {
-    areas.push({ title: 'Other sections', keys: others, intro: 'Sections not yet grouped.' })
+    throw new Error(`config reference: no area in config-reference.ts for ${others.join(', ')}`)
   }
+  const areas = AREAS
   const anchor = (t: string) =>
     t
       .toLowerCase()

@@ -60,7 +60,8 @@ export const RunnerTokensSchema = z
           .describe('A decrypted session id must match this (else 403 session_id_invalid).'),
         max_length: z.int().min(1).max(446).default(128).describe('Maximum session id length.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('What a decrypted session id must look like.'),
     jwe: z
       .strictObject({
         session_claim: z.string().min(1).default('sid').describe('Claim holding the session id.'),
@@ -73,22 +74,43 @@ export const RunnerTokensSchema = z
           ),
         audience: z.string().optional().describe('Required "aud", if set.'),
         issuer: z.string().optional().describe('Required "iss", if set.'),
-        clock_tolerance_seconds: z.int().min(0).max(300).default(30),
+        clock_tolerance_seconds: z
+          .int()
+          .min(0)
+          .max(300)
+          .default(30)
+          .describe('Clock skew allowed when checking "exp" and "nbf".'),
       })
       .prefault({})
       .describe('JWE (compact) runner tokens: RSA-OAEP-256, "exp" required.'),
     cache: z
       .strictObject({
-        max_entries: z.int().min(1).max(10_000_000).default(100_000),
+        max_entries: z
+          .int()
+          .min(1)
+          .max(10_000_000)
+          .default(100_000)
+          .describe('Successful decryptions cached at most; the least recently used goes.'),
         ttl_seconds: z
           .int()
           .min(1)
           .default(300)
           .describe('Successful decryptions are reused this long (never past a JWE exp).'),
-        negative_ttl_seconds: z.int().min(0).max(300).default(5),
-        negative_max_entries: z.int().min(1).max(1_000_000).default(10_000),
+        negative_ttl_seconds: z
+          .int()
+          .min(0)
+          .max(300)
+          .default(5)
+          .describe('Failed tokens are answered from the cache this long (0: not cached).'),
+        negative_max_entries: z
+          .int()
+          .min(1)
+          .max(1_000_000)
+          .default(10_000)
+          .describe('Failed tokens cached at most.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Decryption results, keyed by the SHA-256 of the token (never the token).'),
     max_pending_decryptions: z
       .int()
       .min(1)
@@ -105,7 +127,7 @@ export const RunnerTokensSchema = z
   })
   .describe(
     'Runner tokens: RSA-OAEP-SHA256 encrypted session ids (raw base64) or JWE. A raw token ' +
-      'proves knowledge of the public key and a session id, nothing more: see README.',
+      'proves knowledge of the public key and a session id, nothing more: see docs/runner-tokens.md.',
   )
 
 export type RunnerTokensConfig = z.output<typeof RunnerTokensSchema>

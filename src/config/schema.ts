@@ -249,7 +249,7 @@ export const ConfigSchema = z
       .default('http2')
       .describe(
         'How the Process method is served. http2: a lean gRPC framing on node:http2 (about ' +
-          'twice the streams per core, see README "Benchmarks"). grpc-js: @grpc/grpc-js.',
+          'twice the streams per core, see docs/benchmarks.md). grpc-js: @grpc/grpc-js.',
       ),
     workers: z
       .int()
@@ -333,7 +333,8 @@ export const ConfigSchema = z
                   'sanitizes it (forward_client_cert_details: SANITIZE_SET).',
               ),
           })
-          .prefault({}),
+          .prefault({})
+          .describe('The x-forwarded-client-cert header as the identity source.'),
       })
       .prefault({})
       .describe('Where the peer SPIFFE ID comes from.'),
@@ -396,7 +397,8 @@ export const ConfigSchema = z
               'applied after the decision: Envoy holds the stream for the whole HTTP request.',
           ),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('Bounds on one request, checked before any other work.'),
     admin: z
       .strictObject({
         listen: listenAddress

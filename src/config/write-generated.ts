@@ -1,9 +1,12 @@
-// `make schema`: writes the files derived from src/config/schema.ts, so they are committed and
+// `make schema`: writes the files derived from code (the config schema and reference, the deny
+// reason and metric tables), so they are committed and
 // reviewed with the change that caused them. `--check` writes nothing and exits 1 when a file
 // differs (for CI that wants to fail rather than regenerate).
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { METRICS_REFERENCE_PATH, renderMetricsReference } from '../docs/metrics-reference.js'
+import { REASON_CODES_PATH, renderReasonCodes } from '../docs/reason-codes.js'
 import { CONFIG_REFERENCE_PATH, renderConfigReference } from './config-reference.js'
 import { CONFIG_SCHEMA_PATH, configJsonSchema, configJsonSchemaText } from './json-schema.js'
 
@@ -18,6 +21,8 @@ export async function generatedFiles(root = REPO_ROOT): Promise<Map<string, stri
   return new Map([
     [CONFIG_SCHEMA_PATH, configJsonSchemaText()],
     [CONFIG_REFERENCE_PATH, renderConfigReference(configJsonSchema(), example)],
+    [REASON_CODES_PATH, renderReasonCodes()],
+    [METRICS_REFERENCE_PATH, renderMetricsReference()],
   ])
 }
 

@@ -9,7 +9,7 @@ import { requestMix, runnerKey, tempDir, writeConfig } from './fixture.js'
 import type { World } from './oracle.js'
 import { assertFailClosed, type SteadyLoad, startSteadyLoad } from './steady-load.js'
 
-// The design promise (README "Runner tokens", SECURITY.md "Key handling"): a key file that cannot
+// The design promise (docs/runner-tokens.md, SECURITY.md "Key handling"): a key file that cannot
 // be loaded (garbage, half-written, deleted) never replaces the working keyring, so valid tokens
 // keep being accepted; a different VALID key is a rotation and takes over: tokens for the old key
 // are refused from then on, cached ones included.

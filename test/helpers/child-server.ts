@@ -39,13 +39,17 @@ export function startChildServer(
     env = {} as NodeJS.ProcessEnv,
     /** More `serve` arguments (`--listen`, `--workers`). */
     args = [] as readonly string[],
+    /** The CLI entry point: this build's, or an installed package's. */
+    main = MAIN,
+    cwd = undefined as string | undefined,
   } = {},
 ): Promise<ChildServer> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [MAIN, 'serve', '--config', configFile, ...args],
+    [main, 'serve', '--config', configFile, ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
       env: { ...process.env, ...env },
     },
   )

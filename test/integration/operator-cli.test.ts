@@ -1,32 +1,69 @@
 import assert from 'node:assert/strict'
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, test } from 'node:test'
+import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { defaultConfig } from '../../src/config/default-config.js'
+import { parseConfig } from '../../src/config/load-config.js'
+import { type ExampleSetup, materializeExample } from '../helpers/example-config.js'
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url))
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const cli = (...args: string[]) =>
-  spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', timeout: 30_000, cwd: ROOT })
+/** Runs the CLI without blocking this process: the fake Workload API here must answer it. */
+function cli(
+  ...args: string[]
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT, timeout: 30_000 })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    child.on('close', (status) => resolve({ status, stdout, stderr }))
+  })
+}
 
 describe('config check and policy test', () => {
-  test('the shipped example policy passes its shipped cases', () => {
-    const r = cli('policy', 'test', 'examples/config.yaml', 'examples/policy-cases.yaml')
+  // The shipped example with the files it reads (keys, live sessions, a Workload API).
+  let example: ExampleSetup
+  before(async () => {
+    example = await materializeExample()
+  })
+  after(() => example.close())
+
+  test('the shipped example policy passes its shipped cases', async () => {
+    const r = await cli('policy', 'test', example.config, 'examples/policy-cases.yaml')
     assert.equal(r.status, 0, r.stdout + r.stderr)
     assert.match(r.stdout, /policy test: (\d+) of \1 cases as expected/)
     assert.doesNotMatch(r.stdout, /^FAIL/m)
   })
 
-  test('a wrong expectation fails with exit 1 and says what differed', () => {
+  test('the development config (what make run serves) passes its cases, as the Quick start runs them', async () => {
+    const r = await cli(
+      'policy',
+      'test',
+      'examples/development.yaml',
+      'examples/development-cases.yaml',
+    )
+    assert.equal(r.status, 0, r.stdout + r.stderr)
+    assert.match(r.stdout, /policy test: (\d+) of \1 cases as expected/)
+    assert.deepEqual(
+      parseConfig(readFileSync(join(ROOT, 'examples/development.yaml'), 'utf8'), 'dev'),
+      defaultConfig(),
+      'examples/development.yaml is the embedded default',
+    )
+  })
+
+  test('a wrong expectation fails with exit 1 and says what differed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'policy-test-'))
     const cases = join(dir, 'cases.yaml')
     writeFileSync(
       cases,
       'cases:\n  - name: admin\n    request: { path: /api/admin/x, peer: spiffe://example.org/a }\n    expect: { decision: allow }\n',
     )
-    const r = cli('policy', 'test', 'examples/config.yaml', cases)
+    const r = await cli('policy', 'test', example.config, cases)
     assert.equal(r.status, 1)
     assert.match(
       r.stdout,
@@ -34,26 +71,26 @@ describe('config check and policy test', () => {
     )
   })
 
-  test('a single request from flags, with a runner session', () => {
+  test('a single request from flags, with a runner session', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'policy-flags-'))
     const conf = join(dir, 'c.yaml')
     writeFileSync(
       conf,
       `runner_tokens:\n  private_keys: [${join(dir, 'k.pem')}]\n  generate_if_missing: true\npolicy:\n  rules:\n    - name: s\n      path: /s/{session}\n      any_of:\n        - runner_token: { session_param: session }\n`,
     )
-    const ok = cli('policy', 'test', conf, '--path', '/s/abc', '--session', 'abc')
+    const ok = await cli('policy', 'test', conf, '--path', '/s/abc', '--session', 'abc')
     assert.equal(ok.status, 0, ok.stderr)
     assert.equal(ok.stdout.trim(), 'allow rule=s reason=allowed status=200')
-    const bad = cli('policy', 'test', conf, '--path', '/s/abc', '--session', 'xyz')
+    const bad = await cli('policy', 'test', conf, '--path', '/s/abc', '--session', 'xyz')
     assert.equal(bad.stdout.trim(), 'deny rule=s reason=session_mismatch status=403')
-    const none = cli('policy', 'test', conf, '--path', '/s/abc')
+    const none = await cli('policy', 'test', conf, '--path', '/s/abc')
     assert.equal(none.stdout.trim(), 'deny rule=s reason=token_missing status=401')
   })
 
-  test('config check summarises a valid file and names the key path of problems', () => {
-    const ok = cli('config', 'check', 'examples/config.yaml')
+  test('config check summarises a valid file and names the key path of problems', async () => {
+    const ok = await cli('config', 'check', example.config)
     assert.equal(ok.status, 0, ok.stderr)
-    assert.match(ok.stdout, /examples\/config\.yaml: valid/)
+    assert.match(ok.stdout, /config\.yaml: valid/)
     assert.match(ok.stdout, /rules \(first match decides; no match = deny\)/)
     const dir = mkdtempSync(join(tmpdir(), 'config-check-'))
     const bad = join(dir, 'bad.yaml')
@@ -61,17 +98,17 @@ describe('config check and policy test', () => {
       bad,
       `runner_tokens:\n  private_keys: [${join(dir, 'missing.pem')}]\npolicy:\n  rules: []\n`,
     )
-    const r = cli('config', 'check', bad)
+    const r = await cli('config', 'check', bad)
     assert.equal(r.status, 1)
     assert.match(
       r.stderr,
       /runner_tokens\.private_keys\[0\]: .*missing\.pem: cannot read \(ENOENT\)/,
     )
-    const json = cli('config', 'check', '--json', 'examples/config.yaml')
+    const json = await cli('config', 'check', '--json', example.config)
     assert.equal(JSON.parse(json.stdout).valid, true)
   })
 
-  test('config check reads the log hash key file as serve would, and never prints the key', () => {
+  test('config check reads the log hash key file as serve would, and never prints the key', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'config-check-key-'))
     const conf = (keyFile: string) => {
       const file = join(dir, `c-${Math.random().toString(36).slice(2)}.yaml`)
@@ -83,7 +120,7 @@ describe('config check and policy test', () => {
     }
     const short = join(dir, 'short.key')
     writeFileSync(short, 'short-key-material\n')
-    const r = cli('config', 'check', conf(short))
+    const r = await cli('config', 'check', conf(short))
     assert.equal(r.status, 1)
     assert.match(
       r.stderr,
@@ -93,11 +130,11 @@ describe('config check and policy test', () => {
     const good = join(dir, 'good.key')
     const key = 'good-key-material-of-at-least-32-bytes'
     writeFileSync(good, key)
-    const ok = cli('config', 'check', conf(good))
+    const ok = await cli('config', 'check', conf(good))
     assert.equal(ok.status, 0, ok.stderr)
     assert.match(ok.stdout, new RegExp(`log hash key: ${good.replace(/[.]/g, '\\.')}`))
     assert.ok(!`${ok.stdout}${ok.stderr}`.includes(key))
-    const json = cli('config', 'check', '--json', conf(good))
+    const json = await cli('config', 'check', '--json', conf(good))
     assert.equal(JSON.parse(json.stdout).log_hash_key, good)
     assert.ok(!json.stdout.includes(key))
   })

@@ -1,81 +1,15 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { createPrivateKey, X509Certificate } from 'node:crypto'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { X509Certificate } from 'node:crypto'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { connect } from 'node:tls'
 import { fileURLToPath } from 'node:url'
-import * as grpc from '@grpc/grpc-js'
-import * as protoLoader from '@grpc/proto-loader'
 import { generateCa, type Issued, issueLeaf } from '../../src/pki/generate.js'
+import { FakeAgent } from '../helpers/fake-workload-api.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
-
-const DESCRIPTOR = new URL('../../proto/extproc-authz.binpb', import.meta.url)
-const der = (pem: string) => new X509Certificate(pem).raw
-const keyDer = (pem: string) => createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' })
-
-/** A SPIFFE agent stand-in: a real gRPC server on a unix socket speaking the Workload API. */
-class FakeAgent {
-  readonly server = new grpc.Server()
-  private readonly streams = new Set<grpc.ServerWritableStream<unknown, unknown>>()
-  current: object | undefined
-  calls = 0
-  refusedWithoutHeader = 0
-
-  constructor() {
-    const def = protoLoader.loadFileDescriptorSetFromBuffer(readFileSync(DESCRIPTOR), {
-      keepCase: true,
-    })
-    const svc = (
-      grpc.loadPackageDefinition(def) as unknown as {
-        SpiffeWorkloadAPI: grpc.ServiceClientConstructor
-      }
-    ).SpiffeWorkloadAPI
-    this.server.addService(svc.service, {
-      FetchX509SVID: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        this.calls++
-        // The Workload API refuses calls without the security header.
-        if (call.metadata.get('workload.spiffe.io')[0] !== 'true') {
-          this.refusedWithoutHeader++
-          call.destroy(
-            Object.assign(new Error('security header missing'), {
-              code: grpc.status.INVALID_ARGUMENT,
-            }),
-          )
-          return
-        }
-        this.streams.add(call)
-        call.on('cancelled', () => this.streams.delete(call))
-        if (this.current) call.write(this.current)
-      },
-    })
-  }
-
-  publish(ca: Issued, leaf: Issued, id: string) {
-    this.current = {
-      svids: [
-        {
-          spiffe_id: id,
-          x509_svid: der(leaf.certPem),
-          x509_svid_key: keyDer(leaf.keyPem),
-          bundle: der(ca.certPem),
-        },
-      ],
-      federated_bundles: [],
-    }
-    for (const s of this.streams) s.write(this.current)
-  }
-
-  listen(path: string): Promise<void> {
-    return new Promise((resolve, reject) =>
-      this.server.bindAsync(`unix:${path}`, grpc.ServerCredentials.createInsecure(), (e) =>
-        e ? reject(e) : resolve(),
-      ),
-    )
-  }
-}
 
 function servedCertSerial(port: number, client: Issued, ca: Issued): Promise<string> {
   return new Promise((resolve, reject) => {

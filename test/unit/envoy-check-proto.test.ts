@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, test } from 'node:test'
-import { parseAllDocuments } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
 import { Findings } from '../../src/envoy-check/findings.js'
 import { loadDescriptor } from '../../src/envoy-check/load-descriptor.js'
 import { validateMessage } from '../../src/envoy-check/validate-message.js'
@@ -214,9 +214,9 @@ describe('check-envoy: proto3 JSON validation against the Envoy API', () => {
     assert.deepEqual([...new Set(found.map((p) => p[0]))], ['proto-too-deep'])
   })
 
-  test('the README multi-core cluster snippet is a valid Cluster', () => {
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
-    const snippets = [...readme.matchAll(/```yaml\n(clusters:\n[\s\S]*?)```/g)].map(
+  test('the multi-core cluster snippet (docs/transports.md) is a valid Cluster', () => {
+    const page = readFileSync(new URL('../../../docs/transports.md', import.meta.url), 'utf8')
+    const snippets = [...page.matchAll(/```yaml\n(clusters:\n[\s\S]*?)```/g)].map(
       (m) => m[1] as string,
     )
     assert.ok(snippets.length >= 1, 'the Multi-core section shows a clusters: snippet')
@@ -226,6 +226,22 @@ describe('check-envoy: proto3 JSON validation against the Envoy API', () => {
         for (const cluster of clusters) assert.deepEqual(problems(CLUSTER, cluster), [])
       }
     }
+  })
+
+  test("the README's shortest fail-closed snippet: valid HTTP filters and Cluster, failing closed", () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+    const snippet = /```yaml\n(http_filters:\n[\s\S]*?)```/.exec(readme)?.[1]
+    assert.ok(snippet, 'the README shows an http_filters: snippet')
+    const { http_filters, clusters } = parse(snippet) as {
+      http_filters: Array<{ name: string; typed_config: Record<string, unknown> }>
+      clusters: unknown[]
+    }
+    const HTTP_FILTER = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter'
+    for (const f of http_filters) assert.deepEqual(problems(HTTP_FILTER, f), [])
+    for (const c of clusters) assert.deepEqual(problems(CLUSTER, c), [])
+    const extProc = http_filters[0]?.typed_config
+    assert.equal(extProc?.failure_mode_allow, false)
+    assert.equal(http_filters.at(-1)?.name, 'envoy.filters.http.router')
   })
 })
 

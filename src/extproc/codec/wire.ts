@@ -1,7 +1,7 @@
 // A minimal protobuf wire-format reader and writer: just what the ext_proc messages we read and
 // write need. We decode only the fields authorization uses (headers, attributes, the oneof case)
 // and skip everything else without materialising it, which is most of what a general decoder
-// would spend per stream (see bench/ and README "Performance").
+// would spend per stream (see bench/ and docs/benchmarks.md).
 
 export const WIRE_VARINT = 0
 export const WIRE_FIXED64 = 1
