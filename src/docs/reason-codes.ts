@@ -58,11 +58,19 @@ const REASON_DOCS: Record<DenyReason, ReasonDoc> = {
     fix: '`extproc_authz_session_registry_down`; the warning line names the error; `max_staleness` bounds how long cached answers count',
   },
   path_invalid: {
-    when: 'a path parsers could read differently: dot segments, `//`, `;`, encoded `.` `/` `\\` `;` or unreserved characters, malformed `%`, backslashes, control or non-ASCII bytes, over 8 KiB',
+    when: 'a path parsers could read differently: dot segments, `//`, `;`, `#`, encoded `.` `/` `\\` `;` `%` or unreserved characters, malformed `%`, invalid or overlong UTF-8, encoded characters whose NFKC form is ASCII (fullwidth `．`), backslashes, control or raw non-ASCII bytes, over 8 KiB ([policy](policy.md#paths))',
     fix: "Envoy's `normalize_path` and `merge_slashes` (the shipped envoy.yaml sets them) remove most; the client sends an ambiguous path",
   },
+  method_invalid: {
+    when: 'a method that is not 1-32 upper-case RFC 9110 token characters (`delete`, `Get`, `GET `)',
+    fix: 'the client sends a lower-case or malformed method; methods are case-sensitive ([policy](policy.md#methods))',
+  },
+  authority_invalid: {
+    when: '`:authority` missing or not `host[:port]`: userinfo (`x@host`), a non-digit or out-of-range port, empty labels, IPv4 shorthands, percent-encoding',
+    fix: 'the client sends a malformed Host/`:authority` ([policy](policy.md#hosts))',
+  },
   request_malformed: {
-    when: 'an undecodable message, or no `:method`/`:path`',
+    when: 'an undecodable message, no `:method`/`:path`, or `:method`, `:path` or `:authority` sent twice',
     fix: 'not from a real Envoy: check what connects to the processor',
   },
   headers_too_large: {
