@@ -249,8 +249,13 @@ function noAnswer(address: string, status: grpc.StatusObject, deadlineMs: number
       },
     )
   }
-  if (status.code === grpc.status.UNAVAILABLE && /refused by server/i.test(status.details)) {
-    // The peer check closes a connection whose certificate is not in tls.allowed_peers.
+  if (
+    status.code === grpc.status.UNAVAILABLE &&
+    /refused by server|NGHTTP2_REFUSED_STREAM/i.test(status.details)
+  ) {
+    // The peer check closes a connection whose certificate is not in tls.allowed_peers. grpc-js
+    // says so as "Stream refused by server" on Node 20, and on Node 24 as a write error with
+    // NGHTTP2_REFUSED_STREAM (its write to the refused stream fails first).
     return new AuthzError(
       'ERR_PROBE_UNREACHABLE',
       `the processor at ${address} refused this client`,
