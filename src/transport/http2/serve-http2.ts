@@ -7,6 +7,7 @@ import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, type HealthState } from '../../ob
 import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
 import { serveHealthCheck, serveHealthWatch } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
+import { SessionGuard, type SessionGuardOptions } from './session-guard.js'
 
 /**
  * Decides whether a TLS peer may open streams: called once per connection, after the handshake
@@ -29,6 +30,8 @@ export interface Http2TransportOptions {
   readonly health?: HealthState
   onStreamStart?(): boolean | undefined
   onStreamEnd?(): void
+  /** Connection rolling on stream resets and the idle-session liveness ping (defaults apply). */
+  readonly guard?: SessionGuardOptions
 }
 
 export interface Http2Transport {
@@ -40,6 +43,10 @@ export interface Http2Transport {
 }
 
 function ignoreStreamError(): void {}
+
+/** The session a stream belonged to: node:http2 clears `stream.session` before 'close'. */
+const SESSION = Symbol('extproc-authz.session')
+type GuardedStream = http2.ServerHttp2Stream & { [SESSION]?: http2.ServerHttp2Session }
 
 /** `host:port` or `[v6]:port` into what net.Server.listen takes. */
 export function splitListen(listen: string): { host: string; port: number } {
@@ -71,10 +78,33 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
   })
+  const guard = new SessionGuard(opts.guard)
+  // One listener function for every stream of this transport.
+  function onGuardedStreamClose(this: GuardedStream): void {
+    const session = this[SESSION]
+    if (session !== undefined) guard.streamClosed(session, this.rstCode)
+  }
   const { verifyPeer } = opts
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
-    session.on('close', () => sessions.delete(session))
+    guard.add(session)
+    session.on('close', () => {
+      sessions.delete(session)
+      guard.remove(session)
+    })
+    // Every stream is on the guard's books until its 'close', so it can roll a connection whose
+    // peer resets streams faster than nghttp2 tolerates. (Added after node:http2's own listener,
+    // which hands the stream to the server's 'stream' handler first.)
+    session.on('stream', (stream: GuardedStream) => {
+      guard.streamOpened(session)
+      if (stream.destroyed) {
+        // Reset before anyone saw it: it still cost nghttp2 a token.
+        guard.streamClosed(session, stream.rstCode)
+        return
+      }
+      stream[SESSION] = session
+      stream.on('close', onGuardedStreamClose)
+    })
     session.on('error', () => {}) // 'close' follows
     // 'session' is emitted synchronously after the handshake, before the socket is read: a
     // peer that fails verification never gets a stream processed.
@@ -159,6 +189,7 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
           setImmediate(finish)
         }, graceMs)
         timer.unref()
+        guard.close()
         server.close(() => finish())
         for (const s of sessions) s.close()
       })
