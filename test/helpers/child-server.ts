@@ -39,11 +39,15 @@ export function startChildServer(
     env = {} as NodeJS.ProcessEnv,
     /** More `serve` arguments (`--listen`, `--workers`). */
     args = [] as readonly string[],
+    /** Node options before the script (`--trace-gc`, `--heapsnapshot-signal=SIGUSR2`). */
+    nodeArgs = [] as readonly string[],
+    /** Sees every chunk of stdout and stderr as it comes (the kept output is trimmed). */
+    onOutput = undefined as ((chunk: string) => void) | undefined,
   } = {},
 ): Promise<ChildServer> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [MAIN, 'serve', '--config', configFile, ...args],
+    [...nodeArgs, MAIN, 'serve', '--config', configFile, ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...env },
@@ -53,7 +57,9 @@ export function startChildServer(
   let dropped = 0 // characters trimmed off the front of `out`
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
   const append = (d: Buffer) => {
-    out += d.toString('utf8')
+    const text = d.toString('utf8')
+    onOutput?.(text)
+    out += text
     if (out.length > 2 * KEEP_CHARS) {
       dropped += out.length - KEEP_CHARS
       out = out.slice(-KEEP_CHARS)
