@@ -151,7 +151,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let current = config
   // Sources are read at scrape time through closures over components created below.
   let tlsRef: TlsWatcher | undefined
-  const connectionStats = { rolled: 0, unresponsive: 0 }
+  const connectionStats = { unresponsive: 0 }
   const reloads = { ok: 0, failed: 0 }
   // Counts of runner-token credentials a reload replaced, so the counters never go back.
   let retiredTokenStats: Pick<TokenStats, (typeof TOKEN_COUNTERS)[number]> | undefined
@@ -183,7 +183,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'grpc.keepalive_permit_without_calls': 1,
     // A session nghttp2 stopped reading on its own (its rapid-reset limit sends GOAWAY and the
     // session then ignores the peer's FIN: see transport/http2/session-guard.ts) is found by an
-    // unanswered ping and destroyed, instead of sitting in CLOSE-WAIT for good.
+    // unanswered ping and destroyed, instead of sitting in CLOSE-WAIT for good. grpc-js pings
+    // every connection at this interval, busy or not.
     'grpc.keepalive_time_ms': DEFAULT_IDLE_PING_MS,
     'grpc.keepalive_timeout_ms': DEFAULT_PING_TIMEOUT_MS,
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
@@ -256,10 +257,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       onStreamStart,
       onStreamEnd,
       health,
-      guard: {
-        onRolled: () => connectionStats.rolled++,
-        onUnresponsive: () => connectionStats.unresponsive++,
-      },
+      guard: { onUnresponsive: () => connectionStats.unresponsive++ },
       ...(tls === undefined
         ? {}
         : {

@@ -9,8 +9,8 @@ export interface MetricsSources {
   reloads?(): { ok: number; failed: number }
   keyReloads?(): { ok: number; failed: number }
   certReloads?(): { ok: number; failed: number } | undefined
-  /** node:http2 transport: connections rolled on stream resets, or dropped as unresponsive. */
-  connections?(): { rolled: number; unresponsive: number }
+  /** node:http2 transport: connections without streams dropped for an unanswered ping. */
+  connections?(): { unresponsive: number }
   activeStreams?(): number
   tokens?(): TokenStats | undefined
   certSecondsUntilExpiry?(): number | undefined
@@ -121,15 +121,9 @@ export function createMetrics(sources: MetricsSources): Metrics {
   )
   pulledCounter(
     registry,
-    `${P}connections_rolled_total`,
-    'Connections closed gracefully (GOAWAY NO_ERROR) because the peer reset streams faster ' +
-      "than nghttp2's rapid-reset limit allows (http2 transport).",
-    () => sources.connections?.().rolled,
-  )
-  pulledCounter(
-    registry,
     `${P}connections_unresponsive_total`,
-    'Connections without streams destroyed because a ping went unanswered (http2 transport).',
+    'Connections without streams destroyed because a ping went unanswered (http2 transport): ' +
+      'mostly ones nghttp2 stopped reading after its own GOAWAY (rapid-reset limit).',
     () => sources.connections?.().unresponsive,
   )
   pulledCounter(

@@ -30,7 +30,7 @@ export interface Http2TransportOptions {
   readonly health?: HealthState
   onStreamStart?(): boolean | undefined
   onStreamEnd?(): void
-  /** Connection rolling on stream resets and the idle-session liveness ping (defaults apply). */
+  /** The liveness ping of sessions without streams (defaults apply). */
   readonly guard?: SessionGuardOptions
 }
 
@@ -82,7 +82,7 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   // One listener function for every stream of this transport.
   function onGuardedStreamClose(this: GuardedStream): void {
     const session = this[SESSION]
-    if (session !== undefined) guard.streamClosed(session, this.rstCode)
+    if (session !== undefined) guard.streamClosed(session)
   }
   const { verifyPeer } = opts
   server.on('session', (session: http2.ServerHttp2Session) => {
@@ -92,16 +92,12 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
       sessions.delete(session)
       guard.remove(session)
     })
-    // Every stream is on the guard's books until its 'close', so it can roll a connection whose
-    // peer resets streams faster than nghttp2 tolerates. (Added after node:http2's own listener,
-    // which hands the stream to the server's 'stream' handler first.)
+    // Every stream is on the guard's books until its 'close': only a session without streams
+    // is pinged for liveness. (Added after node:http2's own listener, which hands the stream to
+    // the server's 'stream' handler first; a stream already destroyed has had its 'close'.)
     session.on('stream', (stream: GuardedStream) => {
+      if (stream.destroyed) return
       guard.streamOpened(session)
-      if (stream.destroyed) {
-        // Reset before anyone saw it: it still cost nghttp2 a token.
-        guard.streamClosed(session, stream.rstCode)
-        return
-      }
       stream[SESSION] = session
       stream.on('close', onGuardedStreamClose)
     })
