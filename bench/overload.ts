@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { type ChildServer, startChildServer } from '../test/helpers/child-server.js'
@@ -159,6 +159,12 @@ function render(rows: OverloadRow[], meta: string): string {
 }
 
 const frame = grpcFrame(PUBLIC.request)
+const load = () =>
+  loadavg()
+    .map((v) => v.toFixed(1))
+    .join('/')
+const started = new Date().toISOString().slice(0, 16).replace('T', ' ')
+const loadAtStart = load()
 const rows: OverloadRow[] = []
 for (const t of String(values.transports).split(','))
   rows.push(...(await measureTransport(t, frame)))
@@ -166,7 +172,8 @@ const meta =
   `h2load closed loop, ${CONNECTIONS} connections, ${DURATION_S} s per point, ${REPEATS} repeats ` +
   `alternating 1×→4× and 4×→1×; server (CLI child process, public rule, default logging: decision lines to a pipe) ` +
   `pinned to CPU ${SERVER_CPU}, h2load to CPU ${CLIENT_CPU}; allowed and 503 per second from the ` +
-  `server's extproc_authz_decisions_total. Target: 4× at least 50% of 1×.`
+  `server's extproc_authz_decisions_total. Target: 4× at least 50% of 1×. Run ${started} UTC, ` +
+  `load average (1/5/15 min) ${loadAtStart} at the start, ${load()} at the end.`
 const md = render(rows, meta)
 mkdirSync(values.out, { recursive: true })
 writeFileSync(`${values.out}/overload.json`, `${JSON.stringify({ meta, rows }, null, 2)}\n`)

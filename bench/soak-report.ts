@@ -151,7 +151,7 @@ export function renderSoakMarkdown(r: SoakReport): string {
     .filter((_, i) => i % every === 0 || i === r.samples.length - 1)
     .map(
       (s) =>
-        `| ${s.t} | ${s.rssMB} | ${s.heapUsedMB} | ${s.procRssMB} | ${s.activeStreams} | ${s.loopP99Ms} | ${s.loopMaxMs} | ${s.gc.count} (${s.gc.major}) | ${Math.round(s.gc.totalMs)} | ${s.gc.maxMs} |`,
+        `| ${s.t} | ${s.rssMB} | ${s.heapUsedMB} | ${s.procRssMB} | ${s.activeStreams} | ${s.openFds} | ${s.loopP99Ms} | ${s.loopMaxMs} | ${s.gc.count} (${s.gc.major}) | ${Math.round(s.gc.totalMs)} | ${s.gc.maxMs} |`,
     )
   const p = r.pauses
   const levels =
@@ -176,8 +176,8 @@ Conditions: ${r.conditions}.
 |---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
-| t (s) | RSS MiB | heap used MiB | VmRSS MiB | streams open | loop delay p99 ms | loop delay max ms | GC pauses (major) | GC pause ms | longest GC ms |
-|---|---|---|---|---|---|---|---|---|---|
+| t (s) | RSS MiB | heap used MiB | VmRSS MiB | streams open | open fds | loop delay p99 ms | loop delay max ms | GC pauses (major) | GC pause ms | longest GC ms |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${series.join('\n')}
 `
 }

@@ -1,5 +1,5 @@
 import { constants, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type ChildServer, startChildServer } from '../test/helpers/child-server.js'
@@ -29,6 +29,7 @@ export interface MemorySample {
   readonly heapUsedMB: number // nodejs_heap_size_used_bytes
   readonly procRssMB: number // VmRSS from /proc/PID/status (cross-check)
   readonly activeStreams: number // extproc_authz_active_streams: a backlog explains a bump
+  readonly openFds: number // entries in /proc/PID/fd: sockets left behind show up here
   // The window since the previous sample (prom-client resets its event-loop histogram per scrape;
   // the soak is the only scraper; GC pauses from the server's --trace-gc output):
   readonly loopP99Ms: number // nodejs_eventloop_lag_p99_seconds
@@ -93,9 +94,11 @@ async function sample(server: ChildServer, t: number, gc: GcTrace): Promise<Memo
   const text = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`).then((r) => r.text())
   const metric = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1])
   let procRss = Number.NaN
+  let openFds = Number.NaN
   try {
     const status = readFileSync(`/proc/${server.pid}/status`, 'utf8')
     procRss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) / 1024
+    openFds = readdirSync(`/proc/${server.pid}/fd`).length
   } catch {
     // not Linux: the metric alone
   }
@@ -107,6 +110,7 @@ async function sample(server: ChildServer, t: number, gc: GcTrace): Promise<Memo
     heapUsedMB: mb(metric('nodejs_heap_size_used_bytes')),
     procRssMB: Math.round(procRss * 10) / 10,
     activeStreams: metric('extproc_authz_active_streams'),
+    openFds,
     loopP99Ms: ms(metric('nodejs_eventloop_lag_p99_seconds')),
     loopMaxMs: ms(metric('nodejs_eventloop_lag_max_seconds')),
     gc: gc.take(),

@@ -5,7 +5,6 @@ import http2 from 'node:http2'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { startHttp2Transport } from '../../src/transport/http2/serve-http2.js'
 import { type ChildServer, startChildServer } from '../helpers/child-server.js'
 import { grpcFrameOf } from '../helpers/grpc-frame.js'
 
@@ -193,24 +192,3 @@ for (const transport of ['http2', 'grpc-js'] as const) {
     })
   })
 }
-
-// In process: the session nghttp2 stopped reading is the one the ping finds unresponsive.
-describe('a session nghttp2 stopped reading is destroyed by the unanswered ping (http2)', () => {
-  test('GOAWAY(INTERNAL_ERROR) from nghttp2, then the session is destroyed', async (t) => {
-    let unresponsive = 0
-    const transport = await startHttp2Transport({
-      listen: '127.0.0.1:0',
-      snapshots: { current: () => undefined }, // every stream is answered not_ready
-      observer: { onDecision() {} },
-      maxMessageBytes: 64 * 1024,
-      guard: { idlePingMs: 200, pingTimeoutMs: 500, onUnresponsive: () => unresponsive++ },
-    })
-    t.after(() => transport.close(0))
-    const drive = await driveResets(transport.port, RESETS)
-    assert.ok(drive.goawayCodes.includes(2), `nghttp2's own GOAWAY: [${drive.goawayCodes}]`)
-    const settled = await pollUntil(() => closeWait(transport.port) === 0, 20_000)
-    t.diagnostic(`GOAWAY codes [${drive.goawayCodes}], unresponsive sessions ${unresponsive}`)
-    assert.ok(settled, `CLOSE-WAIT ${closeWait(transport.port)}`)
-    assert.ok(unresponsive >= 1)
-  })
-})
