@@ -21,6 +21,12 @@ const RESETS = 2000
 /** A stuck session is found by a ping after 2 s idle, destroyed 5 s later; plus a busy machine. */
 const SETTLE_MS = 30_000
 
+/**
+ * Node versions whose http2 servers take streamResetBurst/streamResetRate (PR 54875; verified
+ * here on 24.22.3): the http2 transport raises nghttp2's limit there, so no GOAWAY comes at all.
+ */
+const RAISES_RESET_LIMIT = Number(process.versions.node.split('.')[0]) >= 24
+
 const FRAME = grpcFrameOf({ ':method': 'GET', ':path': '/r', ':authority': 'a' })
 
 function openFds(pid: number): number {
@@ -185,7 +191,16 @@ for (const transport of ['http2', 'grpc-js'] as const) {
           `GOAWAY codes [${drive.goawayCodes.join(',')}]; fds ${baseFds} -> ${fds}, ` +
           `CLOSE-WAIT ${baseCloseWait} -> ${cw}`,
       )
-      assert.ok(drive.goawayCodes.includes(2), 'the drive went past nghttp2 reset limit')
+      if (transport === 'http2' && RAISES_RESET_LIMIT) {
+        assert.deepEqual(
+          drive.goawayCodes.filter((c) => c !== 0),
+          [],
+          'limit raised: no drop',
+        )
+        assert.equal(drive.connections, 1)
+      } else {
+        assert.ok(drive.goawayCodes.includes(2), 'the drive went past nghttp2 reset limit')
+      }
       assert.ok(settled, `fds ${baseFds} -> ${fds}, CLOSE-WAIT ${baseCloseWait} -> ${cw}`)
       assert.equal(server.exit(), undefined, 'the server is still running')
       await oneCall(server.port) // and still serving

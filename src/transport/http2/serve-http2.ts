@@ -44,6 +44,17 @@ export interface Http2Transport {
 
 function ignoreStreamError(): void {}
 
+/**
+ * nghttp2's rapid-reset limit per connection (default 1,000 RST_STREAM, 33/s regained; past it,
+ * its own GOAWAY(INTERNAL_ERROR)). Envoy resets every ext_proc stream once its request is done, so
+ * the default drops Envoy's connection at any rate above 33 requests/s (and streams it sent after
+ * that GOAWAY are refused: 500). The peer is an authenticated Envoy, whose streams max_streams
+ * bounds; this keeps the limit above any rate one connection can carry. Node 22.10+/23+ (PR
+ * 54875) pass these to nghttp2; Node 20 ignores them, and its sessions that nghttp2 drops are
+ * cleaned up by the SessionGuard's ping.
+ */
+const STREAM_RESET_LIMIT = { streamResetBurst: 100_000, streamResetRate: 100_000 }
+
 /** The session a stream belonged to: node:http2 clears `stream.session` before 'close'. */
 const SESSION = Symbol('extproc-authz.session')
 type GuardedStream = http2.ServerHttp2Stream & { [SESSION]?: http2.ServerHttp2Session }
@@ -64,10 +75,11 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     // streams share the connection window.
     initialWindowSize: 1024 * 1024,
   }
+  const limits = { settings, ...STREAM_RESET_LIMIT }
   const server: http2.Http2Server | http2.Http2SecureServer =
     opts.tls === undefined
-      ? http2.createServer({ settings })
-      : http2.createSecureServer({ ...opts.tls, settings, allowHTTP1: false })
+      ? http2.createServer(limits)
+      : http2.createSecureServer({ ...opts.tls, ...limits, allowHTTP1: false })
 
   const sessions = new Set<http2.ServerHttp2Session>()
   const verified = new WeakSet<http2.ServerHttp2Session>()
