@@ -11,7 +11,7 @@ DESCRIPTOR := dist/proto/extproc-authz.binpb
 # Every test but the docker-compose lab's (make lab-test); the local-Envoy lab runs here.
 TEST_FILES = $(shell find dist/test -name '*.test.js' -not -name 'compose-*' | sort)
 
-.PHONY: help install proto build compile schema lint format test test-node24 run clean fuzz bench bench-envoy soak envoy envoy-api
+.PHONY: help install proto build compile schema lint format test test-node24 run clean fuzz bench bench-envoy bench-overload soak envoy envoy-api
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -119,6 +119,9 @@ test-node24: build $(NODE24) ## the unit and integration suites on Node 24 (node
 bench-envoy: build $(NODE24) ## through the pinned Envoy: no ext_proc, Go peers, extproc-authz on Node 20 and 24 (needs Go)
 	@envoy_bin="$$(scripts/envoy.sh)"; \
 	ENVOY_BIN="$$envoy_bin" $$(command -v taskset >/dev/null && echo taskset -c 1) $(NODE) dist/bench/envoy-run.js $(BENCH_ENVOY_ARGS)
+
+bench-overload: build ## goodput at 1x, 2x, 4x limits.max_streams in flight (h2load closed loop) -> bench/results/overload.*, docs/benchmarks.md
+	$(NODE) dist/bench/overload.js $(BENCH_OVERLOAD_ARGS)
 
 SOAK_SECONDS ?= 600
 SOAK_RATE ?= 500

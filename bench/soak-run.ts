@@ -1,10 +1,11 @@
 import { constants, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type ChildServer, startChildServer } from '../test/helpers/child-server.js'
 import { requestHeaders } from '../test/helpers/extproc-client.js'
 import { grpcFrame } from './frame.js'
+import { GcTrace, type GcWindow } from './gc-trace.js'
 import { cycle, type LoadResult, runLoad } from './load.js'
 import type { Expect } from './scenarios.js'
 
@@ -17,6 +18,9 @@ export interface SoakOptions {
   readonly sampleSeconds: number
   readonly keyBits: number
   readonly onSample?: (s: MemorySample, completed: number, errors: number) => void
+  /** More node options for the server (`--heapsnapshot-signal=SIGUSR2`). */
+  readonly nodeArgs?: readonly string[]
+  readonly onStart?: (pid: number) => void
 }
 
 export interface MemorySample {
@@ -25,6 +29,12 @@ export interface MemorySample {
   readonly heapUsedMB: number // nodejs_heap_size_used_bytes
   readonly procRssMB: number // VmRSS from /proc/PID/status (cross-check)
   readonly activeStreams: number // extproc_authz_active_streams: a backlog explains a bump
+  readonly openFds: number // entries in /proc/PID/fd: sockets left behind show up here
+  // The window since the previous sample (prom-client resets its event-loop histogram per scrape;
+  // the soak is the only scraper; GC pauses from the server's --trace-gc output):
+  readonly loopP99Ms: number // nodejs_eventloop_lag_p99_seconds
+  readonly loopMaxMs: number // nodejs_eventloop_lag_max_seconds
+  readonly gc: GcWindow
 }
 
 export interface ClassResult extends LoadResult {
@@ -40,6 +50,8 @@ export interface SoakRun {
   readonly exitCode: number | null
   readonly crashedDuringLoad: boolean
   readonly cacheMaxEntries: number
+  /** Every GC pause of the run (the server's --trace-gc). */
+  readonly gcAll: GcWindow
 }
 
 const PEER = 'spiffe://example.org/ns/prod/sa/web'
@@ -78,23 +90,30 @@ function frame(path: string, peer?: string, token?: string): Buffer {
   return grpcFrame(requestHeaders(headers, attributes === undefined ? {} : { attributes }))
 }
 
-async function sample(server: ChildServer, t: number): Promise<MemorySample> {
+async function sample(server: ChildServer, t: number, gc: GcTrace): Promise<MemorySample> {
   const text = await fetch(`http://127.0.0.1:${server.adminPort}/metrics`).then((r) => r.text())
   const metric = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)`, 'm').exec(text)?.[1])
   let procRss = Number.NaN
+  let openFds = Number.NaN
   try {
     const status = readFileSync(`/proc/${server.pid}/status`, 'utf8')
     procRss = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1]) / 1024
+    openFds = readdirSync(`/proc/${server.pid}/fd`).length
   } catch {
     // not Linux: the metric alone
   }
   const mb = (b: number) => Math.round((b / 1048576) * 10) / 10
+  const ms = (s: number) => Math.round(s * 1e4) / 10
   return {
     t: Math.round(t),
     rssMB: mb(metric('process_resident_memory_bytes')),
     heapUsedMB: mb(metric('nodejs_heap_size_used_bytes')),
     procRssMB: Math.round(procRss * 10) / 10,
     activeStreams: metric('extproc_authz_active_streams'),
+    openFds,
+    loopP99Ms: ms(metric('nodejs_eventloop_lag_p99_seconds')),
+    loopMaxMs: ms(metric('nodejs_eventloop_lag_max_seconds')),
+    gc: gc.take(),
   }
 }
 
@@ -112,7 +131,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
     ).toString('base64')
   writeFileSync(join(dir, 'runner.pem'), privateKey, { mode: 0o600 })
   writeFileSync(join(dir, 'config.yaml'), configYaml(join(dir, 'runner.pem')))
-  const server = await startChildServer(join(dir, 'config.yaml'))
+  const gc = new GcTrace()
+  const server = await startChildServer(join(dir, 'config.yaml'), {
+    nodeArgs: ['--trace-gc', ...(o.nodeArgs ?? [])],
+    onOutput: (chunk) => gc.push(chunk),
+  })
+  o.onStart?.(server.pid)
 
   // 20 runners re-sending their tokens (cache hits after the first), a trickle of new tokens
   // (each an RSA decryption) and of garbage ones, SPIFFE traffic allowed and denied.
@@ -156,7 +180,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
   let crashed = false
   const sampler = setInterval(() => {
     if (server.exit() !== undefined) crashed = true
-    sample(server, (performance.now() - t0) / 1000).then(
+    sample(server, (performance.now() - t0) / 1000, gc).then(
       (s) => {
         samples.push(s)
         o.onSample?.(s, live.completed, live.errors)
@@ -188,7 +212,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
     }),
   )
   clearInterval(sampler)
-  await sample(server, (performance.now() - t0) / 1000).then(
+  await sample(server, (performance.now() - t0) / 1000, gc).then(
     (s) => samples.push(s),
     () => {
       crashed = true
@@ -203,5 +227,6 @@ export async function runSoak(o: SoakOptions): Promise<SoakRun> {
     exitCode,
     crashedDuringLoad: crashed,
     cacheMaxEntries: CACHE_MAX_ENTRIES,
+    gcAll: gc.all,
   }
 }

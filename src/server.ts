@@ -15,6 +15,7 @@ import { createMetrics } from './observe/metrics.js'
 import { randomHashKey, type SessionHasher } from './observe/session-hasher.js'
 import { http2PeerCheck, type PeerGateStats } from './pki/http2-peer-check.js'
 import { startTlsSource } from './pki/tls-source.js'
+import type { TlsWatcher } from './pki/watch-serving-tls.js'
 import { AuthzError, errnoCode } from './shared/errors.js'
 import type { TokenStats } from './tokens/runner-token-resolver.js'
 import type { RunnerTokens } from './tokens/runner-tokens.js'
@@ -22,6 +23,7 @@ import { healthHandler, healthService } from './transport/grpc-js-health.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 import { type GrpcJsTlsListener, listenGrpcJsTls } from './transport/grpc-js-tls.js'
 import { type Http2Transport, startHttp2Transport } from './transport/http2/serve-http2.js'
+import { DEFAULT_IDLE_PING_MS, DEFAULT_PING_TIMEOUT_MS } from './transport/http2/session-guard.js'
 
 export interface ServerOptions {
   readonly config: Config
@@ -194,7 +196,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const snapshots = new SnapshotHolder(snapshot)
   let current = config
   // Sources are read at scrape time through closures over components created below.
-  let tlsRef: { current(): { secondsUntilExpiry(): number } } | undefined
+  let tlsRef: TlsWatcher | undefined
+  const connectionStats = { unresponsive: 0 }
   const reloads = { ok: 0, failed: 0 }
   // Counts of runner-token credentials a reload replaced, so the counters never go back.
   let retiredTokenStats: Pick<TokenStats, (typeof TOKEN_COUNTERS)[number]> | undefined
@@ -213,6 +216,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return now === undefined ? undefined : addCounts(now, retiredTokenStats, TOKEN_COUNTERS)
     },
     certSecondsUntilExpiry: () => tlsRef?.current().secondsUntilExpiry(),
+    certReloads: () => tlsRef?.reloads(),
+    connections: () => connectionStats,
     peers: () => peerStats,
     registry: () =>
       credentials.registry instanceof HttpRegistry ? credentials.registry.stats() : undefined,
@@ -222,6 +227,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const server = new grpc.Server({
     // Envoy multiplexes every stream of a worker over one connection; keep it open.
     'grpc.keepalive_permit_without_calls': 1,
+    // A session nghttp2 stopped reading on its own (its rapid-reset limit sends GOAWAY and the
+    // session then ignores the peer's FIN: see transport/http2/session-guard.ts) is found by an
+    // unanswered ping and destroyed, instead of sitting in CLOSE-WAIT for good. grpc-js pings
+    // every connection at this interval, busy or not.
+    'grpc.keepalive_time_ms': DEFAULT_IDLE_PING_MS,
+    'grpc.keepalive_timeout_ms': DEFAULT_PING_TIMEOUT_MS,
     'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   })
   let active = 0
@@ -296,6 +307,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         onStreamStart,
         onStreamEnd,
         health,
+        guard: { onUnresponsive: () => connectionStats.unresponsive++ },
         ...(tls === undefined
           ? {}
           : {

@@ -8,6 +8,9 @@ import { DecisionMetrics } from './decision-metrics.js'
 export interface MetricsSources {
   reloads?(): { ok: number; failed: number }
   keyReloads?(): { ok: number; failed: number }
+  certReloads?(): { ok: number; failed: number } | undefined
+  /** node:http2 transport: connections without streams dropped for an unanswered ping. */
+  connections?(): { unresponsive: number }
   activeStreams?(): number
   tokens?(): TokenStats | undefined
   certSecondsUntilExpiry?(): number | undefined
@@ -108,6 +111,20 @@ export function createMetrics(sources: MetricsSources): Metrics {
     `${P}token_key_reloads_total`,
     'Runner-token key file reloads by result: ok (keyring replaced) or failed (refused, last good kept).',
     () => sources.keyReloads?.(),
+  )
+  resultCounter(
+    registry,
+    `${P}serving_certificate_reloads_total`,
+    'Serving certificate rotations by result: ok (served to new connections) or failed ' +
+      '(refused, working pair kept; counted once per change, not per retry).',
+    () => sources.certReloads?.(),
+  )
+  pulledCounter(
+    registry,
+    `${P}connections_unresponsive_total`,
+    'Connections without streams destroyed because a ping went unanswered (http2 transport): ' +
+      'mostly ones nghttp2 stopped reading after its own GOAWAY (rapid-reset limit).',
+    () => sources.connections?.().unresponsive,
   )
   pulledCounter(
     registry,

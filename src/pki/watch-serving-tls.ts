@@ -7,6 +7,8 @@ import { loadServingTls, type ServingTls, type TlsFilesConfig } from './serving-
 
 export interface TlsWatcher {
   current(): ServingTls
+  /** Rotations applied (ok) and refused (failed, the working pair kept), since start. */
+  reloads(): { ok: number; failed: number }
   close(): void
 }
 
@@ -20,12 +22,15 @@ export function watchServingTls(
   // A refused set (e.g. a certificate not valid yet) is retried on every poll until one loads,
   // even when no file changes again.
   let failing = false
-  const reload = (): void => {
+  const counts = { ok: 0, failed: 0 }
+  // A refusal is counted per change of the files, not per retry poll of the same refused set.
+  const reload = (retry = false): void => {
     let next: ServingTls
     try {
       next = loadServingTls(cfg)
     } catch (err) {
       failing = true
+      if (!retry) counts.failed++
       onError(err) // keep serving the working pair; a later change or poll retries
       return
     }
@@ -38,16 +43,18 @@ export function watchServingTls(
       return
     }
     current = next
+    counts.ok++
     onRotate(next)
   }
   const files = [cfg.cert_file, cfg.key_file, ...Object.values(cfg.bundles)]
-  const watch = watchFiles(files, reload, { debounceMs, pollMs })
+  const watch = watchFiles(files, () => reload(), { debounceMs, pollMs })
   const retry = setInterval(() => {
-    if (failing) reload()
+    if (failing) reload(true)
   }, pollMs)
   retry.unref()
   return {
     current: () => current,
+    reloads: () => ({ ...counts }),
     close() {
       watch.close()
       clearInterval(retry)

@@ -88,6 +88,7 @@ export async function startWorkloadApiTls(
   const client = new Ctor(workloadApiTarget(socket), grpc.credentials.createInsecure())
   let current: ServingTls | undefined
   let closed = false
+  const counts = { ok: 0, failed: 0 }
   let attempt = 0
   let call: grpc.ClientReadableStream<X509SvidResponse> | undefined
   let retry: NodeJS.Timeout | undefined
@@ -113,6 +114,7 @@ export async function startWorkloadApiTls(
         next = servingTlsFromWorkloadApi(res, allowedPeers)
       } catch (err) {
         lastProblem = `unusable update: ${(err as Error).message}`
+        if (current !== undefined) counts.failed++ // a refused rotation (start errors are fatal)
         logger.warn(
           { err: (err as Error).message },
           'Workload API update not usable; keeping the working SVID',
@@ -122,7 +124,10 @@ export async function startWorkloadApiTls(
       const wasFirst = current === undefined
       current = next
       if (wasFirst) firstResolve?.(next)
-      else onRotate(next)
+      else {
+        counts.ok++
+        onRotate(next)
+      }
     })
     call.on('error', (err: grpc.ServiceError) => {
       if (closed || err.code === grpc.status.CANCELLED) return
@@ -166,5 +171,5 @@ export async function startWorkloadApiTls(
     close()
     throw err
   }
-  return { current: () => current as ServingTls, close }
+  return { current: () => current as ServingTls, reloads: () => ({ ...counts }), close }
 }

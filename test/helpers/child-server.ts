@@ -42,11 +42,15 @@ export function startChildServer(
     /** The CLI entry point: this build's, or an installed package's. */
     main = MAIN,
     cwd = undefined as string | undefined,
+    /** Node options before the script (`--trace-gc`, `--heapsnapshot-signal=SIGUSR2`). */
+    nodeArgs = [] as readonly string[],
+    /** Sees every chunk of stdout and stderr as it comes (the kept output is trimmed). */
+    onOutput = undefined as ((chunk: string) => void) | undefined,
   } = {},
 ): Promise<ChildServer> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [main, 'serve', '--config', configFile, ...args],
+    [...nodeArgs, main, 'serve', '--config', configFile, ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       cwd,
@@ -57,7 +61,9 @@ export function startChildServer(
   let dropped = 0 // characters trimmed off the front of `out`
   let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined
   const append = (d: Buffer) => {
-    out += d.toString('utf8')
+    const text = d.toString('utf8')
+    onOutput?.(text)
+    out += text
     if (out.length > 2 * KEEP_CHARS) {
       dropped += out.length - KEEP_CHARS
       out = out.slice(-KEEP_CHARS)

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import type * as grpc from '@grpc/grpc-js'
 import { reloadConfigOnChange } from '../../src/config/reload-config.js'
 import { createLogger } from '../../src/observe/logger.js'
+import { generateCa, issueLeaf } from '../../src/pki/generate.js'
 import { createRunnerToken } from '../../src/tokens/runner.js'
 import { exchange, newClient, requestHeaders } from '../helpers/extproc-client.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
@@ -176,6 +177,54 @@ policy:
         publicKeyEncoding: { type: 'spki', format: 'pem' },
       })
       writeFileSync(keyFile, next.privateKey, { mode: 0o600 })
+      assert.ok((await waitFor(ok, 1)) >= 1)
+    } finally {
+      await srv.close()
+    }
+  })
+})
+
+describe('serving certificate reload metrics', () => {
+  test('serving_certificate_reloads_total{result} counts a refused rotation once, and the rotation after it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cert-reload-metrics-'))
+    const ca = await generateCa('example.org CA')
+    const other = await generateCa('other CA')
+    const leaf = () =>
+      issueLeaf(ca, { uris: ['spiffe://example.org/extproc-authz'], dns: ['localhost'] })
+    const first = await leaf()
+    const certFile = join(dir, 'svid.pem')
+    const keyFile = join(dir, 'svid_key.pem')
+    writeFileSync(certFile, first.certPem)
+    writeFileSync(keyFile, first.keyPem, { mode: 0o600 })
+    writeFileSync(join(dir, 'bundle.pem'), ca.certPem)
+    const srv = await startTestServer(`
+admin: { listen: 127.0.0.1:0 }
+tls:
+  cert_file: ${certFile}
+  key_file: ${keyFile}
+  bundles: { example.org: ${join(dir, 'bundle.pem')} }
+  allowed_peers: [example.org]
+policy:
+  rules: [{ name: pub, path: /pub, public: true }]
+`)
+    const { scrape, waitFor } = metricsOf(srv)
+    const ok = 'extproc_authz_serving_certificate_reloads_total{result="ok"}'
+    const failed = 'extproc_authz_serving_certificate_reloads_total{result="failed"}'
+    try {
+      const start = await scrape()
+      assert.match(start, /extproc_authz_serving_certificate_reloads_total\{result="ok"\} 0/)
+      assert.match(start, /extproc_authz_serving_certificate_reloads_total\{result="failed"\} 0/)
+      // A certificate from a CA the bundle does not hold, without its key: refused.
+      const stranger = await issueLeaf(other, { uris: ['spiffe://example.org/extproc-authz'] })
+      writeFileSync(certFile, stranger.certPem)
+      assert.equal(await waitFor(failed, 1), 1)
+      // The refused set is retried on every 5 s poll; a retry is not another refusal.
+      await new Promise((r) => setTimeout(r, 6000))
+      assert.equal(value(await scrape(), failed), 1, 'counted once per change')
+      assert.equal(value(await scrape(), ok), 0, 'a refused rotation is no reload')
+      const next = await leaf()
+      writeFileSync(keyFile, next.keyPem, { mode: 0o600 })
+      writeFileSync(certFile, next.certPem)
       assert.ok((await waitFor(ok, 1)) >= 1)
     } finally {
       await srv.close()

@@ -56,6 +56,23 @@ test('soak smoke run: report written (JSON + Markdown), counts add up, server ex
     }
     assert.ok(r.samples.length >= 2, 'memory sampled over time')
     for (const s of r.samples) assert.ok(s.rssMB > 0 && s.heapUsedMB > 0, JSON.stringify(s))
+    // Pauses and descriptors per window: the event-loop delay from /metrics, fds from /proc, GC
+    // pauses parsed from the server's --trace-gc output (start-up alone makes some).
+    for (const s of r.samples) assert.ok(s.openFds > 0, JSON.stringify(s))
+    // A window shorter than the delay monitor's resolution (the last one) may have no p99.
+    assert.ok(
+      r.samples.filter((s) => Number.isFinite(s.loopP99Ms) && s.loopP99Ms > 0).length >=
+        r.samples.length - 1,
+      JSON.stringify(r.samples),
+    )
+    assert.ok(
+      r.gcAll.count > 0 && r.gcAll.totalMs > 0 && r.gcAll.maxMs > 0,
+      JSON.stringify(r.gcAll),
+    )
+    const inWindows = r.samples.reduce((a, s) => a + s.gc.count, 0)
+    // Pauses during the shutdown after the last sample are in the total only.
+    assert.ok(inWindows > 0 && inWindows <= r.gcAll.count, `${inWindows} of ${r.gcAll.count}`)
+    assert.ok(Number.isFinite(r.memory.rssSlopeLastHalfMBPerMin))
     assert.equal(r.crashed, false)
     assert.equal(r.serverExitCode, 0)
     const pass = r.memory.withinBound && r.totals.errors === 0 && !r.crashed

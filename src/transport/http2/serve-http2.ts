@@ -13,6 +13,7 @@ import {
 import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
 import { serveHealthCheck, serveHealthWatch } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
+import { SessionGuard, type SessionGuardOptions } from './session-guard.js'
 
 /**
  * Decides whether a TLS peer may open streams: called once per connection, after the handshake
@@ -35,6 +36,8 @@ export interface Http2TransportOptions {
   readonly health?: HealthState
   onStreamStart?(): boolean | undefined
   onStreamEnd?(): void
+  /** The liveness ping of sessions without streams (defaults apply). */
+  readonly guard?: SessionGuardOptions
 }
 
 export interface Http2Transport {
@@ -46,6 +49,21 @@ export interface Http2Transport {
 }
 
 function ignoreStreamError(): void {}
+
+/**
+ * nghttp2's rapid-reset limit per connection (default 1,000 RST_STREAM, 33/s regained; past it,
+ * its own GOAWAY(INTERNAL_ERROR)). Envoy resets every ext_proc stream once its request is done, so
+ * the default drops Envoy's connection at any rate above 33 requests/s (and streams it sent after
+ * that GOAWAY are refused: 500). The peer is an authenticated Envoy, whose streams max_streams
+ * bounds; this keeps the limit above any rate one connection can carry. Node 22.10+/23+ (PR
+ * 54875) pass these to nghttp2; Node 20 ignores them, and its sessions that nghttp2 drops are
+ * cleaned up by the SessionGuard's ping.
+ */
+const STREAM_RESET_LIMIT = { streamResetBurst: 100_000, streamResetRate: 100_000 }
+
+/** The session a stream belonged to: node:http2 clears `stream.session` before 'close'. */
+const SESSION = Symbol('extproc-authz.session')
+type GuardedStream = http2.ServerHttp2Stream & { [SESSION]?: http2.ServerHttp2Session }
 
 /** `host:port` or `[v6]:port` into what net.Server.listen takes (validated by the config). */
 export function splitListen(listen: string): ListenAddress {
@@ -66,10 +84,11 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     // streams share the connection window.
     initialWindowSize: 1024 * 1024,
   }
+  const limits = { settings, ...STREAM_RESET_LIMIT }
   const server: http2.Http2Server | http2.Http2SecureServer =
     opts.tls === undefined
-      ? http2.createServer({ settings })
-      : http2.createSecureServer({ ...opts.tls, settings, allowHTTP1: false })
+      ? http2.createServer(limits)
+      : http2.createSecureServer({ ...opts.tls, ...limits, allowHTTP1: false })
 
   const sessions = new Set<http2.ServerHttp2Session>()
   const verified = new WeakSet<http2.ServerHttp2Session>()
@@ -80,10 +99,29 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
   })
+  const guard = new SessionGuard(opts.guard)
+  // One listener function for every stream of this transport.
+  function onGuardedStreamClose(this: GuardedStream): void {
+    const session = this[SESSION]
+    if (session !== undefined) guard.streamClosed(session)
+  }
   const { verifyPeer } = opts
   server.on('session', (session: http2.ServerHttp2Session) => {
     sessions.add(session)
-    session.on('close', () => sessions.delete(session))
+    guard.add(session)
+    session.on('close', () => {
+      sessions.delete(session)
+      guard.remove(session)
+    })
+    // Every stream is on the guard's books until its 'close': only a session without streams
+    // is pinged for liveness. (Added after node:http2's own listener, which hands the stream to
+    // the server's 'stream' handler first; a stream already destroyed has had its 'close'.)
+    session.on('stream', (stream: GuardedStream) => {
+      if (stream.destroyed) return
+      guard.streamOpened(session)
+      stream[SESSION] = session
+      stream.on('close', onGuardedStreamClose)
+    })
     session.on('error', () => {}) // 'close' follows
     // 'session' is emitted synchronously after the handshake, before the socket is read: a
     // peer that fails verification never gets a stream processed.
@@ -168,6 +206,7 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
           setImmediate(finish)
         }, graceMs)
         timer.unref()
+        guard.close()
         server.close(() => finish())
         for (const s of sessions) s.close()
       })
