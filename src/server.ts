@@ -22,7 +22,11 @@ import type { RunnerTokens } from './tokens/runner-tokens.js'
 import { healthHandler, healthService } from './transport/grpc-js-health.js'
 import { externalProcessorService, processHandler } from './transport/grpc-js-process.js'
 import { type GrpcJsTlsListener, listenGrpcJsTls } from './transport/grpc-js-tls.js'
-import { type Http2Transport, startHttp2Transport } from './transport/http2/serve-http2.js'
+import {
+  type Http2Transport,
+  setsStreamResetLimits,
+  startHttp2Transport,
+} from './transport/http2/serve-http2.js'
 import { DEFAULT_IDLE_PING_MS, DEFAULT_PING_TIMEOUT_MS } from './transport/http2/session-guard.js'
 
 export interface ServerOptions {
@@ -348,6 +352,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     logger.warn(
       { listen: config.listen, transport: config.transport },
       'serving plaintext gRPC: for local development only; configure TLS for anything else',
+    )
+  }
+  if (config.transport !== 'http2' || !setsStreamResetLimits()) {
+    // docs/transports.md: nghttp2's rapid-reset limit and Envoy's reset of every ext_proc stream.
+    logger.warn(
+      { transport: config.transport, node: process.versions.node },
+      'nghttp2 keeps its stream-reset limit here (1,000 resets, 33/s): Envoy resets every ext_proc ' +
+        'stream, so above ~33 requests/s per connection its connections are dropped and re-made; ' +
+        'use the http2 transport on Node 22.10 or later',
     )
   }
   health.setServing(true) // config, policy and keys are loaded; the port is bound

@@ -61,6 +61,15 @@ function ignoreStreamError(): void {}
  */
 const STREAM_RESET_LIMIT = { streamResetBurst: 100_000, streamResetRate: 100_000 }
 
+/**
+ * Whether this Node passes STREAM_RESET_LIMIT to nghttp2 (22.10 and up). On older lines nghttp2
+ * keeps its default, and every connection from Envoy is dropped past 33 requests/s: `serve` warns.
+ */
+export function setsStreamResetLimits(version: string = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number)
+  return major > 22 || (major === 22 && minor >= 10)
+}
+
 /** The session a stream belonged to: node:http2 clears `stream.session` before 'close'. */
 const SESSION = Symbol('extproc-authz.session')
 type GuardedStream = http2.ServerHttp2Stream & { [SESSION]?: http2.ServerHttp2Session }
