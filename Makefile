@@ -70,7 +70,7 @@ envoy-api: ## regenerate check-envoy's Envoy API descriptor from go-control-plan
 	mv $(ENVOY_API_SRC).tmp $(ENVOY_API_SRC)
 
 schema: compile ## regenerate the files derived from code: schema/config.schema.json, docs/config-reference.md, docs/reason-codes.md, docs/metrics.md
-	$(NODE) dist/src/config/write-generated.js
+	$(NODE) dist/src/docs/write-generated.js
 
 lint: install ## biome format + lint check (warnings are errors)
 	$(BIN)/biome ci --error-on-warnings .

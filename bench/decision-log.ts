@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util'
 import type { Decision } from '../src/authz/decision.js'
 import type { RequestFacts } from '../src/authz/request-facts.js'
 import type { DecisionEvent, StreamObserver } from '../src/extproc/process-stream.js'
-import { createLogger, type Logger } from '../src/observe/logger.js'
+import { createLogger, type Logger } from '../src/shared/logger.js'
 
 // Micro-benchmark of the decision log's direct write: ns per decision for the line kinds a
 // busy processor writes, into a destination that drops the line (the write itself is not

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js'
 import { encodeContinue } from '../src/extproc/codec/processing-response.js'
-import { externalProcessorService } from '../src/transport/grpc-js-process.js'
+import { externalProcessorService } from '../src/transport/grpc-js/process-call.js'
 
 /** @grpc/grpc-js with pass-through (de)serializers: answers CONTINUE without decoding. */
 export function startNoopGrpcJs(port = 0): Promise<number> {

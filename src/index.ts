@@ -1,5 +1,7 @@
 // Public API for embedding and tooling. The CLI (`extproc-authz`) is the main entry point.
 
+export type { RunningServer, ServerOptions } from './app/server.js'
+export { startServer } from './app/server.js'
 export type { AuthorizeDeps } from './authz/authorize.js'
 export { authorize, matchRule } from './authz/authorize.js'
 export type { CompiledPolicy, CompiledRule } from './authz/compile-policy.js'
@@ -13,7 +15,5 @@ export { loadConfigFile, parseConfig } from './config/load-config.js'
 export type { Config } from './config/schema.js'
 export type { SpiffeId } from './identity/spiffe-id.js'
 export { parseSpiffeId } from './identity/spiffe-id.js'
-export type { RunningServer, ServerOptions } from './server.js'
-export { startServer } from './server.js'
 export type { AuthzErrorOptions, ExitCode } from './shared/errors.js'
 export { AuthzError } from './shared/errors.js'

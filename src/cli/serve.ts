@@ -1,21 +1,17 @@
 import cluster from 'node:cluster'
 import { parseArgs } from 'node:util'
 import type { z } from 'zod'
-import { runWorkers } from '../cluster/run-workers.js'
-import { askPrimaryForHashKey } from '../cluster/share-hash-key.js'
+import { type ConfigOverrides, reloadConfigOnChange, withOverrides } from '../app/reload-config.js'
+import { runWorkers } from '../app/run-workers.js'
+import { type RunningServer, startServer } from '../app/server.js'
+import { askPrimaryForHashKey } from '../app/share-hash-key.js'
 import { DEFAULT_CONFIG_SOURCE, defaultConfig } from '../config/default-config.js'
 import { problemsFromZod } from '../config/errors.js'
 import { loadConfigFile } from '../config/load-config.js'
-import {
-  type ConfigOverrides,
-  reloadConfigOnChange,
-  withOverrides,
-} from '../config/reload-config.js'
 import { ConfigSchema } from '../config/schema.js'
 import { NO_KEY_FILE_MESSAGE } from '../observe/hash-key-source.js'
-import { createLogger } from '../observe/logger.js'
-import { randomHashKey } from '../observe/session-hasher.js'
-import { type RunningServer, startServer } from '../server.js'
+import { createLogger } from '../shared/logger.js'
+import { randomHashKey } from '../shared/session-hasher.js'
 import { EXIT_OK, UsageError } from './command.js'
 import { asConfigError } from './load-for-check.js'
 

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util'
-import { RunnerTokensSchema } from '../config/runner-tokens-schema.js'
+import { RunnerTokensSchema } from '../tokens/config-schema.js'
 import { loadKeyring } from '../tokens/keyring.js'
 import { createRunnerJwe, createRunnerToken } from '../tokens/runner.js'
 import { RunnerTokenResolver } from '../tokens/runner-token-resolver.js'

@@ -3,9 +3,9 @@ import { HOST_PATTERN_HELP, parseHostPattern } from '../authz/authority.js'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
 import { MAX_OWNED_HEADER_SEPARATORS, separatorCount } from '../extproc/header-spellings.js'
 import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
+import { SessionRegistrySchema } from '../liveness/config-schema.js'
 import { LISTEN_EXPECTED, LISTEN_PATTERN } from '../shared/listen-address.js'
-import { RunnerTokenConditionSchema, RunnerTokensSchema } from './runner-tokens-schema.js'
-import { SessionRegistrySchema } from './session-registry-schema.js'
+import { RunnerTokenConditionSchema, RunnerTokensSchema } from '../tokens/config-schema.js'
 
 // The config file's one source of truth: runtime validation, the published JSON Schema
 // (schema/config.schema.json) and the config reference are all derived from these definitions.

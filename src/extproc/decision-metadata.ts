@@ -1,8 +1,8 @@
 import type { Allow, Deny } from '../authz/decision.js'
 import type { RequestFacts } from '../authz/request-facts.js'
 import type { SpiffeId } from '../identity/spiffe-id.js'
-import type { SessionHasher } from '../observe/session-hasher.js'
 import { BoundedMemo } from '../shared/bounded-memo.js'
+import type { SessionHasher } from '../shared/session-hasher.js'
 import {
   appendDynamicMetadata,
   stringStructField,

@@ -7,7 +7,7 @@ import {
   bearerChallenges,
   challengeFor,
   DEFAULT_REALM,
-} from './bearer-challenge.js'
+} from '../tokens/bearer-challenge.js'
 import type { HeaderMutationSpec, HeaderToSet } from './codec/processing-response.js'
 import { encodeContinue, encodeImmediateResponse } from './codec/processing-response.js'
 import { DecisionMetadata, type DecisionMetadataOptions } from './decision-metadata.js'

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
-import type { Logger } from '../observe/logger.js'
 import { AuthzError, errnoCode, errnoHint } from '../shared/errors.js'
-import { type FileWatch, watchFiles } from '../tokens/watch-files.js'
+import type { Logger } from '../shared/logger.js'
+import { type FileWatch, watchFiles } from '../shared/watch-files.js'
 import { parseLiveIds } from './parse-live-ids.js'
 import type { LivenessCheck, LivenessVerdict } from './with-liveness.js'
 

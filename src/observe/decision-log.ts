@@ -4,8 +4,8 @@ import { traceIds } from '../authz/request-facts.js'
 import type { Config } from '../config/schema.js'
 import type { DecisionEvent, StreamObserver } from '../extproc/process-stream.js'
 import { BoundedMemo } from '../shared/bounded-memo.js'
-import type { Logger } from './logger.js'
-import { randomHashKey, SessionHasher } from './session-hasher.js'
+import type { Logger } from '../shared/logger.js'
+import { randomHashKey, SessionHasher } from '../shared/session-hasher.js'
 
 /** Longest value a log memo holds: a SPIFFE ID (2048) is the longest field that repeats. */
 const MAX_MEMO_VALUE_LENGTH = 2048

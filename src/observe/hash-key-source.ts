@@ -1,7 +1,7 @@
 import type { Config } from '../config/schema.js'
-import { type FileWatch, watchFiles } from '../tokens/watch-files.js'
-import type { Logger } from './logger.js'
-import { readHashKeyFile, SessionHasher } from './session-hasher.js'
+import type { Logger } from '../shared/logger.js'
+import { readHashKeyFile, SessionHasher } from '../shared/session-hasher.js'
+import { type FileWatch, watchFiles } from '../shared/watch-files.js'
 
 type LoggingConfig = Config['logging']
 

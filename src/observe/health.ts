@@ -1,4 +1,4 @@
-import { utf8String, WIRE_LEN, WireReader, WireWriter } from '../extproc/codec/wire.js'
+import { utf8String, WIRE_LEN, WireReader, WireWriter } from '../shared/protobuf-wire.js'
 
 // grpc.health.v1 (grpc/grpc doc/health-checking.md): Envoy's gRPC health checker calls Check
 // with the configured service name. Messages are tiny; our wire codec reads them directly.

@@ -1,6 +1,6 @@
 import type { Config } from '../config/schema.js'
-import type { Logger } from '../observe/logger.js'
 import { AuthzError } from '../shared/errors.js'
+import type { Logger } from '../shared/logger.js'
 import type { ServingTls } from './serving-tls.js'
 import { type TlsWatcher, watchServingTls } from './watch-serving-tls.js'
 import { startWorkloadApiTls } from './workload-api-source.js'

@@ -2,7 +2,7 @@
 // shared file watcher (directories watched for renames, events filtered by name, unchanged
 // content ignored, a poll as backstop). A reload is accepted only when cert and key match and
 // every bundle parses: a half-written or mismatched set never replaces the working one.
-import { watchFiles } from '../tokens/watch-files.js'
+import { watchFiles } from '../shared/watch-files.js'
 import { loadServingTls, type ServingTls, type TlsFilesConfig } from './serving-tls.js'
 
 export interface TlsWatcher {

@@ -1,6 +1,6 @@
 import { constants, privateDecrypt, webcrypto } from 'node:crypto'
 import { errors, jwtDecrypt } from 'jose'
-import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
+import type { RunnerTokensConfig } from './config-schema.js'
 import type { Keyring, RunnerKey } from './keyring.js'
 
 export interface TokenOptions {

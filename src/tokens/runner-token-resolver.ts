@@ -2,7 +2,8 @@ import { hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
 import type { RunnerCredential, RunnerCredentialResolver } from '../authz/runner-credential.js'
-import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
+import { Lru } from '../shared/lru.js'
+import type { RunnerTokensConfig } from './config-schema.js'
 import {
   type DecryptOutcome,
   decryptRunnerToken,
@@ -10,7 +11,6 @@ import {
   tokenOptions,
 } from './decrypt-runner-token.js'
 import type { Keyring } from './keyring.js'
-import { Lru } from './lru.js'
 
 interface CacheEntry {
   readonly credential: RunnerCredential

@@ -1,10 +1,10 @@
 import { access } from 'node:fs/promises'
-import type { RunnerTokensConfig } from '../config/runner-tokens-schema.js'
-import type { Logger } from '../observe/logger.js'
+import type { Logger } from '../shared/logger.js'
+import { type FileWatch, watchFiles } from '../shared/watch-files.js'
+import type { RunnerTokensConfig } from './config-schema.js'
 import { writeKeyPair } from './generate-keypair.js'
 import { type Keyring, loadKeyring } from './keyring.js'
 import { decryptionSlots, RunnerTokenResolver } from './runner-token-resolver.js'
-import { type FileWatch, watchFiles } from './watch-files.js'
 
 export interface RunnerTokens {
   readonly resolver: RunnerTokenResolver

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
+import { type RunningServer, type ServerOptions, startServer } from '../../src/app/server.js'
 import { parseConfig } from '../../src/config/load-config.js'
-import { createLogger } from '../../src/observe/logger.js'
-import { type RunningServer, type ServerOptions, startServer } from '../../src/server.js'
+import { createLogger } from '../../src/shared/logger.js'
 
 /** Captures every log line the server writes, parsed. */
 export class LogCapture extends Writable {

@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, beforeEach, describe, test } from 'node:test'
-import { SessionRegistrySchema } from '../../src/config/session-registry-schema.js'
+import { SessionRegistrySchema } from '../../src/liveness/config-schema.js'
 import { HttpRegistry } from '../../src/liveness/http-registry.js'
-import { createLogger } from '../../src/observe/logger.js'
+import { createLogger } from '../../src/shared/logger.js'
 import { LogCapture } from '../helpers/test-server.js'
 
 /** A real registry on loopback: live ids, a required bearer token, and an outage switch. */

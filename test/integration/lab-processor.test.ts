@@ -7,10 +7,10 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import * as grpc from '@grpc/grpc-js'
+import { type RunningServer, startServer } from '../../src/app/server.js'
 import { loadConfigFile } from '../../src/config/load-config.js'
 import type { Config } from '../../src/config/schema.js'
-import { createLogger } from '../../src/observe/logger.js'
-import { type RunningServer, startServer } from '../../src/server.js'
+import { createLogger } from '../../src/shared/logger.js'
 import {
   allowMutation,
   denyOf,

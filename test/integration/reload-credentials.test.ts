@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type * as grpc from '@grpc/grpc-js'
-import { reloadConfigOnChange } from '../../src/config/reload-config.js'
-import { createLogger } from '../../src/observe/logger.js'
+import { reloadConfigOnChange } from '../../src/app/reload-config.js'
+import { createLogger } from '../../src/shared/logger.js'
 import { createRunnerToken } from '../../src/tokens/runner.js'
 import {
   allowMutation,

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
-import { buildSnapshot } from '../../src/build-snapshot.js'
+import { buildSnapshot } from '../../src/app/build-snapshot.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import { ProcessStream } from '../../src/extproc/process-stream.js'
 import { SnapshotHolder } from '../../src/extproc/snapshot.js'

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { before, describe, test } from 'node:test'
 import fc from 'fast-check'
-import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
+import { RunnerTokensSchema } from '../../src/tokens/config-schema.js'
 import {
   type DecryptOutcome,
   decryptRunnerToken,

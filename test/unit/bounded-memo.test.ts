@@ -76,8 +76,8 @@ describe('every memo on a request path is bounded by bytes', () => {
     const script = `
       const { buildRequestFacts } = await import(${src('extproc/build-request-facts.js')})
       const { decisionLogger } = await import(${src('observe/decision-log.js')})
-      const { SessionHasher, randomHashKey } = await import(${src('observe/session-hasher.js')})
-      const { createLogger } = await import(${src('observe/logger.js')})
+      const { SessionHasher, randomHashKey } = await import(${src('shared/session-hasher.js')})
+      const { createLogger } = await import(${src('shared/logger.js')})
       const { Responder } = await import(${src('extproc/respond.js')})
       const N = 40
       const big = (i) => String(i).padStart(8, '0') + 'x'.repeat(1024 * 1024)

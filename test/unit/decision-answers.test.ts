@@ -4,7 +4,6 @@ import type { Allow, Deny } from '../../src/authz/decision.js'
 import { type DenyReason, REASONS } from '../../src/authz/reasons.js'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
 import { ConfigSchema } from '../../src/config/schema.js'
-import { bearerChallenges, quotedString } from '../../src/extproc/bearer-challenge.js'
 import {
   appendDynamicMetadata,
   stringStructField,
@@ -13,7 +12,8 @@ import {
 import { encodeContinue } from '../../src/extproc/codec/processing-response.js'
 import { METADATA_KEYS } from '../../src/extproc/decision-metadata.js'
 import { type AnswerOptions, Responder } from '../../src/extproc/respond.js'
-import { SessionHasher } from '../../src/observe/session-hasher.js'
+import { SessionHasher } from '../../src/shared/session-hasher.js'
+import { bearerChallenges, quotedString } from '../../src/tokens/bearer-challenge.js'
 import { ProcessingResponseType as ProcessingResponse } from '../helpers/reference-codec.js'
 
 // What Envoy gets besides the status: the decision as dynamic metadata (decoded here by

@@ -9,8 +9,8 @@ import type { RequestFacts } from '../../src/authz/request-facts.js'
 import type { DecisionEvent } from '../../src/extproc/process-stream.js'
 import { BatchedDestination, MAX_DELAY_MS } from '../../src/observe/batched-destination.js'
 import { decisionLogger, inSample } from '../../src/observe/decision-log.js'
-import { createLogger } from '../../src/observe/logger.js'
-import { SessionHasher } from '../../src/observe/session-hasher.js'
+import { createLogger } from '../../src/shared/logger.js'
+import { SessionHasher } from '../../src/shared/session-hasher.js'
 
 const KEY = Buffer.from('0123456789abcdef0123456789abcdef-test-key')
 /** The keyed hash, written out here: the oracle must not share the code under test. */
@@ -426,7 +426,7 @@ describe('BatchedDestination', () => {
   })
 
   test('a process that exits or crashes right after logging loses no line (real child process)', () => {
-    const logger = fileURLToPath(new URL('../../src/observe/logger.js', import.meta.url))
+    const logger = fileURLToPath(new URL('../../src/shared/logger.js', import.meta.url))
     for (const end of ['process.exit(3)', "throw new Error('boom')"]) {
       const script = `
         const { createLogger } = await import(${JSON.stringify(logger)})

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { buildSnapshot } from '../../src/app/build-snapshot.js'
 import { authorize } from '../../src/authz/authorize.js'
 import {
   type CompiledPolicy,
@@ -7,7 +8,6 @@ import {
   PolicyCompileError,
 } from '../../src/authz/compile-policy.js'
 import { compilePathTemplate } from '../../src/authz/path-template.js'
-import { buildSnapshot } from '../../src/build-snapshot.js'
 import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import type { PolicyConfig } from '../../src/config/schema.js'

@@ -5,9 +5,9 @@ import { test } from 'node:test'
 import { REASONS } from '../../src/authz/reasons.js'
 import { renderConfigReference } from '../../src/config/config-reference.js'
 import { configJsonSchema } from '../../src/config/json-schema.js'
-import { generatedFiles, REPO_ROOT } from '../../src/config/write-generated.js'
 import { renderMetricsReference } from '../../src/docs/metrics-reference.js'
 import { renderReasonCodes } from '../../src/docs/reason-codes.js'
+import { generatedFiles, REPO_ROOT } from '../../src/docs/write-generated.js'
 import { createMetrics } from '../../src/observe/metrics.js'
 
 test('committed generated files (schema, config reference, reason codes, metrics) match the code (run make schema)', async () => {

@@ -6,8 +6,8 @@ import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import type { Config } from '../../src/config/schema.js'
 import { startHashKeySource } from '../../src/observe/hash-key-source.js'
-import { createLogger } from '../../src/observe/logger.js'
-import { randomHashKey } from '../../src/observe/session-hasher.js'
+import { createLogger } from '../../src/shared/logger.js'
+import { randomHashKey } from '../../src/shared/session-hasher.js'
 import { waitUntil } from '../helpers/wait-until.js'
 
 const hmac = (key: string | Buffer, v: string) =>

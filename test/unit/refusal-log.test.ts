@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { TLSSocket } from 'node:tls'
-import { LogLimiter } from '../../src/observe/log-limiter.js'
-import { createLogger } from '../../src/observe/logger.js'
-import { http2PeerCheck, type PeerGateStats } from '../../src/pki/http2-peer-check.js'
-import { refusalLog } from '../../src/pki/refusal-log.js'
 import type { PeerPolicy } from '../../src/pki/verify-peer.js'
+import { LogLimiter } from '../../src/shared/log-limiter.js'
+import { createLogger } from '../../src/shared/logger.js'
+import { http2PeerCheck, type PeerGateStats } from '../../src/transport/http2/peer-check.js'
+import { refusalLog } from '../../src/transport/refusal-log.js'
 
 const POLICY: PeerPolicy = { bundles: new Map(), allowed: [] }
 

@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
-import { RunnerTokensSchema } from '../../src/config/runner-tokens-schema.js'
+import { RunnerTokensSchema } from '../../src/tokens/config-schema.js'
 import {
   decryptRunnerToken,
   EVENT_LOOP_MAX_BITS,

@@ -6,7 +6,7 @@ import { Ajv2020 } from 'ajv/dist/2020.js'
 import { parse } from 'yaml'
 import { configJsonSchema } from '../../src/config/json-schema.js'
 import { parseConfig } from '../../src/config/load-config.js'
-import { REPO_ROOT } from '../../src/config/write-generated.js'
+import { REPO_ROOT } from '../../src/docs/write-generated.js'
 
 const R = '  rules:\n    - name: r\n      path: /x\n'
 // Structural cases: the JSON Schema and parseConfig must agree.

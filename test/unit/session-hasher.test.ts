@@ -12,7 +12,7 @@ import {
   randomHashKey,
   readHashKeyFile,
   SessionHasher,
-} from '../../src/observe/session-hasher.js'
+} from '../../src/shared/session-hasher.js'
 
 const KEY = Buffer.from('k'.repeat(MIN_HASH_KEY_BYTES))
 

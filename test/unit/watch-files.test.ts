@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { watchFiles } from '../../src/tokens/watch-files.js'
+import { watchFiles } from '../../src/shared/watch-files.js'
 
 /** Resolves on the next onChange call (a guard rejects after 30 s so a miss cannot hang). */
 function changes() {

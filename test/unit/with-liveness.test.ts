@@ -44,7 +44,7 @@ test('absent and failed credentials pass through unchanged', () => {
 })
 
 test('config: session_registry parses with defaults and rejects unknown source kinds', async () => {
-  const { SessionRegistrySchema } = await import('../../src/config/session-registry-schema.js')
+  const { SessionRegistrySchema } = await import('../../src/liveness/config-schema.js')
   const ok = SessionRegistrySchema.parse({ source: { kind: 'file', path: '/run/live' } })
   assert.equal(ok.recheck_interval, 60_000)
   assert.equal(ok.max_entries, 100_000)

@@ -1,4 +1,3 @@
-import { NameSet } from './name-set.js'
 import {
   keyThenValueStart,
   utf8String,
@@ -6,7 +5,8 @@ import {
   WIRE_LEN,
   WIRE_VARINT,
   WireReader,
-} from './wire.js'
+} from '../../shared/protobuf-wire.js'
+import { NameSet } from './name-set.js'
 
 // ProcessingRequest.attributes: map<string, google.protobuf.Struct>. Authorization reads one
 // Struct (the ext_proc filter's) and from it scalar values only.

@@ -1,4 +1,4 @@
-import { WIRE_LEN, WireWriter } from './wire.js'
+import { WIRE_LEN, WireWriter } from '../../shared/protobuf-wire.js'
 
 // ProcessingResponse { google.protobuf.Struct dynamic_metadata = 8; } (external_processor.proto).
 // Each top-level key of that Struct is a metadata namespace Envoy writes only when it is listed

@@ -1,10 +1,17 @@
 import {
+  keyThenValueStart,
+  latin1,
+  WIRE_LEN,
+  WIRE_VARINT,
+  WireError,
+  WireReader,
+} from '../../shared/protobuf-wire.js'
+import {
   type AttributeValue,
   decodeAttributesEntry,
   releaseAttributeReaders,
 } from './attributes.js'
 import type { DecodeSelection, NameSet } from './name-set.js'
-import { keyThenValueStart, latin1, WIRE_LEN, WIRE_VARINT, WireError, WireReader } from './wire.js'
 
 // Field numbers from envoy/service/ext_proc/v3/external_processor.proto and
 // envoy/config/core/v3/base.proto, google/protobuf/struct.proto.

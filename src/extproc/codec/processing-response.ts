@@ -1,5 +1,5 @@
+import { WireWriter } from '../../shared/protobuf-wire.js'
 import type { Phase } from './processing-request.js'
-import { WireWriter } from './wire.js'
 
 // ProcessingResponse oneof field numbers (external_processor.proto).
 const RESPONSE_FIELD: Record<Phase, number> = {

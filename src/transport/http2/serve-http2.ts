@@ -10,7 +10,7 @@ import {
   type ListenAddress,
   parseListenAddress,
 } from '../../shared/listen-address.js'
-import { PROCESS_METHOD_PATH } from '../grpc-js-process.js'
+import { PROCESS_METHOD_PATH } from '../grpc-js/process-call.js'
 import { serveHealthCheck, serveHealthWatch } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
 import { SessionGuard, type SessionGuardOptions } from './session-guard.js'

@@ -5,10 +5,14 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { METRICS_REFERENCE_PATH, renderMetricsReference } from '../docs/metrics-reference.js'
-import { REASON_CODES_PATH, renderReasonCodes } from '../docs/reason-codes.js'
-import { CONFIG_REFERENCE_PATH, renderConfigReference } from './config-reference.js'
-import { CONFIG_SCHEMA_PATH, configJsonSchema, configJsonSchemaText } from './json-schema.js'
+import { CONFIG_REFERENCE_PATH, renderConfigReference } from '../config/config-reference.js'
+import {
+  CONFIG_SCHEMA_PATH,
+  configJsonSchema,
+  configJsonSchemaText,
+} from '../config/json-schema.js'
+import { METRICS_REFERENCE_PATH, renderMetricsReference } from './metrics-reference.js'
+import { REASON_CODES_PATH, renderReasonCodes } from './reason-codes.js'
 
 /** The repository root: this file runs from dist/src/config/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))

@@ -1,6 +1,6 @@
 import type * as grpc from '@grpc/grpc-js'
-import { ProcessStream, type StreamObserver } from '../extproc/process-stream.js'
-import type { SnapshotSource } from '../extproc/snapshot.js'
+import { ProcessStream, type StreamObserver } from '../../extproc/process-stream.js'
+import type { SnapshotSource } from '../../extproc/snapshot.js'
 
 export const PROCESS_METHOD_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process'
 

@@ -1,8 +1,8 @@
-import type { Logger } from '../observe/logger.js'
-import type { RunningServer } from '../server.js'
-import { watchFiles } from '../tokens/watch-files.js'
-import { loadConfigFile } from './load-config.js'
-import type { Config } from './schema.js'
+import { loadConfigFile } from '../config/load-config.js'
+import type { Config } from '../config/schema.js'
+import type { Logger } from '../shared/logger.js'
+import { watchFiles } from '../shared/watch-files.js'
+import type { RunningServer } from './server.js'
 
 /** Command-line settings that win over the file, on start and on every reload alike. */
 export type ConfigOverrides = Partial<Pick<Config, 'listen' | 'workers'>>

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net'
 import { createServer, type SecureContextOptions, type TLSSocket } from 'node:tls'
 import type * as grpc from '@grpc/grpc-js'
-import type { ServingTls } from '../pki/serving-tls.js'
-import { splitListen, type VerifyPeer } from './http2/serve-http2.js'
+import type { ServingTls } from '../../pki/serving-tls.js'
+import { splitListen, type VerifyPeer } from '../http2/serve-http2.js'
 
 export interface GrpcJsTlsListener {
   readonly port: number

@@ -1,6 +1,6 @@
-import { LogLimiter } from '../observe/log-limiter.js'
-import type { Logger } from '../observe/logger.js'
-import type { PeerGateStats } from './http2-peer-check.js'
+import { LogLimiter } from '../shared/log-limiter.js'
+import type { Logger } from '../shared/logger.js'
+import type { PeerGateStats } from './http2/peer-check.js'
 
 /** Longest presented identity logged (a certificate may carry many or long SANs). */
 const MAX_PRESENTED_CHARS = 512

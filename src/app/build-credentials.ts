@@ -1,12 +1,12 @@
-import type { AuthorizeDeps } from './authz/authorize.js'
-import type { ConditionCompilers } from './authz/compile-policy.js'
-import type { Config } from './config/schema.js'
-import { startFileRegistry } from './liveness/file-registry.js'
-import { HttpRegistry } from './liveness/http-registry.js'
-import { type LivenessCheck, withLiveness } from './liveness/with-liveness.js'
-import type { Logger } from './observe/logger.js'
-import { runnerTokenCompilers } from './tokens/runner-token-condition.js'
-import { type RunnerTokens, setUpRunnerTokens } from './tokens/runner-tokens.js'
+import type { AuthorizeDeps } from '../authz/authorize.js'
+import type { ConditionCompilers } from '../authz/compile-policy.js'
+import type { Config } from '../config/schema.js'
+import { startFileRegistry } from '../liveness/file-registry.js'
+import { HttpRegistry } from '../liveness/http-registry.js'
+import { type LivenessCheck, withLiveness } from '../liveness/with-liveness.js'
+import type { Logger } from '../shared/logger.js'
+import { runnerTokenCompilers } from '../tokens/runner-token-condition.js'
+import { type RunnerTokens, setUpRunnerTokens } from '../tokens/runner-tokens.js'
 
 export interface Credentials {
   readonly tokens: RunnerTokens | undefined

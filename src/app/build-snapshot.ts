@@ -1,9 +1,9 @@
-import { compilePolicy } from './authz/compile-policy.js'
+import { compilePolicy } from '../authz/compile-policy.js'
+import type { Config } from '../config/schema.js'
+import { Responder } from '../extproc/respond.js'
+import type { Snapshot } from '../extproc/snapshot.js'
+import { randomHashKey, SessionHasher } from '../shared/session-hasher.js'
 import { type Credentials, NO_CREDENTIALS } from './build-credentials.js'
-import type { Config } from './config/schema.js'
-import { Responder } from './extproc/respond.js'
-import type { Snapshot } from './extproc/snapshot.js'
-import { randomHashKey, SessionHasher } from './observe/session-hasher.js'
 
 /** Whether Authorization is removed on every allow (the deprecated runner_tokens spelling too). */
 export function stripsAuthorization(config: Config): boolean {

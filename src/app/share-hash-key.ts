@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
-import { MIN_HASH_KEY_BYTES } from '../observe/session-hasher.js'
+import { MIN_HASH_KEY_BYTES } from '../shared/session-hasher.js'
 
 // Without logging.hash_key_file, the primary makes one random log hash key per start and every
 // worker uses it, so all workers hash a session alike. The key goes over the cluster IPC

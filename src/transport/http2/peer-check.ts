@@ -1,9 +1,9 @@
 import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls'
-import type { LogLimiter } from '../observe/log-limiter.js'
-import type { Logger } from '../observe/logger.js'
-import type { VerifyPeer } from '../transport/http2/serve-http2.js'
-import { refusalLog } from './refusal-log.js'
-import { type PeerPolicy, verifyPeer } from './verify-peer.js'
+import { type PeerPolicy, verifyPeer } from '../../pki/verify-peer.js'
+import type { LogLimiter } from '../../shared/log-limiter.js'
+import type { Logger } from '../../shared/logger.js'
+import { refusalLog } from '../refusal-log.js'
+import type { VerifyPeer } from './serve-http2.js'
 
 /** Channel admission counters, cumulative (the channel_peers_refused_total metric). */
 export interface PeerGateStats {

@@ -4,8 +4,8 @@ import {
   HEALTH_CHECK_PATH,
   HEALTH_WATCH_PATH,
   type HealthState,
-} from '../observe/health.js'
-import { startHealthWatch } from '../observe/health-watch.js'
+} from '../../observe/health.js'
+import { startHealthWatch } from '../../observe/health-watch.js'
 
 const passthrough = (b: Buffer): Buffer => b
 const bytes = {

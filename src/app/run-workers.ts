@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
-import type { Logger } from '../observe/logger.js'
+import type { Logger } from '../shared/logger.js'
 import { serveHashKey } from './share-hash-key.js'
 
 /** Longest a worker may take to exit after SIGTERM before the primary kills it. */

@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto'
 import { open } from 'node:fs/promises'
-import { BoundedMemo } from '../shared/bounded-memo.js'
+import { BoundedMemo } from './bounded-memo.js'
 
 /** HMAC-SHA-256 keys shorter than its 32-byte output would weaken it (RFC 2104 §3). */
 export const MIN_HASH_KEY_BYTES = 32
