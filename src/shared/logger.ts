@@ -1,5 +1,5 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino'
-import { BatchedDestination } from '../observe/batched-destination.js'
+import { BatchedDestination } from './batched-destination.js'
 
 export type { Logger }
 
