@@ -1,5 +1,6 @@
 import type { AlternativeConfig, PolicyConfig, RuleConfig } from '../config/schema.js'
 import type { SpiffeIdMatcher } from '../identity/spiffe-id.js'
+import { AuthzError } from '../shared/errors.js'
 import { HOST_PATTERN_HELP, parseHostPattern } from './authority.js'
 import { type Condition, SpiffeCondition } from './conditions.js'
 import { compilePathTemplate, type PathTemplate } from './path-template.js'
@@ -45,14 +46,15 @@ export type ConditionCompilers = {
 }
 
 /** A policy that cannot be enforced as written; `path` is the config key path of the problem. */
-export class PolicyCompileError extends Error {
+export class PolicyCompileError extends AuthzError {
+  static readonly code = 'ERR_POLICY_UNCOMPILABLE'
   override readonly name = 'PolicyCompileError'
-  readonly code = 'ERR_POLICY_UNCOMPILABLE'
+  declare readonly code: typeof PolicyCompileError.code
   constructor(
     readonly path: string,
-    readonly problem: string,
+    problem: string,
   ) {
-    super(`${path}: ${problem}`)
+    super(PolicyCompileError.code, problem, { keyPath: path })
   }
 }
 

@@ -63,7 +63,3 @@ export const REASONS = {
 } as const satisfies Record<string, ReasonSpec>
 
 export type DenyReason = keyof typeof REASONS
-
-export function isDenyReason(code: string): code is DenyReason {
-  return Object.hasOwn(REASONS, code)
-}

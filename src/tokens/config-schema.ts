@@ -131,4 +131,3 @@ export const RunnerTokensSchema = z
   )
 
 export type RunnerTokensConfig = z.output<typeof RunnerTokensSchema>
-export type RunnerTokenConditionConfig = z.output<typeof RunnerTokenConditionSchema>
