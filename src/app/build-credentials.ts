@@ -1,18 +1,17 @@
 import type { AuthorizeDeps } from '../authz/authorize.js'
-import type { ConditionCompilers } from '../authz/compile-policy.js'
 import type { Config } from '../config/schema.js'
 import { startFileRegistry } from '../liveness/file-registry.js'
 import { HttpRegistry } from '../liveness/http-registry.js'
 import { type LivenessCheck, withLiveness } from '../liveness/with-liveness.js'
 import type { Logger } from '../shared/logger.js'
-import { runnerTokenCompilers } from '../tokens/runner-token-condition.js'
+import { RUNNER_TOKEN_CREDENTIAL } from '../tokens/runner-credential.js'
 import { type RunnerTokens, setUpRunnerTokens } from '../tokens/runner-tokens.js'
 
 export interface Credentials {
   readonly tokens: RunnerTokens | undefined
   readonly registry: (LivenessCheck & { close(): void }) | undefined
-  /** Compilers for the condition kinds these credentials make evaluable (none without keys). */
-  readonly compilers: ConditionCompilers
+  /** deps.credentials: a resolver per credential the config provides (a condition kind whose
+   * credential has none here does not compile). */
   readonly deps: AuthorizeDeps
   close(): void
 }
@@ -21,7 +20,6 @@ export interface Credentials {
 export const NO_CREDENTIALS: Credentials = {
   tokens: undefined,
   registry: undefined,
-  compilers: {},
   deps: {},
   close() {},
 }
@@ -59,13 +57,13 @@ export async function buildCredentials(
     tokens.close()
     throw err
   }
-  const resolver =
+  const runnerToken =
     registry === undefined ? tokens.resolver : withLiveness(tokens.resolver, registry)
   return {
     tokens,
     registry,
-    compilers: runnerTokenCompilers,
-    deps: { runnerTokens: resolver },
+    // One resolver per credential, under the name its condition kind reads it by.
+    deps: { credentials: { [RUNNER_TOKEN_CREDENTIAL.name]: runnerToken } },
     close() {
       tokens.close()
       registry?.close()

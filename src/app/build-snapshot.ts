@@ -1,5 +1,5 @@
 import { compilePolicy } from '../authz/compile-policy.js'
-import type { Config } from '../config/schema.js'
+import { CONDITION_KINDS, type Config } from '../config/schema.js'
 import { Responder } from '../extproc/respond.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { randomHashKey, SessionHasher } from '../shared/session-hasher.js'
@@ -18,11 +18,11 @@ export function stripsAuthorization(config: Config): boolean {
  */
 export function buildSnapshot(
   config: Config,
-  credentials: Pick<Credentials, 'compilers' | 'deps'> = NO_CREDENTIALS,
+  credentials: Pick<Credentials, 'deps'> = NO_CREDENTIALS,
   hasher?: SessionHasher,
 ): Snapshot {
   return {
-    policy: compilePolicy(config.policy, credentials.compilers),
+    policy: compilePolicy(config.policy, CONDITION_KINDS, credentials.deps.credentials),
     identity: { xfcc: config.identity.xfcc.enabled },
     responder: new Responder(
       {

@@ -1,14 +1,14 @@
 import type { CompiledPolicy, CompiledRule } from './compile-policy.js'
-import type { ConditionOutcome, EvalContext } from './conditions.js'
+import type { Condition, ConditionOutcome, EvalContext } from './conditions.js'
+import type { CredentialResolvers, CredentialSpec } from './credential.js'
 import { type Allow, type Decision, deny, type MatchedRoute } from './decision.js'
 import { REASONS } from './reasons.js'
 import type { RequestFacts } from './request-facts.js'
 import { isRequestMethod } from './request-method.js'
-import type { RunnerCredential, RunnerCredentialResolver } from './runner-credential.js'
 
 export interface AuthorizeDeps {
-  /** Required when the policy has runner-token conditions. */
-  readonly runnerTokens?: RunnerCredentialResolver | undefined
+  /** Resolvers by credential name: required for each credential the policy's conditions read. */
+  readonly credentials?: CredentialResolvers | undefined
 }
 
 const EMPTY_PARAMS: Readonly<Record<string, string>> = Object.freeze(Object.create(null))
@@ -48,8 +48,9 @@ function firstMatch(
 
 /**
  * The decision for one request: a pure function of the request facts and the policy snapshot,
- * plus credential resolution for rules that need a runner token. Synchronous unless a token has
- * to be decrypted, so cached and SPIFFE-only decisions cost no promise hop. Never throws for a
+ * plus resolution of the credentials the matched rule's conditions read. Synchronous unless a
+ * credential resolves asynchronously (a token to decrypt), so cached and SPIFFE-only decisions
+ * cost no promise hop. Never throws for a
  * request: the caller still wraps it, because any exception must become a deny.
  */
 export function authorize(
@@ -84,21 +85,48 @@ export function authorize(
     case 'any_of':
       break
   }
-  if (!rule.needsRunnerToken) return evaluate(rule, route, { facts, params, runner: undefined })
-  const resolver = deps.runnerTokens
-  if (resolver === undefined) {
-    return deny(
-      'internal_error',
-      'policy needs runner tokens but none are configured',
-      rule.name,
-      route,
-    )
+  const needed = rule.credentials
+  const ctx: EvalContext = { facts, params }
+  if (needed.length === 0) return evaluate(rule, route, ctx, undefined)
+  if (needed.length === 1) {
+    // The common case: one credential, its value handed on as is (no array per request).
+    const resolver = resolverFor(deps, needed[0] as CredentialSpec)
+    if (resolver === undefined) return notConfigured(needed[0] as CredentialSpec, rule, route)
+    const value = resolver.resolve(facts)
+    if (value instanceof Promise) return value.then((v) => evaluate(rule, route, ctx, v))
+    return evaluate(rule, route, ctx, value)
   }
-  const runner = resolver.resolve(facts)
-  if (runner instanceof Promise) {
-    return runner.then((r: RunnerCredential) => evaluate(rule, route, { facts, params, runner: r }))
+  for (const spec of needed) {
+    if (resolverFor(deps, spec) === undefined) return notConfigured(spec, rule, route)
   }
-  return evaluate(rule, route, { facts, params, runner })
+  let pending = false
+  const values = needed.map((spec) => {
+    const value = resolverFor(deps, spec)?.resolve(facts)
+    if (value instanceof Promise) pending = true
+    return value
+  })
+  if (pending) return Promise.all(values).then((vs) => evaluate(rule, route, ctx, vs))
+  return evaluate(rule, route, ctx, values)
+}
+
+function resolverFor(deps: AuthorizeDeps, spec: CredentialSpec) {
+  return deps.credentials?.[spec.name]
+}
+
+function notConfigured(spec: CredentialSpec, rule: CompiledRule, route: MatchedRoute): Decision {
+  const detail = `policy needs ${spec.label} but none are configured`
+  return deny('internal_error', detail, rule.name, route)
+}
+
+/**
+ * The resolved credential a condition reads: `resolved` is the value itself when the rule reads
+ * one credential, else the values in the order of rule.credentials.
+ */
+function credentialFor(rule: CompiledRule, resolved: unknown, condition: Condition): unknown {
+  const spec = condition.credential
+  if (spec === undefined) return undefined
+  if (rule.credentials.length === 1) return resolved
+  return (resolved as readonly unknown[])[rule.credentials.indexOf(spec)]
 }
 
 const EMPTY_ALTERNATIVE: Extract<ConditionOutcome, { ok: false }> = {
@@ -107,7 +135,12 @@ const EMPTY_ALTERNATIVE: Extract<ConditionOutcome, { ok: false }> = {
   detail: 'alternative without conditions',
 }
 
-function evaluate(rule: CompiledRule, route: MatchedRoute, ctx: EvalContext): Decision {
+function evaluate(
+  rule: CompiledRule,
+  route: MatchedRoute,
+  ctx: EvalContext,
+  resolved: unknown,
+): Decision {
   if (rule.effect.kind !== 'any_of') throw new Error('unreachable')
   let worst: Extract<ConditionOutcome, { ok: false }> | undefined
   for (const alt of rule.effect.alternatives) {
@@ -116,7 +149,7 @@ function evaluate(rule: CompiledRule, route: MatchedRoute, ctx: EvalContext): De
     let failed: Extract<ConditionOutcome, { ok: false }> | undefined =
       alt.conditions.length === 0 ? EMPTY_ALTERNATIVE : undefined
     for (const condition of alt.conditions) {
-      const outcome = condition.evaluate(ctx)
+      const outcome = condition.evaluate(ctx, credentialFor(rule, resolved, condition))
       if (!outcome.ok) {
         failed = outcome
         break

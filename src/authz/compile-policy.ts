@@ -1,9 +1,11 @@
-import type { AlternativeConfig, PolicyConfig, RuleConfig } from '../config/schema.js'
-import type { SpiffeIdMatcher } from '../identity/spiffe-id.js'
 import { AuthzError } from '../shared/errors.js'
 import { HOST_PATTERN_HELP, parseHostPattern } from './authority.js'
-import { type Condition, SpiffeCondition } from './conditions.js'
+import type { ConditionKind } from './condition-kind.js'
+import type { Condition } from './conditions.js'
+import type { CredentialResolvers, CredentialSpec } from './credential.js'
 import { compilePathTemplate, type PathTemplate } from './path-template.js'
+import type { PolicyDocument, RuleDocument } from './policy-schema.js'
+import { spiffeCondition } from './spiffe-condition.js'
 
 export interface Alternative {
   /** Never empty: compilation refuses an alternative without an evaluable condition. */
@@ -22,28 +24,18 @@ export interface CompiledRule {
   readonly path: PathTemplate
   readonly hosts: HostMatcher | undefined
   readonly effect: RuleEffect
-  /** Some condition needs the bearer token resolved (decrypted) before evaluation. */
-  readonly needsRunnerToken: boolean
+  /** The credentials its conditions read, resolved before evaluation (distinct; often none). */
+  readonly credentials: readonly CredentialSpec[]
 }
 
 export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[]
 }
 
-/** Every condition kind the config schema defines for an alternative. */
-export type ConditionKind = keyof AlternativeConfig
+/** The kinds compilePolicy knows without being told: those needing no credential. */
+export const BUILT_IN_KINDS: readonly ConditionKind[] = [spiffeCondition]
 
-/**
- * Compilers for the condition kinds that need credentials or sources beyond the policy itself
- * (runner tokens need keys): each is present only when the config provides what it needs. A
- * condition whose kind has no compiler makes compilation throw; it is never dropped.
- */
-export type ConditionCompilers = {
-  readonly [K in Exclude<ConditionKind, 'spiffe'>]?: (
-    condition: NonNullable<AlternativeConfig[K]>,
-    rule: { readonly path: PathTemplate },
-  ) => Condition
-}
+const NO_CREDENTIALS: CredentialResolvers = Object.freeze(Object.create(null))
 
 /** A policy that cannot be enforced as written; `path` is the config key path of the problem. */
 export class PolicyCompileError extends AuthzError {
@@ -87,48 +79,34 @@ function hostMatcher(hosts: readonly string[], at: string): HostMatcher {
   }
 }
 
-function spiffeMatchers(c: NonNullable<AlternativeConfig['spiffe']>): SpiffeIdMatcher[] {
-  return [
-    ...(c.ids ?? []).map((id): SpiffeIdMatcher => ({ kind: 'exact', id })),
-    ...(c.prefixes ?? []).map((prefix): SpiffeIdMatcher => ({ kind: 'prefix', prefix })),
-    ...(c.trust_domains ?? []).map(
-      (trustDomain): SpiffeIdMatcher => ({ kind: 'trust_domain', trustDomain }),
-    ),
-  ]
-}
-
-/** What a runner_token condition needs that a policy alone cannot give. */
-const MISSING: Record<Exclude<ConditionKind, 'spiffe'>, string> = {
-  runner_token: 'a runner_token condition needs a runner_tokens section (keys)',
-}
-
 function compileCondition(
-  kind: string,
+  name: string,
   value: unknown,
   path: PathTemplate,
-  compilers: ConditionCompilers,
+  kinds: readonly ConditionKind[],
+  credentials: CredentialResolvers,
   where: string,
 ): Condition {
-  if (kind === 'spiffe') {
-    const matchers = spiffeMatchers(value as NonNullable<AlternativeConfig['spiffe']>)
-    if (matchers.length === 0) {
-      throw new PolicyCompileError(where, 'a spiffe condition needs at least one matcher')
-    }
-    return new SpiffeCondition(matchers)
+  const kind = kinds.find((k) => k.name === name)
+  if (kind === undefined) throw new PolicyCompileError(where, `unknown condition kind "${name}"`)
+  const needed = kind.credential
+  if (needed !== undefined && credentials[needed.name] === undefined) {
+    const missing = kind.credentialSection?.message ?? `a ${name} condition needs ${needed.label}`
+    throw new PolicyCompileError(where, missing)
   }
-  if (kind === 'runner_token') {
-    const compile = compilers.runner_token
-    if (compile === undefined) throw new PolicyCompileError(where, MISSING.runner_token)
-    try {
-      return compile(value as NonNullable<AlternativeConfig['runner_token']>, { path })
-    } catch (err) {
-      throw new PolicyCompileError(where, (err as Error).message)
-    }
+  try {
+    return kind.compile(value, { path })
+  } catch (err) {
+    throw new PolicyCompileError(where, (err as Error).message)
   }
-  throw new PolicyCompileError(where, `unknown condition kind "${kind}"`)
 }
 
-function compileRule(rule: RuleConfig, i: number, compilers: ConditionCompilers): CompiledRule {
+function compileRule(
+  rule: RuleDocument,
+  i: number,
+  kinds: readonly ConditionKind[],
+  credentials: CredentialResolvers,
+): CompiledRule {
   const path = compilePathTemplate(rule.path)
   const at = `policy.rules[${i}]`
   const effects = [rule.public, rule.deny, rule.any_of].filter((e) => e !== undefined).length
@@ -149,7 +127,7 @@ function compileRule(rule: RuleConfig, i: number, compilers: ConditionCompilers)
       for (const [kind, value] of Object.entries(alt)) {
         if (value === undefined) continue
         conditions.push(
-          compileCondition(kind, value, path, compilers, `${at}.any_of[${j}].${kind}`),
+          compileCondition(kind, value, path, kinds, credentials, `${at}.any_of[${j}].${kind}`),
         )
       }
       // An alternative with nothing to evaluate would allow everyone: a configuration error.
@@ -166,19 +144,27 @@ function compileRule(rule: RuleConfig, i: number, compilers: ConditionCompilers)
     path,
     hosts: rule.hosts ? hostMatcher(rule.hosts, at) : undefined,
     effect,
-    needsRunnerToken:
-      effect.kind === 'any_of' &&
-      effect.alternatives.some((a) => a.conditions.some((c) => c.needsRunnerToken)),
+    credentials: effect.kind === 'any_of' ? credentialsOf(effect.alternatives) : [],
   }
+}
+
+function credentialsOf(alternatives: readonly Alternative[]): CredentialSpec[] {
+  const specs = new Set<CredentialSpec>()
+  for (const a of alternatives)
+    for (const c of a.conditions) if (c.credential) specs.add(c.credential)
+  return [...specs]
 }
 
 /**
  * Compiles a validated policy config: the one compile path of `serve`, a reload, `config check`
- * and `policy test`. Total: every condition is compiled or this throws PolicyCompileError.
+ * and `policy test`. `kinds` are the condition kinds it may hold (config's CONDITION_KINDS), and
+ * a kind needing a credential compiles only when `credentials` has its resolver. Total: every
+ * condition is compiled or this throws PolicyCompileError.
  */
 export function compilePolicy(
-  policy: PolicyConfig,
-  compilers: ConditionCompilers = {},
+  policy: PolicyDocument,
+  kinds: readonly ConditionKind[] = BUILT_IN_KINDS,
+  credentials: CredentialResolvers = NO_CREDENTIALS,
 ): CompiledPolicy {
-  return { rules: policy.rules.map((r, i) => compileRule(r, i, compilers)) }
+  return { rules: policy.rules.map((r, i) => compileRule(r, i, kinds, credentials)) }
 }

@@ -4,11 +4,14 @@ import { z } from 'zod'
 import { authorize } from '../authz/authorize.js'
 import type { Decision } from '../authz/decision.js'
 import { REASONS } from '../authz/reasons.js'
-import type { RunnerCredentialResolver } from '../authz/runner-credential.js'
 import { ConfigError, problemsFromZod } from '../config/errors.js'
 import { firstLine } from '../config/load-config.js'
 import { buildRequestFacts, PEER_URI_SAN_ATTRIBUTE } from '../extproc/build-request-facts.js'
 import type { AttributeValue, HeaderField } from '../extproc/codec/processing-request.js'
+import {
+  RUNNER_TOKEN_CREDENTIAL,
+  type RunnerCredentialResolver,
+} from '../tokens/runner-credential.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
 import { type LoadedForCheck, loadForCheck } from './load-for-check.js'
 import { readInputFile } from './read-input.js'
@@ -72,18 +75,14 @@ export async function evaluateRequest(
   if (!built.ok) {
     decision = { allow: false, rule: undefined, reason: 'request_malformed', detail: built.detail }
   } else {
-    const real = loaded.snapshot.deps.runnerTokens
-    const runnerTokens: RunnerCredentialResolver | undefined =
-      req.session !== undefined
-        ? {
-            resolve: () => ({
-              state: 'valid',
-              sessionId: req.session as string,
-              keyId: 'policy-test',
-            }),
-          }
-        : real
-    decision = await authorize(built.facts, snapshot.policy, { runnerTokens })
+    const real = loaded.snapshot.deps.credentials
+    // --session stands in for a token: the runner-token credential resolves to that session.
+    const session: RunnerCredentialResolver = {
+      resolve: () => ({ state: 'valid', sessionId: req.session as string, keyId: 'policy-test' }),
+    }
+    const credentials =
+      req.session !== undefined ? { ...real, [RUNNER_TOKEN_CREDENTIAL.name]: session } : real
+    decision = await authorize(built.facts, snapshot.policy, { credentials })
   }
   return decision.allow
     ? { decision: 'allow', rule: decision.rule, reason: decision.reason, status: 200 }

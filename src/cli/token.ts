@@ -51,17 +51,7 @@ export async function run(args: readonly string[]): Promise<number> {
       throw new UsageError('--private-key and --token are required')
     const config = RunnerTokensSchema.parse({ private_keys: [file] })
     const resolver = new RunnerTokenResolver(await loadKeyring([file]), config)
-    const facts = {
-      method: 'GET',
-      path: '/',
-      segments: [],
-      host: '',
-      peer: undefined,
-      bearer: values.token.trim(),
-      requestId: undefined,
-      grpc: false,
-    }
-    const credential = await resolver.resolve(facts)
+    const credential = await resolver.resolve({ bearer: values.token.trim() })
     if (credential.state === 'valid') {
       process.stdout.write(`${credential.sessionId}\n`)
       return EXIT_OK

@@ -1,11 +1,13 @@
 import { z } from 'zod'
 import { HOST_PATTERN_HELP, parseHostPattern } from '../authz/authority.js'
+import type { ConditionKind } from '../authz/condition-kind.js'
 import { compilePathTemplate, PathTemplateError } from '../authz/path-template.js'
+import { spiffeCondition } from '../authz/spiffe-condition.js'
 import { MAX_OWNED_HEADER_SEPARATORS, separatorCount } from '../extproc/header-spellings.js'
-import { isValidTrustDomain, parseSpiffeId } from '../identity/spiffe-id.js'
 import { SessionRegistrySchema } from '../liveness/config-schema.js'
 import { LISTEN_EXPECTED, LISTEN_PATTERN } from '../shared/listen-address.js'
-import { RunnerTokenConditionSchema, RunnerTokensSchema } from '../tokens/config-schema.js'
+import { RunnerTokensSchema } from '../tokens/config-schema.js'
+import { runnerTokenCondition } from '../tokens/runner-token-condition.js'
 
 // The config file's one source of truth: runtime validation, the published JSON Schema
 // (schema/config.schema.json) and the config reference are all derived from these definitions.
@@ -25,19 +27,6 @@ export const HTTP_METHODS = [
   'TRACE',
 ] as const
 
-const spiffeIdString = z
-  .string()
-  .describe('A SPIFFE ID, e.g. spiffe://example.org/ns/prod/sa/api')
-  .superRefine((value, ctx) => {
-    const parsed = parseSpiffeId(value)
-    if (!parsed.ok) ctx.addIssue({ code: 'custom', message: `invalid SPIFFE ID: ${parsed.error}` })
-  })
-
-const trustDomainString = z
-  .string()
-  .describe('A SPIFFE trust domain name, e.g. example.org')
-  .refine(isValidTrustDomain, { message: 'invalid trust domain: expected lowercase [a-z0-9._-]' })
-
 /** Validated by the same parser the listeners use: a port above 65535 is refused here. */
 const listenAddress = z.string().regex(LISTEN_PATTERN, `expected ${LISTEN_EXPECTED}`)
 
@@ -52,39 +41,22 @@ const ownedHeaderName = headerName.refine(
   `at most ${MAX_OWNED_HEADER_SEPARATORS} '-' or '_' (every spelling of an owned header is removed)`,
 )
 
-// A workload's SPIFFE ID has a path (X509-SVID.md §2): the bare trust domain ID names no workload.
-const workloadIdString = spiffeIdString.refine((v) => !/^spiffe:\/\/[^/]*$/.test(v), {
-  message: 'a workload SPIFFE ID has a path (use trust_domains for a whole trust domain)',
-})
+/** The policy condition kinds, in the order an alternative's keys are documented. */
+export const CONDITION_KINDS = [spiffeCondition, runnerTokenCondition] as const
 
-export const SpiffeConditionSchema = z
-  .strictObject({
-    ids: z.array(workloadIdString).optional().describe('Exact SPIFFE IDs allowed.'),
-    prefixes: z
-      .array(spiffeIdString)
-      .optional()
-      .describe(
-        'SPIFFE ID prefixes, matched segment by segment: spiffe://td/ns/prod matches ' +
-          'spiffe://td/ns/prod/sa/x but not spiffe://td/ns/production.',
-      ),
-    trust_domains: z
-      .array(trustDomainString)
-      .optional()
-      .describe('Any SPIFFE ID in these trust domains.'),
-  })
-  .refine(
-    (c) => (c.ids?.length ?? 0) + (c.prefixes?.length ?? 0) + (c.trust_domains?.length ?? 0) > 0,
-    {
-      message: 'a spiffe condition needs at least one of ids, prefixes, trust_domains',
-    },
-  )
-  .describe('The peer SPIFFE ID (from Envoy or XFCC) must match one of these.')
+/** The same list, seen as plain kinds (compilePolicy, and the checks below). */
+const KINDS: readonly ConditionKind[] = CONDITION_KINDS
+
+type AlternativeShape<K extends readonly ConditionKind[]> = {
+  [P in K[number] as P['name']]: z.ZodOptional<P['schema']>
+}
+
+function alternativeShape<K extends readonly ConditionKind[]>(kinds: K): AlternativeShape<K> {
+  return Object.fromEntries(kinds.map((k) => [k.name, k.schema.optional()])) as AlternativeShape<K>
+}
 
 export const AlternativeSchema = z
-  .strictObject({
-    spiffe: SpiffeConditionSchema.optional(),
-    runner_token: RunnerTokenConditionSchema.optional(),
-  })
+  .strictObject(alternativeShape(CONDITION_KINDS))
   .refine((a) => Object.values(a).some((v) => v !== undefined), {
     message: 'an alternative needs at least one condition',
   })
@@ -153,12 +125,15 @@ export const RuleSchema = z
       return // reported on `path`
     }
     rule.any_of?.forEach((alt, j) => {
-      const param = alt.runner_token?.session_param
-      if (param !== undefined && !params.includes(param)) {
+      for (const kind of KINDS) {
+        const value = (alt as Readonly<Record<string, unknown>>)[kind.name]
+        if (value === undefined || kind.checkInRule === undefined) continue
+        const problem = kind.checkInRule(value, { path: rule.path, params })
+        if (problem === undefined) continue
         ctx.addIssue({
           code: 'custom',
-          path: ['any_of', j, 'runner_token', 'session_param'],
-          message: `the path template ${JSON.stringify(rule.path)} has no {${param}} parameter`,
+          path: ['any_of', j, kind.name, ...problem.path],
+          message: problem.message,
         })
       }
     })
@@ -470,8 +445,7 @@ export const ConfigSchema = z
           'old spelling of headers.strip_authorization (every allow); keep only that one',
       })
     }
-    if (config.runner_tokens !== undefined) return
-    if (config.session_registry !== undefined) {
+    if (config.runner_tokens === undefined && config.session_registry !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['session_registry'],
@@ -479,13 +453,18 @@ export const ConfigSchema = z
           'a session registry checks runner-token sessions: it needs a runner_tokens section',
       })
     }
+    // A condition whose credential is built from a config section needs that section.
+    const sections = config as Readonly<Record<string, unknown>>
     config.policy.rules.forEach((rule, i) => {
       rule.any_of?.forEach((alt, j) => {
-        if (alt.runner_token !== undefined) {
+        for (const kind of KINDS) {
+          const needs = kind.credentialSection
+          if (needs === undefined || sections[needs.key] !== undefined) continue
+          if ((alt as Readonly<Record<string, unknown>>)[kind.name] === undefined) continue
           ctx.addIssue({
             code: 'custom',
-            path: ['policy', 'rules', i, 'any_of', j, 'runner_token'],
-            message: 'a runner_token condition needs a runner_tokens section (keys)',
+            path: ['policy', 'rules', i, 'any_of', j, kind.name],
+            message: needs.message,
           })
         }
       })

@@ -1,6 +1,5 @@
+import type { CredentialFailure, CredentialInput, CredentialResolver } from '../authz/credential.js'
 import type { DenyReason } from '../authz/reasons.js'
-import type { RequestFacts } from '../authz/request-facts.js'
-import type { RunnerCredential, RunnerCredentialResolver } from '../authz/runner-credential.js'
 
 /** What a session registry says about one session. `unavailable` never means allow. */
 export type LivenessVerdict = 'live' | 'gone' | 'unavailable'
@@ -10,23 +9,29 @@ export interface LivenessCheck {
   check(sessionId: string): LivenessVerdict | Promise<LivenessVerdict>
 }
 
+/** A resolved credential as liveness reads it: a valid one names the session to check. */
+export interface SessionCredential {
+  readonly state: string
+  readonly sessionId?: string
+}
+
 const REASON: Record<Exclude<LivenessVerdict, 'live'>, DenyReason> = {
   gone: 'session_not_live',
   unavailable: 'session_registry_unavailable',
 }
 
-function apply(cred: RunnerCredential, verdict: LivenessVerdict): RunnerCredential {
+function apply<T>(cred: T, verdict: LivenessVerdict): T | CredentialFailure {
   if (verdict === 'live') return cred
   // Fail closed: anything other than an explicit `live` denies.
   const reason = REASON[verdict] ?? 'session_registry_unavailable'
   return { state: 'failed', reason, detail: `session registry: ${verdict}` }
 }
 
-function afterCredential(
-  cred: RunnerCredential,
+function afterCredential<T extends SessionCredential>(
+  cred: T,
   registry: LivenessCheck,
-): RunnerCredential | Promise<RunnerCredential> {
-  if (cred.state !== 'valid') return cred
+): T | CredentialFailure | Promise<T | CredentialFailure> {
+  if (cred.state !== 'valid' || cred.sessionId === undefined) return cred
   let verdict: LivenessVerdict | Promise<LivenessVerdict>
   try {
     verdict = registry.check(cred.sessionId)
@@ -41,18 +46,19 @@ function afterCredential(
 }
 
 /**
- * Decorates a token resolver: valid credentials must also be live; absent and failed ones pass
- * through unchanged. Stays synchronous when both the inner resolver and the registry answer sync.
+ * Decorates a credential resolver: valid credentials' sessions must also be live; absent and
+ * failed ones pass through unchanged. Stays synchronous when both the inner resolver and the
+ * registry answer synchronously.
  */
-export function withLiveness(
-  inner: RunnerCredentialResolver,
+export function withLiveness<N extends CredentialInput, T extends SessionCredential>(
+  inner: CredentialResolver<N, T>,
   registry: LivenessCheck,
-): RunnerCredentialResolver {
+): CredentialResolver<N, T | CredentialFailure> {
   return {
-    resolve(facts: RequestFacts) {
-      const cred = inner.resolve(facts)
-      if ('state' in cred) return afterCredential(cred, registry)
-      return cred.then((c) => afterCredential(c, registry))
+    resolve(request) {
+      const cred = inner.resolve(request)
+      if (cred instanceof Promise) return cred.then((c) => afterCredential(c, registry))
+      return afterCredential(cred, registry)
     },
   }
 }

@@ -1,14 +1,16 @@
-import type { ConditionCompilers } from '../authz/compile-policy.js'
+import { defineConditionKind } from '../authz/condition-kind.js'
 import type { Condition, ConditionOutcome, EvalContext } from '../authz/conditions.js'
+import { RunnerTokenConditionSchema } from './config-schema.js'
+import { RUNNER_TOKEN_CREDENTIAL, type RunnerCredential } from './runner-credential.js'
 
 /** "A runner token whose session id equals the path parameter {session}". */
-export class RunnerTokenCondition implements Condition {
+export class RunnerTokenCondition implements Condition<RunnerCredential> {
   readonly kind = 'runner_token'
-  readonly needsRunnerToken = true
+  readonly credential = RUNNER_TOKEN_CREDENTIAL
 
   constructor(private readonly sessionParam: string | undefined) {}
 
-  evaluate({ runner, params }: EvalContext): ConditionOutcome {
+  evaluate({ params }: EvalContext, runner: RunnerCredential | undefined): ConditionOutcome {
     if (runner === undefined || runner.state === 'absent') {
       return { ok: false, reason: 'token_missing', detail: 'no bearer token' }
     }
@@ -25,13 +27,28 @@ export class RunnerTokenCondition implements Condition {
   }
 }
 
-/** The runner_token compiler: present only while runner-token keys are configured. */
-export const runnerTokenCompilers: ConditionCompilers = {
-  runner_token: (condition, { path }) => {
+/** `runner_token`: compiles only while runner-token keys are configured (the credential). */
+export const runnerTokenCondition = defineConditionKind({
+  name: 'runner_token',
+  schema: RunnerTokenConditionSchema,
+  credential: RUNNER_TOKEN_CREDENTIAL,
+  credentialSection: {
+    key: 'runner_tokens',
+    message: 'a runner_token condition needs a runner_tokens section (keys)',
+  },
+  compile(condition, { path }) {
     const param = condition.session_param
     if (param !== undefined && !path.params.includes(param)) {
       throw new Error(`session_param {${param}} is not a parameter of the rule's path`)
     }
     return new RunnerTokenCondition(param)
   },
-}
+  checkInRule(condition, rule) {
+    const param = condition.session_param
+    if (param === undefined || rule.params.includes(param)) return undefined
+    return {
+      path: ['session_param'],
+      message: `the path template ${JSON.stringify(rule.path)} has no {${param}} parameter`,
+    }
+  },
+})

@@ -1,7 +1,6 @@
 import { hash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { AMBIGUOUS, type RequestFacts } from '../authz/request-facts.js'
-import type { RunnerCredential, RunnerCredentialResolver } from '../authz/runner-credential.js'
 import { Lru } from '../shared/lru.js'
 import type { RunnerTokensConfig } from './config-schema.js'
 import {
@@ -11,6 +10,7 @@ import {
   tokenOptions,
 } from './decrypt-runner-token.js'
 import type { Keyring } from './keyring.js'
+import type { RunnerCredential, RunnerCredentialResolver } from './runner-credential.js'
 
 interface CacheEntry {
   readonly credential: RunnerCredential
@@ -141,8 +141,8 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
     this.negative.clear() // a token that failed may decrypt with a key that just appeared
   }
 
-  resolve(facts: RequestFacts): RunnerCredential | Promise<RunnerCredential> {
-    const token = facts.bearer
+  resolve(request: Pick<RequestFacts, 'bearer'>): RunnerCredential | Promise<RunnerCredential> {
+    const token = request.bearer
     if (token === undefined) return ABSENT
     if (token === AMBIGUOUS) return AMBIGUOUS_TOKEN
     if (token.length > this.config.max_token_bytes) {

@@ -11,8 +11,12 @@ import { compilePathTemplate } from '../../src/authz/path-template.js'
 import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import type { PolicyConfig } from '../../src/config/schema.js'
+import { CONDITION_KINDS } from '../../src/config/schema.js'
 import { buildRequestFacts, PEER_URI_SAN_ATTRIBUTE } from '../../src/extproc/build-request-facts.js'
-import { runnerTokenCompilers } from '../../src/tokens/runner-token-condition.js'
+import { RUNNER_TOKEN_CREDENTIAL } from '../../src/tokens/runner-credential.js'
+
+/** A runner-token resolver is configured (compilation only looks for one). */
+const WITH_TOKENS = { [RUNNER_TOKEN_CREDENTIAL.name]: { resolve: () => ({ state: 'absent' }) } }
 
 const SESSIONS: PolicyConfig = {
   rules: [
@@ -36,14 +40,14 @@ function compileError(fn: () => unknown): PolicyCompileError {
 
 describe('policy compilation is total: a condition is compiled or compilation throws', () => {
   test('a runner_token condition without runner-token keys does not compile', () => {
-    const err = compileError(() => compilePolicy(SESSIONS))
+    const err = compileError(() => compilePolicy(SESSIONS, CONDITION_KINDS))
     assert.equal(err.code, 'ERR_POLICY_UNCOMPILABLE')
     assert.equal(err.path, 'policy.rules[0].any_of[0].runner_token')
     assert.match(err.message, /needs a runner_tokens section/)
   })
 
-  test('with the runner-token compiler it compiles to one evaluable condition', () => {
-    const policy = compilePolicy(SESSIONS, runnerTokenCompilers)
+  test('with a runner-token resolver it compiles to one evaluable condition', () => {
+    const policy = compilePolicy(SESSIONS, CONDITION_KINDS, WITH_TOKENS)
     const effect = policy.rules[0]?.effect
     assert.equal(effect?.kind, 'any_of')
     if (effect?.kind !== 'any_of') return
@@ -51,7 +55,7 @@ describe('policy compilation is total: a condition is compiled or compilation th
       effect.alternatives.map((a) => a.conditions.map((c) => c.kind)),
       [['runner_token']],
     )
-    assert.equal(policy.rules[0]?.needsRunnerToken, true)
+    assert.deepEqual(policy.rules[0]?.credentials, [RUNNER_TOKEN_CREDENTIAL])
   })
 
   // Shapes the schema refuses, built by hand: compilation must refuse them on its own.
@@ -79,7 +83,10 @@ describe('policy compilation is total: a condition is compiled or compilation th
   for (const [name, effect, path] of unschematic) {
     test(`refuses ${name}`, () => {
       const policy = { rules: [{ name: 'r', path: '/x', ...(effect as object) }] } as PolicyConfig
-      assert.equal(compileError(() => compilePolicy(policy, runnerTokenCompilers)).path, path)
+      assert.equal(
+        compileError(() => compilePolicy(policy, CONDITION_KINDS, WITH_TOKENS)).path,
+        path,
+      )
     })
   }
 
@@ -104,7 +111,7 @@ describe('policy compilation is total: a condition is compiled or compilation th
           path: compilePathTemplate('/x'),
           hosts: undefined,
           effect: { kind: 'any_of', alternatives: [{ conditions: [] }] },
-          needsRunnerToken: false,
+          credentials: [],
         },
       ],
     }

@@ -1,15 +1,17 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import type { RequestFacts } from '../../src/authz/request-facts.js'
-import type { RunnerCredential } from '../../src/authz/runner-credential.js'
 import { parseLiveIds } from '../../src/liveness/parse-live-ids.js'
 import { type LivenessCheck, withLiveness } from '../../src/liveness/with-liveness.js'
+import type {
+  RunnerCredential,
+  RunnerCredentialResolver,
+} from '../../src/tokens/runner-credential.js'
 
 // Test fixture for the token step (issue 3): yields a fixed credential, decrypting nothing.
-const fixedToken = (cred: RunnerCredential, async = false) => ({
+const fixedToken = (cred: RunnerCredential, async = false): RunnerCredentialResolver => ({
   resolve: () => (async ? Promise.resolve(cred) : cred),
 })
-const facts = {} as RequestFacts
+const facts = { bearer: 'a-token' }
 const parsed = parseLiveIds('sess-live\n')
 const live = parsed.ok ? parsed.ids : new Set<string>()
 const fileSet: LivenessCheck = { check: (id) => (live.has(id) ? 'live' : 'gone') }
