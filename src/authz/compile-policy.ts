@@ -91,7 +91,7 @@ function compileCondition(
   if (kind === undefined) throw new PolicyCompileError(where, `unknown condition kind "${name}"`)
   const needed = kind.credential
   if (needed !== undefined && credentials[needed.name] === undefined) {
-    const missing = kind.credentialSection?.message ?? `a ${name} condition needs ${needed.label}`
+    const missing = kind.credentialSection?.message ?? `a "${name}" condition needs ${needed.label}`
     throw new PolicyCompileError(where, missing)
   }
   try {
