@@ -21,16 +21,9 @@ export const MAX_DELAY_MS = 5
 
 /**
  * Collects log lines for up to MAX_DELAY_MS (or 64 KiB) and hands them to `sink` as one string,
- * so a burst of decisions costs one write.
- *
- * Why: sonic-boom 4.2 measures `Buffer.byteLength` of its whole pending buffer on every write.
- * With a write in flight on the thread pool that buffer grows to 16 KiB, and at 10k+ lines/s
- * the per-line cost rose to ~16 µs in the server (a cached decision costs ~60 µs in all).
- * Batching per event-loop turn fixed that, but when each turn holds one request (an RSA
- * decryption per turn during a flood of unique tokens) each line was still its own write, and
- * each write wakes a thread-pool thread: ~0.07 ms of CPU per uncached request, where the RSA
- * operation itself is ~0.8 ms. A few milliseconds' window shares the write.
- * Nothing is lost on exit: the 'exit' hook drains the pending lines synchronously.
+ * so a burst of decisions costs one write: per-write costs in sonic-boom and the thread pool
+ * dominated otherwise (docs/benchmarks.md "Design measurements"). Nothing is lost on exit: the
+ * 'exit' hook drains the pending lines synchronously.
  */
 export class BatchedDestination implements FlushableStream {
   private pending: string[] = []

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { availableParallelism } from 'node:os'
 import { describe, test } from 'node:test'
 import type { RequestFacts } from '../../src/authz/request-facts.js'
+import { BATCH_MS } from '../../src/shared/event-loop-batches.js'
 import { RunnerTokensSchema } from '../../src/tokens/config-schema.js'
 import {
   decryptRunnerToken,
@@ -11,11 +12,7 @@ import {
 } from '../../src/tokens/decrypt-runner-token.js'
 import { importRunnerKey, KeyLoadError, type Keyring } from '../../src/tokens/keyring.js'
 import { createRunnerJwe, createRunnerToken } from '../../src/tokens/runner.js'
-import {
-  BATCH_MS,
-  decryptionSlots,
-  RunnerTokenResolver,
-} from '../../src/tokens/runner-token-resolver.js'
+import { decryptionSlots, RunnerTokenResolver } from '../../src/tokens/runner-token-resolver.js'
 
 const { publicKey, privateKey } = generateKeyPairSync('rsa', {
   modulusLength: 2048,
