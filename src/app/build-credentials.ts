@@ -10,8 +10,7 @@ import { type RunnerTokens, setUpRunnerTokens } from '../tokens/runner-tokens.js
 export interface Credentials {
   readonly tokens: RunnerTokens | undefined
   readonly registry: (LivenessCheck & { close(): void }) | undefined
-  /** deps.credentials: a resolver per credential the config provides (a condition kind whose
-   * credential has none here does not compile). */
+  /** deps.credentials: a resolver per credential the config provides, by credential name. */
   readonly deps: AuthorizeDeps
   close(): void
 }
