@@ -1,10 +1,10 @@
 import type http2 from 'node:http2'
 import { answerHealthCheck, type HealthState } from '../../observe/health.js'
 import { startHealthWatch } from '../../observe/health-watch.js'
+import { GRPC_STATUS } from '../../shared/grpc-status.js'
 import { frameMessage, MessageReader } from './message-reader.js'
 
 const MAX_HEALTH_REQUEST_BYTES = 1024 // a service name; anything larger is not a health check
-const GRPC_INVALID_ARGUMENT = 3
 
 /** Reads the one request message of a unary-request call; undefined if it is unreadable. */
 function readRequest(
@@ -54,7 +54,8 @@ function respondOk(stream: http2.ServerHttp2Stream): void {
 export function serveHealthCheck(stream: http2.ServerHttp2Stream, state: HealthState): void {
   readRequest(stream, (request) => {
     const answer = request === undefined ? undefined : answerHealthCheck(request, state)
-    if (answer === undefined) return respondError(stream, GRPC_INVALID_ARGUMENT, 'bad request')
+    if (answer === undefined)
+      return respondError(stream, GRPC_STATUS.INVALID_ARGUMENT, 'bad request')
     if (!answer.ok) return respondError(stream, answer.grpcStatus, answer.message)
     respondOk(stream)
     stream.end(frameMessage(answer.response))
@@ -64,7 +65,8 @@ export function serveHealthCheck(stream: http2.ServerHttp2Stream, state: HealthS
 /** grpc.health.v1.Health/Watch on the lean transport (server streaming). */
 export function serveHealthWatch(stream: http2.ServerHttp2Stream, state: HealthState): void {
   readRequest(stream, (request) => {
-    if (request === undefined) return respondError(stream, GRPC_INVALID_ARGUMENT, 'bad request')
+    if (request === undefined)
+      return respondError(stream, GRPC_STATUS.INVALID_ARGUMENT, 'bad request')
     let headersSent = false
     const open = () => !stream.destroyed && !stream.closed && !stream.writableEnded
     const started = startHealthWatch(request, state, {

@@ -5,8 +5,9 @@ import {
   type StreamObserver,
 } from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
+import { GRPC_STATUS } from '../../shared/grpc-status.js'
 import { encodeGrpcMessage, parseGrpcTimeout } from './grpc-headers.js'
-import { FramingError, frameMessage, GRPC_STATUS, MessageReader } from './message-reader.js'
+import { FramingError, frameMessage, MessageReader } from './message-reader.js'
 
 const {
   HTTP2_HEADER_STATUS,
