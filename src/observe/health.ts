@@ -5,6 +5,14 @@ import { utf8String, WIRE_LEN, WireReader, WireWriter } from '../shared/protobuf
 // with the configured service name. Messages are tiny; our wire codec reads them directly.
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check'
 export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch'
+/** A HealthCheckRequest is a service name: a larger one is refused, the same on both transports. */
+export const MAX_HEALTH_REQUEST_BYTES = 1024
+/** What an unreadable, oversized or missing HealthCheckRequest is answered (both transports). */
+export const BAD_HEALTH_REQUEST = {
+  ok: false,
+  grpcStatus: GRPC_STATUS.INVALID_ARGUMENT,
+  message: 'bad request',
+} as const
 const SERVICES = new Set(['', 'envoy.service.ext_proc.v3.ExternalProcessor'])
 const SERVING = 1
 const NOT_SERVING = 2
@@ -60,6 +68,7 @@ export type HealthRequest =
 
 /** Reads HealthCheckRequest { string service = 1; }. */
 export function parseHealthRequest(request: Uint8Array): HealthRequest {
+  if (request.length > MAX_HEALTH_REQUEST_BYTES) return BAD_HEALTH_REQUEST
   let service = ''
   try {
     const r = new WireReader(request)
