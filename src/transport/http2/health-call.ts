@@ -6,6 +6,7 @@ import {
   MAX_HEALTH_REQUEST_BYTES,
 } from '../../observe/health.js'
 import { startHealthWatch } from '../../observe/health-watch.js'
+import { GRPC_STATUS } from '../../shared/grpc-status.js'
 import { encodeGrpcMessage } from './grpc-headers.js'
 import { frameMessage, MessageReader } from './message-reader.js'
 
@@ -54,7 +55,7 @@ function respondError(
 /** Response headers now, trailers with grpc-status 0 when the stream is ended. */
 function respondOk(stream: http2.ServerHttp2Stream): void {
   stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
-  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC_STATUS.OK) }))
 }
 
 /** grpc.health.v1.Health/Check on the lean transport (unary). */
