@@ -1,4 +1,3 @@
-import * as grpc from '@grpc/grpc-js'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
 import type { StreamObserver } from '../extproc/process-stream.js'
@@ -16,16 +15,12 @@ import type { Logger } from '../shared/logger.js'
 import { randomHashKey, type SessionHasher } from '../shared/session-hasher.js'
 import type { TokenStats } from '../tokens/runner-token-resolver.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
-import { healthHandler, healthService } from '../transport/grpc-js/health-call.js'
-import { externalProcessorService, processHandler } from '../transport/grpc-js/process-call.js'
-import { type GrpcJsTlsListener, listenGrpcJsTls } from '../transport/grpc-js/serve-grpc-js.js'
-import { http2PeerCheck, type PeerGateStats } from '../transport/http2/peer-check.js'
 import {
-  type Http2Transport,
+  type PeerGateStats,
   setsStreamResetLimits,
-  startHttp2Transport,
-} from '../transport/http2/serve-http2.js'
-import { DEFAULT_IDLE_PING_MS, DEFAULT_PING_TIMEOUT_MS } from '../transport/http2/session-guard.js'
+  startTransport,
+  type Transport,
+} from '../transport/transport.js'
 import { buildCredentials, type Credentials } from './build-credentials.js'
 import { buildSnapshot } from './build-snapshot.js'
 
@@ -47,11 +42,6 @@ export interface RunningServer {
   /** The bound port (useful with port 0). */
   readonly port: number
   readonly snapshots: SnapshotHolder
-  /**
-   * The grpc-js server. With `transport: http2` it serves nothing yet (it is not bound): other
-   * gRPC services need their own listen address there, see docs/transports.md.
-   */
-  readonly grpcServer: grpc.Server
   /** Which transport serves Process. */
   readonly transport: 'http2' | 'grpc-js'
   /**
@@ -228,17 +218,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   })
   const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
 
-  const server = new grpc.Server({
-    // Envoy multiplexes every stream of a worker over one connection; keep it open.
-    'grpc.keepalive_permit_without_calls': 1,
-    // A session nghttp2 stopped reading on its own (its rapid-reset limit sends GOAWAY and the
-    // session then ignores the peer's FIN: see transport/http2/session-guard.ts) is found by an
-    // unanswered ping and destroyed, instead of sitting in CLOSE-WAIT for good. grpc-js pings
-    // every connection at this interval, busy or not.
-    'grpc.keepalive_time_ms': DEFAULT_IDLE_PING_MS,
-    'grpc.keepalive_timeout_ms': DEFAULT_PING_TIMEOUT_MS,
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-  })
   let active = 0
   let started = 0
   // Read on every stream start, so a reload that changes limits.max_streams applies at once.
@@ -263,8 +242,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const onStreamEnd = () => {
     active--
   }
-  let lean: Http2Transport | undefined
-  let grpcTls: GrpcJsTlsListener | undefined
+  let transport: Transport | undefined
   const tls =
     config.tls === undefined
       ? undefined
@@ -272,8 +250,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           config.tls,
           (next) => {
             const options = { ...next.secureContextOptions }
-            if (lean !== undefined) lean.setSecureContext(options)
-            else grpcTls?.setSecureContext(options)
+            transport?.setSecureContext(options)
             logger.info(
               { expiresInSeconds: next.secondsUntilExpiry() },
               'serving certificate rotated',
@@ -283,27 +260,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         )
   tlsRef = tls
   const health = new HealthState()
-  // Both transports check the peer per connection, before any stream: a peer that may not call
-  // Process may not probe Health either.
-  server.addService(healthService, healthHandler(health))
-  server.addService(
-    externalProcessorService,
-    processHandler(snapshots, observer, { onStreamStart, onStreamEnd }),
-  )
 
   // Nothing stays behind a start that failed: no listener, watcher or key held open.
   const releaseAll = async () => {
-    await lean?.close(0).catch(() => {})
-    grpcTls?.close()
-    server.forceShutdown()
+    await transport?.close(0).catch(() => {})
     tls?.close()
     credentials.close()
   }
   let port: number
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined
   try {
-    if (config.transport === 'http2') {
-      lean = await startHttp2Transport({
+    // Both transports check the peer per connection, before any stream: a peer that may not
+    // call Process may not probe Health either.
+    transport = await startTransport(
+      config.transport,
+      {
         listen: config.listen,
         snapshots,
         observer,
@@ -311,30 +282,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         onStreamStart,
         onStreamEnd,
         health,
-        guard: { onUnresponsive: () => connectionStats.unresponsive++ },
+        onUnresponsive: () => connectionStats.unresponsive++,
         ...(tls === undefined
           ? {}
           : {
-              tls: { ...tls.current().secureContextOptions },
-              verifyPeer: http2PeerCheck(() => tls.current().policy, logger, peerStats),
+              tls: {
+                options: { ...tls.current().secureContextOptions },
+                policy: () => tls.current().policy,
+                stats: peerStats,
+              },
             }),
-      })
-      port = lean.port
-    } else if (tls !== undefined) {
-      grpcTls = await listenGrpcJsTls(
-        server,
-        grpc.ServerCredentials.createInsecure(),
-        config.listen,
-        tls.current(),
-        http2PeerCheck(() => tls.current().policy, logger, peerStats),
-      )
-      port = grpcTls.port
-    } else {
-      const insecure = grpc.ServerCredentials.createInsecure()
-      port = await new Promise<number>((resolve, reject) => {
-        server.bindAsync(config.listen, insecure, (err, p) => (err ? reject(err) : resolve(p)))
-      })
-    }
+      },
+      logger,
+    )
+    port = transport.port
   } catch (err) {
     await releaseAll()
     throw bindError(err, 'listen', config.listen)
@@ -421,7 +382,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     port,
     snapshots,
-    grpcServer: server,
     transport: config.transport,
     activeStreams: () => active,
     get runnerTokens() {
@@ -447,19 +407,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       tls?.close()
       // Watch streams never end on their own: end them (status OK) so they hold no close up.
       health.closeWatches()
-      if (lean !== undefined) return lean.close(graceMs)
-      grpcTls?.close()
-      return new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown()
-          resolve()
-        }, graceMs)
-        timer.unref()
-        server.tryShutdown(() => {
-          clearTimeout(timer)
-          resolve()
-        })
-      })
+      return transport?.close(graceMs) ?? Promise.resolve()
     },
   }
 }

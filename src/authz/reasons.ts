@@ -2,6 +2,8 @@
 // message; the detail (which rule, which identity, why) goes only to the server log. Codes are
 // stable: dashboards, alerts and Envoy's %RESPONSE_CODE_DETAILS% (`extproc_authz_<code>`) use them.
 
+import { GRPC_STATUS } from '../shared/grpc-status.js'
+
 export interface ReasonSpec {
   readonly status: number
   readonly message: string
@@ -9,12 +11,15 @@ export interface ReasonSpec {
   readonly grpcStatus: number
 }
 
-const UNAUTHENTICATED = 16
-const PERMISSION_DENIED = 7
-const UNAVAILABLE = 14
-const INVALID_ARGUMENT = 3
-const INTERNAL = 13
-const RESOURCE_EXHAUSTED = 8
+const {
+  UNAUTHENTICATED,
+  PERMISSION_DENIED,
+  UNAVAILABLE,
+  INVALID_ARGUMENT,
+  INTERNAL,
+  RESOURCE_EXHAUSTED,
+  DEADLINE_EXCEEDED,
+} = GRPC_STATUS
 
 const unauthenticated = {
   status: 401,
@@ -54,7 +59,7 @@ export const REASONS = {
     message: 'request headers too large',
     grpcStatus: RESOURCE_EXHAUSTED,
   },
-  stream_idle_timeout: { status: 408, message: 'request timeout', grpcStatus: 4 },
+  stream_idle_timeout: { status: 408, message: 'request timeout', grpcStatus: DEADLINE_EXCEEDED },
   // The processor
   overloaded: unavailable,
   not_ready: unavailable,

@@ -223,8 +223,12 @@ export const ConfigSchema = z
       .enum(['http2', 'grpc-js'])
       .default('http2')
       .describe(
-        'How the Process method is served. http2: a lean gRPC framing on node:http2 (about ' +
-          'twice the streams per core, see docs/benchmarks.md). grpc-js: @grpc/grpc-js.',
+        'Which transport serves Process and grpc.health.v1 on `listen` (only that one is ' +
+          'built). http2: a lean gRPC framing on node:http2, 1.3-2x the streams per core of ' +
+          "grpc-js (docs/benchmarks.md), and the one that lifts nghttp2's stream-reset limit " +
+          '(Node 22.10+). grpc-js: @grpc/grpc-js, a reference and fallback with the same peer ' +
+          'check and health; it keeps the reset limit, so an Envoy connection above ~33 ' +
+          'requests/s is dropped and re-made (docs/transports.md).',
       ),
     workers: z
       .int()

@@ -1,15 +1,22 @@
+import { GRPC_STATUS } from '../shared/grpc-status.js'
 import { utf8String, WIRE_LEN, WireReader, WireWriter } from '../shared/protobuf-wire.js'
 
 // grpc.health.v1 (grpc/grpc doc/health-checking.md): Envoy's gRPC health checker calls Check
 // with the configured service name. Messages are tiny; our wire codec reads them directly.
 export const HEALTH_CHECK_PATH = '/grpc.health.v1.Health/Check'
 export const HEALTH_WATCH_PATH = '/grpc.health.v1.Health/Watch'
+/** A HealthCheckRequest is a service name: a larger one is refused, the same on both transports. */
+export const MAX_HEALTH_REQUEST_BYTES = 1024
+/** What an unreadable, oversized or missing HealthCheckRequest is answered (both transports). */
+export const BAD_HEALTH_REQUEST = {
+  ok: false,
+  grpcStatus: GRPC_STATUS.INVALID_ARGUMENT,
+  message: 'bad request',
+} as const
 const SERVICES = new Set(['', 'envoy.service.ext_proc.v3.ExternalProcessor'])
 const SERVING = 1
 const NOT_SERVING = 2
 const SERVICE_UNKNOWN = 3 // Watch only: Check answers NOT_FOUND instead
-const GRPC_NOT_FOUND = 5
-const GRPC_INVALID_ARGUMENT = 3
 
 /** What a Watch stream is told: a new status, or that the server is closing. */
 export interface HealthWatcher {
@@ -61,6 +68,7 @@ export type HealthRequest =
 
 /** Reads HealthCheckRequest { string service = 1; }. */
 export function parseHealthRequest(request: Uint8Array): HealthRequest {
+  if (request.length > MAX_HEALTH_REQUEST_BYTES) return BAD_HEALTH_REQUEST
   let service = ''
   try {
     const r = new WireReader(request)
@@ -74,7 +82,7 @@ export function parseHealthRequest(request: Uint8Array): HealthRequest {
   } catch {
     return {
       ok: false,
-      grpcStatus: GRPC_INVALID_ARGUMENT,
+      grpcStatus: GRPC_STATUS.INVALID_ARGUMENT,
       message: 'undecodable HealthCheckRequest',
     }
   }
@@ -91,6 +99,7 @@ export function healthResponse(known: boolean, serving: boolean): Buffer {
 export function answerHealthCheck(request: Uint8Array, state: HealthState): HealthAnswer {
   const parsed = parseHealthRequest(request)
   if (!parsed.ok) return parsed
-  if (!parsed.known) return { ok: false, grpcStatus: GRPC_NOT_FOUND, message: 'unknown service' }
+  if (!parsed.known)
+    return { ok: false, grpcStatus: GRPC_STATUS.NOT_FOUND, message: 'unknown service' }
   return { ok: true, response: healthResponse(true, state.isServing) }
 }

@@ -1,6 +1,6 @@
 import { LogLimiter } from '../shared/log-limiter.js'
 import type { Logger } from '../shared/logger.js'
-import type { PeerGateStats } from './http2/peer-check.js'
+import type { PeerGateStats } from './peer-check.js'
 
 /** Longest presented identity logged (a certificate may carry many or long SANs). */
 const MAX_PRESENTED_CHARS = 512

@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig } from '../../src/config/load-config.js'
 import type { Config } from '../../src/config/schema.js'
+import { parseListenAddress } from '../../src/shared/listen-address.js'
 
 // Reads deploy/kubernetes and lists every disagreement between the manifests and the config the
 // project's own loader reads from the ConfigMap. Loosely typed on purpose: a manifest is data.
@@ -24,8 +25,9 @@ export function readManifests(dir: string, files: readonly string[]): Manifests 
   return byKind
 }
 
+/** The port of a (validated) listen address, read by the one listen parser. */
 function port(listen: string): number {
-  return Number(listen.slice(listen.lastIndexOf(':') + 1))
+  return parseListenAddress(listen)?.port ?? Number.NaN
 }
 
 /** Every file or socket path a config makes the process read, found by walking the config. */

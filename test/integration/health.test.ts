@@ -2,11 +2,10 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
 import { startChildServer } from '../helpers/child-server.js'
 import { exchange, HealthClient, newClient, requestHeaders } from '../helpers/extproc-client.js'
-import { startTestServer, type TestServer } from '../helpers/test-server.js'
 
 function check(port: number, service: string): Promise<{ code: grpc.status; status?: string }> {
   const client = new HealthClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
@@ -25,29 +24,8 @@ function check(port: number, service: string): Promise<{ code: grpc.status; stat
   })
 }
 
+// Check's answers on both transports are in transport-parity.test.ts.
 const POLICY = 'policy:\n  rules:\n    - name: h\n      path: /healthz\n      public: true\n'
-
-for (const transport of ['http2', 'grpc-js'] as const) {
-  describe(`grpc.health.v1 on the gRPC port (${transport})`, () => {
-    let srv: TestServer
-    before(async () => {
-      srv = await startTestServer(`transport: ${transport}\n${POLICY}`)
-    })
-    after(() => srv.close())
-
-    test('SERVING for "" and the ext_proc service; NOT_FOUND for others; NOT_SERVING when draining', async () => {
-      assert.deepEqual(await check(srv.port, ''), { code: grpc.status.OK, status: 'SERVING' })
-      assert.deepEqual(await check(srv.port, 'envoy.service.ext_proc.v3.ExternalProcessor'), {
-        code: grpc.status.OK,
-        status: 'SERVING',
-      })
-      assert.equal((await check(srv.port, 'other.Service')).code, grpc.status.NOT_FOUND)
-      srv.server.health.setServing(false)
-      assert.deepEqual(await check(srv.port, ''), { code: grpc.status.OK, status: 'NOT_SERVING' })
-      srv.server.health.setServing(true)
-    })
-  })
-}
 
 describe('graceful drain of a real serve process', () => {
   test('SIGTERM: NOT_SERVING at once, Process still answered during the drain, then exit 0', async () => {

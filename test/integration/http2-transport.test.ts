@@ -7,8 +7,9 @@ import { makeTlsFiles } from '../../bench/tls-files.js'
 import { buildSnapshot } from '../../src/app/build-snapshot.js'
 import { parseConfig } from '../../src/config/load-config.js'
 import { SnapshotHolder } from '../../src/extproc/snapshot.js'
+import type { Transport } from '../../src/transport/contract.js'
 import { frameMessage } from '../../src/transport/http2/message-reader.js'
-import { type Http2Transport, startHttp2Transport } from '../../src/transport/http2/serve-http2.js'
+import { startHttp2Transport } from '../../src/transport/http2/serve-http2.js'
 import { grpcFrameOf } from '../helpers/grpc-frame.js'
 import { startTestServer, type TestServer } from '../helpers/test-server.js'
 import { waitUntil } from '../helpers/wait-until.js'
@@ -174,7 +175,7 @@ function continueBody(): Buffer {
 
 describe('lean HTTP/2 transport over TLS: the verifyPeer hook', () => {
   let dir: string
-  let transport: Http2Transport
+  let transport: Transport
   let key: Buffer
   let cert: Buffer
   const seen: Array<PeerCertificate | undefined> = []

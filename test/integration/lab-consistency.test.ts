@@ -11,6 +11,7 @@ import { Ajv } from 'ajv'
 import { validate as lintDockerfile } from 'dockerfile-utils'
 import { loadConfigFile } from '../../src/config/load-config.js'
 import type { Config } from '../../src/config/schema.js'
+import { parseListenAddress } from '../../src/shared/listen-address.js'
 import { type EnvoyBootstrap, envoyLab } from '../helpers/lab-envoy.js'
 import {
   type ComposeFile,
@@ -43,8 +44,9 @@ function composeSchema(): object {
   return schema
 }
 
+/** The port of a (validated) listen address, read by the one listen parser. */
 function port(listen: string): number {
-  return Number(listen.slice(listen.lastIndexOf(':') + 1))
+  return parseListenAddress(listen)?.port ?? Number.NaN
 }
 
 describe('docker-compose lab: files agree', () => {

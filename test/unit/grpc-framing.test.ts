@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
+import { AuthzError } from '../../src/shared/errors.js'
+import { GRPC_STATUS } from '../../src/shared/grpc-status.js'
 import { encodeGrpcMessage, parseGrpcTimeout } from '../../src/transport/http2/grpc-headers.js'
 import {
   FramingError,
   frameMessage,
-  GRPC_STATUS,
   MessageReader,
 } from '../../src/transport/http2/message-reader.js'
 
@@ -63,7 +64,13 @@ describe('gRPC message framing', () => {
     compressed[0] = 1
     assert.throws(
       () => readAll(new MessageReader(100), [compressed]),
-      (e: unknown) => e instanceof FramingError && e.grpcStatus === GRPC_STATUS.UNIMPLEMENTED,
+      (e: unknown) =>
+        e instanceof FramingError &&
+        e instanceof AuthzError &&
+        e.code === 'ERR_GRPC_FRAMING' &&
+        FramingError.code === e.code &&
+        e.message === 'compressed messages are not supported' &&
+        e.grpcStatus === GRPC_STATUS.UNIMPLEMENTED,
     )
     compressed[0] = 0x80
     assert.throws(

@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls'
 import type { PeerPolicy } from '../../src/pki/verify-peer.js'
 import { LogLimiter } from '../../src/shared/log-limiter.js'
 import { createLogger } from '../../src/shared/logger.js'
-import { http2PeerCheck, type PeerGateStats } from '../../src/transport/http2/peer-check.js'
+import { type PeerGateStats, peerCheck } from '../../src/transport/peer-check.js'
 import { refusalLog } from '../../src/transport/refusal-log.js'
 
 const POLICY: PeerPolicy = { bundles: new Map(), allowed: [] }
@@ -27,7 +27,7 @@ describe('refused peers: every refusal counted, the log line rate limited', () =
     const { lines, logger } = captured()
     const stats: PeerGateStats = { admitted: 0, refused: 0, notLogged: 0 }
     const c = clock()
-    const check = http2PeerCheck(() => POLICY, logger, stats, new LogLimiter(5, 10_000, c.now))
+    const check = peerCheck(() => POLICY, logger, stats, new LogLimiter(5, 10_000, c.now))
     const refuse = () => assert.equal(check(undefined, {} as TLSSocket), false)
     for (let i = 0; i < 179; i++) {
       refuse()

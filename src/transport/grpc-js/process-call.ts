@@ -1,8 +1,7 @@
 import type * as grpc from '@grpc/grpc-js'
 import { ProcessStream, type StreamObserver } from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
-
-export const PROCESS_METHOD_PATH = '/envoy.service.ext_proc.v3.ExternalProcessor/Process'
+import { PROCESS_METHOD_PATH } from '../contract.js'
 
 const passthrough = (b: Buffer): Buffer => b
 

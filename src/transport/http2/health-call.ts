@@ -1,10 +1,14 @@
 import type http2 from 'node:http2'
-import { answerHealthCheck, type HealthState } from '../../observe/health.js'
+import {
+  answerHealthCheck,
+  BAD_HEALTH_REQUEST,
+  type HealthState,
+  MAX_HEALTH_REQUEST_BYTES,
+} from '../../observe/health.js'
 import { startHealthWatch } from '../../observe/health-watch.js'
+import { GRPC_STATUS } from '../../shared/grpc-status.js'
+import { encodeGrpcMessage } from './grpc-headers.js'
 import { frameMessage, MessageReader } from './message-reader.js'
-
-const MAX_HEALTH_REQUEST_BYTES = 1024 // a service name; anything larger is not a health check
-const GRPC_INVALID_ARGUMENT = 3
 
 /** Reads the one request message of a unary-request call; undefined if it is unreadable. */
 function readRequest(
@@ -32,13 +36,17 @@ function readRequest(
   })
 }
 
-function respondError(stream: http2.ServerHttp2Stream, grpcStatus: number, message: string): void {
+/** A Trailers-Only error answer. */
+function respondError(
+  stream: http2.ServerHttp2Stream,
+  error: { readonly grpcStatus: number; readonly message: string },
+): void {
   stream.respond(
     {
       ':status': 200,
       'content-type': 'application/grpc',
-      'grpc-status': String(grpcStatus),
-      'grpc-message': message,
+      'grpc-status': String(error.grpcStatus),
+      'grpc-message': encodeGrpcMessage(error.message),
     },
     { endStream: true },
   )
@@ -47,15 +55,15 @@ function respondError(stream: http2.ServerHttp2Stream, grpcStatus: number, messa
 /** Response headers now, trailers with grpc-status 0 when the stream is ended. */
 function respondOk(stream: http2.ServerHttp2Stream): void {
   stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true })
-  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }))
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(GRPC_STATUS.OK) }))
 }
 
 /** grpc.health.v1.Health/Check on the lean transport (unary). */
 export function serveHealthCheck(stream: http2.ServerHttp2Stream, state: HealthState): void {
   readRequest(stream, (request) => {
     const answer = request === undefined ? undefined : answerHealthCheck(request, state)
-    if (answer === undefined) return respondError(stream, GRPC_INVALID_ARGUMENT, 'bad request')
-    if (!answer.ok) return respondError(stream, answer.grpcStatus, answer.message)
+    if (answer === undefined) return respondError(stream, BAD_HEALTH_REQUEST)
+    if (!answer.ok) return respondError(stream, answer)
     respondOk(stream)
     stream.end(frameMessage(answer.response))
   })
@@ -64,7 +72,7 @@ export function serveHealthCheck(stream: http2.ServerHttp2Stream, state: HealthS
 /** grpc.health.v1.Health/Watch on the lean transport (server streaming). */
 export function serveHealthWatch(stream: http2.ServerHttp2Stream, state: HealthState): void {
   readRequest(stream, (request) => {
-    if (request === undefined) return respondError(stream, GRPC_INVALID_ARGUMENT, 'bad request')
+    if (request === undefined) return respondError(stream, BAD_HEALTH_REQUEST)
     let headersSent = false
     const open = () => !stream.destroyed && !stream.closed && !stream.writableEnded
     const started = startHealthWatch(request, state, {
@@ -80,7 +88,7 @@ export function serveHealthWatch(stream: http2.ServerHttp2Stream, state: HealthS
         if (open()) stream.end()
       },
     })
-    if (!started.ok) return respondError(stream, started.grpcStatus, started.message)
+    if (!started.ok) return respondError(stream, started)
     // Client cancel (RST_STREAM) or connection loss: stop sending.
     stream.once('close', started.cancel)
   })

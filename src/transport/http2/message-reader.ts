@@ -1,25 +1,18 @@
+import { AuthzError } from '../../shared/errors.js'
+import { GRPC_STATUS } from '../../shared/grpc-status.js'
+
 /** Why a gRPC message stream could not be read: maps to a gRPC status in the trailers. */
-export class FramingError extends Error {
+export class FramingError extends AuthzError {
+  static readonly code = 'ERR_GRPC_FRAMING'
+  override readonly name = 'FramingError'
+  declare readonly code: typeof FramingError.code
   constructor(
     readonly grpcStatus: number,
     message: string,
   ) {
-    super(message)
-    this.name = 'FramingError'
+    super(FramingError.code, message)
   }
 }
-
-export const GRPC_STATUS = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-} as const
 
 const PREFIX = 5
 

@@ -5,8 +5,9 @@ import {
   type StreamObserver,
 } from '../../extproc/process-stream.js'
 import type { SnapshotSource } from '../../extproc/snapshot.js'
+import { GRPC_STATUS } from '../../shared/grpc-status.js'
 import { encodeGrpcMessage, parseGrpcTimeout } from './grpc-headers.js'
-import { FramingError, frameMessage, GRPC_STATUS, MessageReader } from './message-reader.js'
+import { FramingError, frameMessage, MessageReader } from './message-reader.js'
 
 const {
   HTTP2_HEADER_STATUS,
@@ -22,7 +23,7 @@ const RESPONSE_HEADERS = Object.freeze({
   [HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
   'grpc-accept-encoding': 'identity',
 })
-const OK_TRAILERS = Object.freeze({ 'grpc-status': '0' })
+const OK_TRAILERS = Object.freeze({ 'grpc-status': String(GRPC_STATUS.OK) })
 // No `date` header: gRPC clients never read it, and node:http2 would format and send one per
 // response.
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false })

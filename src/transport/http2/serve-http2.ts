@@ -1,51 +1,19 @@
 import * as http2 from 'node:http2'
 import type { Socket } from 'node:net'
-import type { PeerCertificate, SecureContextOptions, TLSSocket } from 'node:tls'
-import type { StreamObserver } from '../../extproc/process-stream.js'
-import type { SnapshotSource } from '../../extproc/snapshot.js'
-import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH, type HealthState } from '../../observe/health.js'
-import { AuthzError } from '../../shared/errors.js'
-import {
-  LISTEN_EXPECTED,
-  type ListenAddress,
-  parseListenAddress,
-} from '../../shared/listen-address.js'
-import { PROCESS_METHOD_PATH } from '../grpc-js/process-call.js'
+import type { TLSSocket } from 'node:tls'
+import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH } from '../../observe/health.js'
+import { PROCESS_METHOD_PATH, type Transport, type TransportOptions } from '../contract.js'
+import { listenOn } from '../listen.js'
+import { admits } from '../peer-check.js'
 import { serveHealthCheck, serveHealthWatch } from './health-call.js'
 import { serveProcessCall } from './process-call.js'
 import { SessionGuard, type SessionGuardOptions } from './session-guard.js'
 
-/**
- * Decides whether a TLS peer may open streams: called once per connection, after the handshake
- * and before any stream is read. Return false (or throw) to drop the connection. This is where
- * channel mTLS (per-trust-domain SPIFFE verification) plugs in.
- */
-export type VerifyPeer = (chain: PeerCertificate | undefined, socket: TLSSocket) => boolean
-
-export interface Http2TransportOptions {
-  /** host:port; port 0 picks a free port. */
-  readonly listen: string
-  readonly snapshots: SnapshotSource
-  readonly observer: StreamObserver
-  /** Largest gRPC message accepted (bytes). */
-  readonly maxMessageBytes: number
+export interface Http2TransportOptions extends TransportOptions {
   /** Node secure-server options (key, cert, ca, requestCert, SNICallback, secureContext...). */
   readonly tls?: http2.SecureServerOptions
-  readonly verifyPeer?: VerifyPeer
-  /** Serves grpc.health.v1.Health Check and Watch from this state (Envoy's gRPC health checks). */
-  readonly health?: HealthState
-  onStreamStart?(): boolean | undefined
-  onStreamEnd?(): void
   /** The liveness ping of sessions without streams (defaults apply). */
   readonly guard?: SessionGuardOptions
-}
-
-export interface Http2Transport {
-  readonly port: number
-  /** Replaces the TLS secure context for new connections (certificate rotation). */
-  setSecureContext(options: SecureContextOptions): void
-  /** GOAWAY to every session; waits for open streams up to `graceMs`, then destroys. */
-  close(graceMs: number): Promise<void>
 }
 
 function ignoreStreamError(): void {}
@@ -74,18 +42,7 @@ export function setsStreamResetLimits(version: string = process.versions.node): 
 const SESSION = Symbol('extproc-authz.session')
 type GuardedStream = http2.ServerHttp2Stream & { [SESSION]?: http2.ServerHttp2Session }
 
-/** `host:port` or `[v6]:port` into what net.Server.listen takes (validated by the config). */
-export function splitListen(listen: string): ListenAddress {
-  const address = parseListenAddress(listen)
-  if (address === undefined) {
-    throw new AuthzError('ERR_LISTEN_INVALID', `expected ${LISTEN_EXPECTED}, found "${listen}"`, {
-      keyPath: 'listen',
-    })
-  }
-  return address
-}
-
-export async function startHttp2Transport(opts: Http2TransportOptions): Promise<Http2Transport> {
+export async function startHttp2Transport(opts: Http2TransportOptions): Promise<Transport> {
   const settings: http2.Settings = {
     // Envoy puts every stream of a worker on one connection: allow plenty concurrently.
     maxConcurrentStreams: 10_000,
@@ -135,14 +92,7 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
     // 'session' is emitted synchronously after the handshake, before the socket is read: a
     // peer that fails verification never gets a stream processed.
     if (opts.tls !== undefined && verifyPeer !== undefined) {
-      const socket = session.socket as TLSSocket
-      let ok = false
-      try {
-        ok = verifyPeer(socket.getPeerCertificate(true), socket) === true
-      } catch {
-        ok = false
-      }
-      if (!ok) {
+      if (!admits(verifyPeer, session.socket as TLSSocket)) {
         session.destroy()
         return
       }
@@ -181,19 +131,10 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   })
   server.on('sessionError', () => {})
 
-  const { host, port } = splitListen(opts.listen)
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const address = server.address()
-  const boundPort = typeof address === 'object' && address !== null ? address.port : port
+  const port = await listenOn(server, opts.listen)
 
   return {
-    port: boundPort,
+    port,
     setSecureContext(options) {
       if (opts.tls === undefined) throw new Error('plaintext transport has no TLS')
       ;(server as http2.Http2SecureServer).setSecureContext(options)

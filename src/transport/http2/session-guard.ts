@@ -1,3 +1,5 @@
+import { IDLE_PING_MS, PING_TIMEOUT_MS } from '../contract.js'
+
 /**
  * nghttp2 (1.57+, CVE-2023-44487 "rapid reset") keeps a token bucket of incoming RST_STREAM per
  * server session: 1000 tokens, 33 regained per whole second. When it runs dry nghttp2 queues
@@ -16,14 +18,6 @@
  * GOAWAY failed none. So the GOAWAY stays nghttp2's, and what it leaves behind is cleaned up:
  * a session without streams is pinged, and destroyed when the ack does not come.
  */
-/** A session with no stream for this long is pinged... */
-export const DEFAULT_IDLE_PING_MS = 2000
-/**
- * ...and destroyed when the ack does not come within this. Destroying a session with no stream
- * fails no call; a live peer acks in well under a second even when busy.
- */
-export const DEFAULT_PING_TIMEOUT_MS = 5000
-
 export interface SessionGuardOptions {
   readonly idlePingMs?: number
   readonly pingTimeoutMs?: number
@@ -60,8 +54,8 @@ export class SessionGuard {
   private timer: NodeJS.Timeout | undefined
 
   constructor(private readonly opts: SessionGuardOptions = {}) {
-    this.idlePingMs = opts.idlePingMs ?? DEFAULT_IDLE_PING_MS
-    this.pingTimeoutMs = opts.pingTimeoutMs ?? DEFAULT_PING_TIMEOUT_MS
+    this.idlePingMs = opts.idlePingMs ?? IDLE_PING_MS
+    this.pingTimeoutMs = opts.pingTimeoutMs ?? PING_TIMEOUT_MS
     this.now = opts.now ?? (() => performance.now())
   }
 
