@@ -93,7 +93,7 @@ export interface RunningServer {
 export const RESTART_ONLY = ['listen', 'transport', 'workers', 'tls', 'admin'] as const
 
 /** A reload that changes a restart-only setting. */
-export class RestartRequiredError extends Error {
+class RestartRequiredError extends Error {
   override readonly name = 'RestartRequiredError'
   readonly code = 'ERR_RESTART_REQUIRED'
   constructor(readonly settings: readonly string[]) {

@@ -4,12 +4,12 @@ import { HOST_PATTERN_HELP, parseHostPattern } from './authority.js'
 import { type Condition, SpiffeCondition } from './conditions.js'
 import { compilePathTemplate, type PathTemplate } from './path-template.js'
 
-export interface Alternative {
+interface Alternative {
   /** Never empty: compilation refuses an alternative without an evaluable condition. */
   readonly conditions: readonly Condition[]
 }
 
-export type RuleEffect =
+type RuleEffect =
   | { readonly kind: 'public' }
   | { readonly kind: 'deny' }
   | { readonly kind: 'any_of'; readonly alternatives: readonly Alternative[] }
@@ -30,7 +30,7 @@ export interface CompiledPolicy {
 }
 
 /** Every condition kind the config schema defines for an alternative. */
-export type ConditionKind = keyof AlternativeConfig
+type ConditionKind = keyof AlternativeConfig
 
 /**
  * Compilers for the condition kinds that need credentials or sources beyond the policy itself
@@ -56,7 +56,7 @@ export class PolicyCompileError extends Error {
   }
 }
 
-export interface HostMatcher {
+interface HostMatcher {
   matches(host: string): boolean
 }
 

@@ -2,7 +2,7 @@
 // message; the detail (which rule, which identity, why) goes only to the server log. Codes are
 // stable: dashboards, alerts and Envoy's %RESPONSE_CODE_DETAILS% (`extproc_authz_<code>`) use them.
 
-export interface ReasonSpec {
+interface ReasonSpec {
   readonly status: number
   readonly message: string
   /** grpc-status for gRPC callers (Envoy answers them trailers-only). */
@@ -63,7 +63,3 @@ export const REASONS = {
 } as const satisfies Record<string, ReasonSpec>
 
 export type DenyReason = keyof typeof REASONS
-
-export function isDenyReason(code: string): code is DenyReason {
-  return Object.hasOwn(REASONS, code)
-}

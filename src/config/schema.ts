@@ -57,7 +57,7 @@ const workloadIdString = spiffeIdString.refine((v) => !/^spiffe:\/\/[^/]*$/.test
   message: 'a workload SPIFFE ID has a path (use trust_domains for a whole trust domain)',
 })
 
-export const SpiffeConditionSchema = z
+const SpiffeConditionSchema = z
   .strictObject({
     ids: z.array(workloadIdString).optional().describe('Exact SPIFFE IDs allowed.'),
     prefixes: z
@@ -80,7 +80,7 @@ export const SpiffeConditionSchema = z
   )
   .describe('The peer SPIFFE ID (from Envoy or XFCC) must match one of these.')
 
-export const AlternativeSchema = z
+const AlternativeSchema = z
   .strictObject({
     spiffe: SpiffeConditionSchema.optional(),
     runner_token: RunnerTokenConditionSchema.optional(),
@@ -90,7 +90,7 @@ export const AlternativeSchema = z
   })
   .describe('All conditions of an alternative must hold (all-of).')
 
-export const RuleSchema = z
+const RuleSchema = z
   .strictObject({
     name: z
       .string()
@@ -165,7 +165,7 @@ export const RuleSchema = z
   })
   .describe('A policy rule. Rules are tried in order; the first whose match fits decides.')
 
-export const PolicySchema = z
+const PolicySchema = z
   .strictObject({
     rules: z.array(RuleSchema).describe('Ordered rules. No matching rule means deny.'),
   })
@@ -186,7 +186,7 @@ export const PolicySchema = z
 const decisionLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const sampleRate = z.number().min(0).max(1)
 
-export const DecisionLogSchema = z
+const DecisionLogSchema = z
   .strictObject({
     allow_level: decisionLevel.default('info').describe('Level of the line for an allow.'),
     deny_level: decisionLevel.default('warn').describe('Level of the line for a deny.'),
@@ -204,7 +204,7 @@ export const DecisionLogSchema = z
       'rates. Lines sampled out are counted (extproc_authz_decision_log_sampled_out_total).',
   )
 
-export const DecisionMetadataSchema = z
+const DecisionMetadataSchema = z
   .strictObject({
     enabled: z
       .boolean()

@@ -15,7 +15,7 @@ const MEMO_BYTES = 512 * 1024
 type LoggingConfig = Config['logging']
 
 /** The decision log: an observer whose levels and sampling can be reloaded. */
-export interface DecisionLog extends StreamObserver {
+interface DecisionLog extends StreamObserver {
   configure(logging: LoggingConfig): void
   /** Decision lines not written because sampling left them out (cumulative). */
   sampledOut(): number
@@ -115,7 +115,7 @@ function formSize(f: RouteForm): number {
   return n
 }
 
-export interface DecisionLogOptions {
+interface DecisionLogOptions {
   /** Hashes session ids and path captures (default: a random key, for this logger only). */
   readonly hasher?: SessionHasher
   /** The sampling draw in [0, 1) (default Math.random); tests inject their own. */

@@ -12,7 +12,7 @@ const GRPC_NOT_FOUND = 5
 const GRPC_INVALID_ARGUMENT = 3
 
 /** What a Watch stream is told: a new status, or that the server is closing. */
-export interface HealthWatcher {
+interface HealthWatcher {
   onChange(serving: boolean): void
   onClose(): void
 }
@@ -51,11 +51,11 @@ export class HealthState {
   }
 }
 
-export type HealthAnswer =
+type HealthAnswer =
   | { readonly ok: true; readonly response: Buffer }
   | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
 
-export type HealthRequest =
+type HealthRequest =
   | { readonly ok: true; readonly service: string; readonly known: boolean }
   | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
 

@@ -9,7 +9,7 @@ export function stringBytes(s: string): number {
   return 2 * s.length
 }
 
-export interface BoundedMapOptions {
+interface BoundedMapOptions {
   /** Total charge (keys, values, ENTRY_OVERHEAD_BYTES each) held at most. */
   readonly maxBytes: number
   /** Longer keys are never held (the caller computes their value every time). */
@@ -70,7 +70,7 @@ export class BoundedMap<V> {
   }
 }
 
-export interface BoundedMemoOptions<T> extends BoundedMapOptions {
+interface BoundedMemoOptions<T> extends BoundedMapOptions {
   /** Heap bytes a computed value holds beyond the key (default: a string's, else 0). */
   readonly sizeOf?: (value: T) => number
 }

@@ -9,7 +9,7 @@ export interface FileWatch {
   idle(): Promise<void>
 }
 
-export interface WatchFilesOptions {
+interface WatchFilesOptions {
   /** Quiet time after the last relevant event before the files are read. */
   readonly debounceMs?: number
   /** Backstop poll of size, mtime and inode (fs.watch can miss events on some file systems). */

@@ -2,7 +2,7 @@ import type { ConditionCompilers } from '../authz/compile-policy.js'
 import type { Condition, ConditionOutcome, EvalContext } from '../authz/conditions.js'
 
 /** "A runner token whose session id equals the path parameter {session}". */
-export class RunnerTokenCondition implements Condition {
+class RunnerTokenCondition implements Condition {
   readonly kind = 'runner_token'
   readonly needsRunnerToken = true
 

@@ -59,7 +59,7 @@ export function decryptionSlots(processes: number): number {
 /** Longest a batch of event-loop decryptions holds the loop (nothing else arriving). */
 export const BATCH_MS = 5
 /** How long only decryptions must have arrived before they are batched. */
-export const QUIET_MS = 100
+const QUIET_MS = 100
 
 /**
  * Turns the bearer token into a runner credential. Cache hits return synchronously; misses

@@ -24,7 +24,7 @@ export const GRPC_STATUS = {
 const PREFIX = 5
 
 /** Takes each complete message; the buffer is a view, valid only during the call. */
-export interface MessageSink {
+interface MessageSink {
   push(message: Buffer): void
 }
 

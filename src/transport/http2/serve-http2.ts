@@ -22,7 +22,7 @@ import { SessionGuard, type SessionGuardOptions } from './session-guard.js'
  */
 export type VerifyPeer = (chain: PeerCertificate | undefined, socket: TLSSocket) => boolean
 
-export interface Http2TransportOptions {
+interface Http2TransportOptions {
   /** host:port; port 0 picks a free port. */
   readonly listen: string
   readonly snapshots: SnapshotSource
