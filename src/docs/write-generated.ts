@@ -14,7 +14,7 @@ import {
 import { METRICS_REFERENCE_PATH, renderMetricsReference } from './metrics-reference.js'
 import { REASON_CODES_PATH, renderReasonCodes } from './reason-codes.js'
 
-/** The repository root: this file runs from dist/src/config/. */
+/** The repository root: this file runs from dist/src/docs/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 const EXAMPLE_CONFIG_PATH = 'examples/config.yaml'

@@ -2,16 +2,10 @@ import type { DetailedPeerCertificate, PeerCertificate } from 'node:tls'
 import { type PeerPolicy, verifyPeer } from '../../pki/verify-peer.js'
 import type { LogLimiter } from '../../shared/log-limiter.js'
 import type { Logger } from '../../shared/logger.js'
-import { refusalLog } from '../refusal-log.js'
+import { type PeerGateStats, refusalLog } from '../refusal-log.js'
 import type { VerifyPeer } from './serve-http2.js'
 
-/** Channel admission counters, cumulative (the channel_peers_refused_total metric). */
-export interface PeerGateStats {
-  admitted: number
-  refused: number
-  /** Refusals whose log line the rate limit left out. */
-  notLogged: number
-}
+export type { PeerGateStats }
 
 /** The presented chain, leaf first, from Node's linked issuerCertificate list. */
 function derChain(cert: PeerCertificate | undefined): Uint8Array[] {
