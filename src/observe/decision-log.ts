@@ -15,7 +15,7 @@ const MEMO_BYTES = 512 * 1024
 type LoggingConfig = Config['logging']
 
 /** The decision log: an observer whose levels and sampling can be reloaded. */
-interface DecisionLog extends StreamObserver {
+export interface DecisionLog extends StreamObserver {
   configure(logging: LoggingConfig): void
   /** Decision lines not written because sampling left them out (cumulative). */
   sampledOut(): number

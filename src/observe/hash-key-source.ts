@@ -10,7 +10,7 @@ export const NO_KEY_FILE_MESSAGE =
   'logging.hash_key_file not set: session hashes use a random key made at start; they ' +
   'correlate across workers but not across restarts'
 
-interface HashKeySource {
+export interface HashKeySource {
   readonly hasher: SessionHasher
   /**
    * Reads the key `next` names (the fallback key without a file) and resolves with the change,

@@ -95,7 +95,7 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   private lastStarted = 0
   private lastDecryptionBound = 0
   /**
-   * Streams started so far in this process (server.ts counts them at admission). With it, the
+   * Streams started so far in this process (app/stream-slots.ts counts them at admission). With it, the
    * event loop decrypts in batches while nothing else is arriving; without it, one per turn.
    */
   streamsStarted: (() => number) | undefined
