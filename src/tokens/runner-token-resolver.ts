@@ -95,8 +95,9 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
   private lastStarted = 0
   private lastDecryptionBound = 0
   /**
-   * Streams started so far in this process (app/stream-slots.ts counts them at admission). With it, the
-   * event loop decrypts in batches while nothing else is arriving; without it, one per turn.
+   * Streams started so far in this process (app/stream-slots.ts counts them at admission). With
+   * it, the event loop decrypts in batches while nothing else is arriving; without it, one per
+   * turn.
    */
   streamsStarted: (() => number) | undefined
   private readonly waiting: Array<() => void> = []
