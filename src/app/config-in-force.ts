@@ -39,7 +39,7 @@ function sameCredentialSettings(a: Config, b: Config): boolean {
 }
 
 /** What a reload replaces or reconfigures. */
-export interface ReloadTargets {
+interface ReloadTargets {
   readonly logger: Logger
   readonly hashKeys: HashKeySource
   readonly credentials: CredentialsInForce

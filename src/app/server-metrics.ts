@@ -7,7 +7,7 @@ import type { CredentialsInForce } from './credentials-in-force.js'
 import type { StreamSlots } from './stream-slots.js'
 
 /** The components a server's metrics read, each at scrape time. */
-export interface ServerMetricSources {
+interface ServerMetricSources {
   readonly decisionLog: DecisionLog
   /** Config reloads by result. */
   readonly reloads: { ok: number; failed: number }

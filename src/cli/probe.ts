@@ -180,7 +180,7 @@ async function bearerToken(values: Values): Promise<string | undefined> {
 }
 
 /** Sends one request as Envoy would and reads the decision. */
-export async function probe(values: Values): Promise<ProbeResult> {
+async function probe(values: Values): Promise<ProbeResult> {
   if (values.path === undefined || values.path === '') {
     throw new UsageError('required: the request path, e.g. /api/x', { flag: '--path' })
   }

@@ -504,7 +504,6 @@ export const REMOVED_KEYS: Readonly<Record<string, string>> = {
 }
 
 export type Config = z.output<typeof ConfigSchema>
-export type ConfigInput = z.input<typeof ConfigSchema>
 export type RuleConfig = z.output<typeof RuleSchema>
 export type AlternativeConfig = z.output<typeof AlternativeSchema>
 export type PolicyConfig = z.output<typeof PolicySchema>

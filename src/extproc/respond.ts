@@ -13,7 +13,7 @@ import { encodeContinue, encodeImmediateResponse } from './codec/processing-resp
 import { DecisionMetadata, type DecisionMetadataOptions } from './decision-metadata.js'
 import { headerSpellings } from './header-spellings.js'
 
-export interface HeaderOptions {
+interface HeaderOptions {
   readonly spiffeId: string
   readonly sessionId: string
   /** Further client-sent headers removed on every allowed request. */
