@@ -85,7 +85,7 @@ interface Modules {
 async function load(dist: string): Promise<Modules> {
   const [ps, bs, schema] = await Promise.all([
     import(`${dist}/src/extproc/process-stream.js`),
-    import(`${dist}/src/build-snapshot.js`),
+    import(`${dist}/src/app/build-snapshot.js`),
     import(`${dist}/src/config/schema.js`),
   ])
   return {

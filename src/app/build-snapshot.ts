@@ -6,7 +6,7 @@ import { randomHashKey, SessionHasher } from '../shared/session-hasher.js'
 import { type Credentials, NO_CREDENTIALS } from './build-credentials.js'
 
 /** Whether Authorization is removed on every allow (the deprecated runner_tokens spelling too). */
-export function stripsAuthorization(config: Config): boolean {
+function stripsAuthorization(config: Config): boolean {
   return config.headers.strip_authorization ?? config.runner_tokens?.strip_authorization ?? true
 }
 

@@ -1,19 +1,14 @@
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/schema.js'
 import type { StreamObserver } from '../extproc/process-stream.js'
-import { type Snapshot, SnapshotHolder } from '../extproc/snapshot.js'
-import { HttpRegistry } from '../liveness/http-registry.js'
+import { SnapshotHolder } from '../extproc/snapshot.js'
 import { startAdminServer } from '../observe/admin-server.js'
 import { decisionLogger } from '../observe/decision-log.js'
-import { NO_KEY_FILE_MESSAGE, startHashKeySource } from '../observe/hash-key-source.js'
 import { HealthState } from '../observe/health.js'
-import { createMetrics } from '../observe/metrics.js'
 import { startTlsSource } from '../pki/tls-source.js'
 import type { TlsWatcher } from '../pki/watch-serving-tls.js'
-import { AuthzError, errnoCode } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
-import { randomHashKey, type SessionHasher } from '../shared/session-hasher.js'
-import type { TokenStats } from '../tokens/runner-token-resolver.js'
+import type { SessionHasher } from '../shared/session-hasher.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
 import {
   type PeerGateStats,
@@ -21,8 +16,11 @@ import {
   startTransport,
   type Transport,
 } from '../transport/transport.js'
-import { buildCredentials, type Credentials } from './build-credentials.js'
-import { buildSnapshot } from './build-snapshot.js'
+import { ConfigInForce } from './config-in-force.js'
+import { bindError } from './listen-error.js'
+import { loadStartState, type StartState } from './load-start-state.js'
+import { serverMetrics } from './server-metrics.js'
+import { StreamSlots } from './stream-slots.js'
 
 export interface ServerOptions {
   readonly config: Config
@@ -76,58 +74,6 @@ export interface RunningServer {
   readonly sessionHasher: SessionHasher
 }
 
-/**
- * Settings bound at start (sockets, processes, the channel's certificates and admitted peers): a
- * reload that changes one is refused whole, so nothing is half-applied or silently ignored.
- */
-export const RESTART_ONLY = ['listen', 'transport', 'workers', 'tls', 'admin'] as const
-
-/** A reload that changes a restart-only setting. */
-export class RestartRequiredError extends Error {
-  override readonly name = 'RestartRequiredError'
-  readonly code = 'ERR_RESTART_REQUIRED'
-  constructor(readonly settings: readonly string[]) {
-    super(
-      `changed settings need a restart: ${settings.join(', ')} (the reload is refused whole; ` +
-        'restart to apply them)',
-    )
-  }
-}
-
-function restartOnlyChanges(current: Config, next: Config): string[] {
-  return RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]))
-}
-
-/** Runner tokens and registry are rebuilt only when their sections change (the cache stays). */
-function sameCredentialSettings(a: Config, b: Config): boolean {
-  return (
-    JSON.stringify([a.runner_tokens, a.session_registry, a.workers]) ===
-    JSON.stringify([b.runner_tokens, b.session_registry, b.workers])
-  )
-}
-
-/** `a` with the counters `keys` of `b` added (retired credentials' counts stay in the metrics). */
-function addCounts<T extends object, K extends keyof T>(
-  a: T,
-  b: Pick<T, K> | undefined,
-  keys: readonly K[],
-): T {
-  if (b === undefined) return a
-  const out = { ...a }
-  for (const k of keys) (out[k] as number) = (a[k] as number) + (b[k] as number)
-  return out
-}
-
-const TOKEN_COUNTERS = [
-  'hits',
-  'misses',
-  'coalesced',
-  'overloaded',
-  'decryptions',
-  'decryptSeconds',
-  'cacheEvictions',
-] as const
-
 function fanOut(observers: readonly StreamObserver[]): StreamObserver {
   if (observers.length === 1) return observers[0] as StreamObserver
   return {
@@ -139,109 +85,50 @@ function fanOut(observers: readonly StreamObserver[]): StreamObserver {
 
 const MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
-/** A listen address that cannot be bound, as one line naming the key and what to do. */
-function bindError(err: unknown, keyPath: string, address: string): unknown {
-  if (err instanceof AuthzError) return err
-  const text = err instanceof Error ? err.message : String(err)
-  // node:net and grpc-js (which wraps the errno in its message) alike.
-  const errno = errnoCode(err) ?? /\b(E[A-Z]{3,})\b/.exec(text)?.[1]
-  const why: Record<string, [string, string]> = {
-    EADDRINUSE: ['address already in use', 'stop what listens there, or choose another port'],
-    EACCES: ['permission denied', 'ports below 1024 need privileges; choose another port'],
-    EADDRNOTAVAIL: ['address not available on this host', 'use an address of this host'],
-    ENOTFOUND: ['host name not found', 'use an IP address or a resolvable name'],
-  }
-  const known = errno === undefined ? undefined : why[errno]
-  if (known === undefined) return err
-  return new AuthzError('ERR_LISTEN_FAILED', `cannot listen on ${address}: ${known[0]}`, {
-    keyPath,
-    hint: known[1],
-    cause: err,
-  })
-}
-
 /** The composition root: builds the snapshot, the gRPC server and binds it. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const start = await loadStartState(options.config, options.logger, options.fallbackHashKey)
+  try {
+    return await serve(options, start)
+  } catch (err) {
+    // Nothing stays behind a start that failed: listeners and the TLS source are closed where
+    // they are opened, the keys and their watchers here.
+    start.credentials.close()
+    start.hashKeys.close()
+    throw err
+  }
+}
+
+/** Builds the servers around what `loadStartState` loaded, binds them and starts serving. */
+async function serve(options: ServerOptions, start: StartState): Promise<RunningServer> {
   const { config, logger } = options
-  if (options.fallbackHashKey === undefined && config.logging.hash_key_file === undefined) {
-    logger.info(NO_KEY_FILE_MESSAGE)
-  }
-  const hashKeys = await startHashKeySource(
-    config.logging,
-    options.fallbackHashKey ?? randomHashKey(),
-    logger,
-  )
-  // Keys are parsed once here, before the first stream; decisions never read the file system.
-  let credentials: Credentials
-  let snapshot: Snapshot
-  try {
-    credentials = await buildCredentials(config, logger)
-  } catch (err) {
-    hashKeys.close()
-    throw err
-  }
-  try {
-    snapshot = buildSnapshot(config, credentials, hashKeys.hasher)
-  } catch (err) {
-    credentials.close()
-    hashKeys.close()
-    throw err
-  }
-  const snapshots = new SnapshotHolder(snapshot)
-  let current = config
+  const { hashKeys, credentials } = start
+  const snapshots = new SnapshotHolder(start.snapshot)
   // Sources are read at scrape time through closures over components created below.
   let tlsRef: TlsWatcher | undefined
   const connectionStats = { unresponsive: 0 }
   const reloads = { ok: 0, failed: 0 }
-  // Counts of runner-token credentials a reload replaced, so the counters never go back.
-  let retiredTokenStats: Pick<TokenStats, (typeof TOKEN_COUNTERS)[number]> | undefined
-  let retiredKeyReloads = { ok: 0, failed: 0 }
+  const slots = new StreamSlots(config.limits.max_streams)
+  const peerStats: PeerGateStats = { admitted: 0, refused: 0, notLogged: 0 }
   const decisionLog = decisionLogger(logger, config.logging, { hasher: hashKeys.hasher })
-  const metrics = createMetrics({
-    decisionLogSampledOut: () => decisionLog.sampledOut(),
-    reloads: () => reloads,
-    keyReloads: () => {
-      const now = credentials.tokens?.reloads() ?? { ok: 0, failed: 0 }
-      return addCounts(retiredKeyReloads, now, ['ok', 'failed'])
-    },
-    activeStreams: () => active,
-    tokens: () => {
-      const now = credentials.tokens?.resolver.stats()
-      return now === undefined ? undefined : addCounts(now, retiredTokenStats, TOKEN_COUNTERS)
-    },
-    certSecondsUntilExpiry: () => tlsRef?.current().secondsUntilExpiry(),
-    certReloads: () => tlsRef?.reloads(),
-    connections: () => connectionStats,
-    peers: () => peerStats,
-    registry: () =>
-      credentials.registry instanceof HttpRegistry ? credentials.registry.stats() : undefined,
+  const metrics = serverMetrics({
+    decisionLog,
+    reloads,
+    credentials,
+    slots,
+    tls: () => tlsRef,
+    connections: connectionStats,
+    peers: peerStats,
   })
   const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
 
-  let active = 0
-  let started = 0
-  // Read on every stream start, so a reload that changes limits.max_streams applies at once.
-  let maxStreams = config.limits.max_streams
-  const peerStats: PeerGateStats = { admitted: 0, refused: 0, notLogged: 0 }
-  // Undecided streams are bounded: over the limit a stream is answered 503 overloaded at once
-  // and takes no slot, so refusals cannot keep the count over the limit (goodput collapsed to
-  // 0.25% at 4x overload when they did). A slot is held from admission to the first answer.
-  const onStreamStart = (): boolean => {
-    started++
-    if (active >= maxStreams) return false
-    active++
-    return true
-  }
-  const wire = (c: Credentials) => {
+  const { onStreamStart, onStreamEnd } = slots
+  credentials.wireEach((c) => {
     if (c.tokens === undefined) return
     c.tokens.resolver.onDecryption = metrics.observeDecryption
     // Decryptions on the event loop are batched only while nothing but decryptions arrives.
-    c.tokens.resolver.streamsStarted = () => started
-  }
-  wire(credentials)
-  const onStreamEnd = () => {
-    active--
-  }
+    c.tokens.resolver.streamsStarted = () => slots.started
+  })
   let transport: Transport | undefined
   const tls =
     config.tls === undefined
@@ -338,65 +225,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     'extproc-authz serving',
   )
 
-  // Everything is built before anything is swapped: a reload is applied whole or not at all.
-  const apply = async (next: Config): Promise<void> => {
-    const changed = restartOnlyChanges(current, next)
-    if (changed.length > 0) throw new RestartRequiredError(changed)
-    // Read first: a bad key file refuses the reload before anything else is built.
-    const commitHashKey = await hashKeys.prepare(next.logging)
-    const reuse = sameCredentialSettings(current, next)
-    const nextCredentials = reuse ? credentials : await buildCredentials(next, logger)
-    let nextSnapshot: Snapshot
-    try {
-      nextSnapshot = buildSnapshot(next, nextCredentials, hashKeys.hasher)
-    } catch (err) {
-      if (!reuse) nextCredentials.close()
-      throw err
-    }
-    // Commit: from here on nothing throws.
-    if (!reuse) {
-      wire(nextCredentials)
-      const old = credentials
-      const oldStats = old.tokens?.resolver.stats()
-      if (oldStats !== undefined) {
-        retiredTokenStats = addCounts(oldStats, retiredTokenStats, TOKEN_COUNTERS)
-      }
-      const oldReloads = old.tokens?.reloads()
-      if (oldReloads !== undefined) {
-        retiredKeyReloads = addCounts(retiredKeyReloads, oldReloads, ['ok', 'failed'])
-      }
-      credentials = nextCredentials
-      // Streams that took the old snapshot finish with its resolver; only watchers stop.
-      old.close()
-    }
-    snapshots.swap(nextSnapshot)
-    current = next
-    maxStreams = next.limits.max_streams
-    // Logging applies at once: no restart for a level or a sampling rate.
-    logger.level = next.logging.level
-    commitHashKey()
-    decisionLog.configure(next.logging)
-  }
-  let applying: Promise<void> = Promise.resolve()
+  const inForce = new ConfigInForce(config, {
+    logger,
+    hashKeys,
+    credentials,
+    snapshots,
+    slots,
+    decisionLog,
+  })
 
   return {
     port,
     snapshots,
     transport: config.transport,
-    activeStreams: () => active,
+    activeStreams: () => slots.active,
     get runnerTokens() {
-      return credentials.tokens
+      return credentials.current.tokens
     },
     sessionHasher: hashKeys.hasher,
     peerStats,
     health,
     reloads,
-    applyConfig(next: Config): Promise<void> {
-      const result = applying.then(() => apply(next))
-      applying = result.catch(() => {})
-      return result
-    },
-    currentConfig: () => current,
+    applyConfig: (next: Config): Promise<void> => inForce.apply(next),
+    currentConfig: () => inForce.current,
     metrics: metrics.registry,
     adminPort: admin?.port,
     certSecondsUntilExpiry: () => tls?.current().secondsUntilExpiry(),

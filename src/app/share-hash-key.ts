@@ -11,7 +11,7 @@ const REQUEST = 'extproc-authz:log-hash-key?'
 const ANSWER = 'extproc-authz:log-hash-key'
 
 /** How long a worker waits for the primary's answer before its start fails. */
-export const HASH_KEY_WAIT_MS = 10_000
+const HASH_KEY_WAIT_MS = 10_000
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null

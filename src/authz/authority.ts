@@ -11,7 +11,7 @@
 import { isIPv6 } from 'node:net'
 
 /** DNS name limit (RFC 1035 §2.3.4), without the trailing dot. */
-export const MAX_HOST_LENGTH = 253
+const MAX_HOST_LENGTH = 253
 const MAX_LABEL_LENGTH = 63
 /** Longer `:authority` values are refused at once: a 253-character name, its dot and ":65535". */
 export const MAX_AUTHORITY_LENGTH = MAX_HOST_LENGTH + 1 + 6
@@ -92,7 +92,7 @@ function ipv6(bracketed: string): string | undefined {
  * by ".", at most 253 characters, not ending in a number), a dotted-quad IPv4 address
  * (0-255, no leading zeros) or a bracketed IPv6 address without zone.
  */
-export function normalizeHost(host: string): string | undefined {
+function normalizeHost(host: string): string | undefined {
   if (host.charCodeAt(0) === OPEN_BRACKET) return ipv6(host)
   for (let i = 0; i < host.length; i++) {
     if (!isNameChar(host.charCodeAt(i))) return undefined
@@ -124,7 +124,7 @@ export function hostOfAuthority(authority: string): string | undefined {
   return normalizeHost(authority.slice(0, hostEnd))
 }
 
-export type HostPattern =
+type HostPattern =
   | { readonly kind: 'exact'; readonly host: string }
   /** `*.example.org`: any host ending in `.example.org` (one or more labels before it). */
   | { readonly kind: 'suffix'; readonly suffix: string }

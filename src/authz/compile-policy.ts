@@ -7,12 +7,12 @@ import { compilePathTemplate, type PathTemplate } from './path-template.js'
 import type { PolicyDocument, RuleDocument } from './policy-schema.js'
 import { spiffeCondition } from './spiffe-condition.js'
 
-export interface Alternative {
+interface Alternative {
   /** Never empty: compilation refuses an alternative without an evaluable condition. */
   readonly conditions: readonly Condition[]
 }
 
-export type RuleEffect =
+type RuleEffect =
   | { readonly kind: 'public' }
   | { readonly kind: 'deny' }
   | { readonly kind: 'any_of'; readonly alternatives: readonly Alternative[] }
@@ -50,7 +50,7 @@ export class PolicyCompileError extends AuthzError {
   }
 }
 
-export interface HostMatcher {
+interface HostMatcher {
   matches(host: string): boolean
 }
 

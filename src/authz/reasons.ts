@@ -4,7 +4,7 @@
 
 import { GRPC_STATUS } from '../shared/grpc-status.js'
 
-export interface ReasonSpec {
+interface ReasonSpec {
   readonly status: number
   readonly message: string
   /** grpc-status for gRPC callers (Envoy answers them trailers-only). */

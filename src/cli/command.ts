@@ -3,7 +3,7 @@ import { AuthzError, EXIT_USAGE } from '../shared/errors.js'
 export { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from '../shared/errors.js'
 
 /** What a subcommand module exports: runs with the arguments after its name. */
-export type RunCommand = (args: readonly string[]) => Promise<number>
+type RunCommand = (args: readonly string[]) => Promise<number>
 
 /**
  * A CLI subcommand: `extproc-authz <name> [args]`. Name, summary and usage are plain data, so

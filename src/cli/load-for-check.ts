@@ -24,7 +24,7 @@ export interface LoadedForCheck {
  * How long `config check` waits for the Workload API to answer: long enough for a local agent,
  * short enough for a check (serve waits tls.workload_api.start_timeout_seconds).
  */
-export const CHECK_WORKLOAD_API_TIMEOUT_SECONDS = 5
+const CHECK_WORKLOAD_API_TIMEOUT_SECONDS = 5
 
 type TlsConfig = NonNullable<Config['tls']>
 
@@ -36,7 +36,7 @@ function withShortWait(tls: TlsConfig): TlsConfig {
 }
 
 /** The key path a failure names: carried by the error when it knows it, else `fallback`. */
-export function problemOf(err: unknown, fallback: string): ConfigProblem {
+function problemOf(err: unknown, fallback: string): ConfigProblem {
   if (err instanceof AuthzError) {
     // The key path goes in `path`; the message keeps the file and what to do.
     const message = [err.file, err.problem].filter((p) => p !== undefined).join(': ')

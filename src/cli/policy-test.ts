@@ -50,10 +50,7 @@ interface Outcome {
 }
 
 /** Evaluates one description with the server's own fact building and authorize(). */
-export async function evaluateRequest(
-  loaded: LoadedForCheck,
-  req: RequestDescription,
-): Promise<Outcome> {
+async function evaluateRequest(loaded: LoadedForCheck, req: RequestDescription): Promise<Outcome> {
   const { snapshot } = loaded
   const headers: HeaderField[] = [
     { name: ':method', value: req.method },

@@ -20,7 +20,7 @@ import { UsageError } from './command.js'
 import { readCertificatesPem, readPrivateKeyPem, readPublicKey } from './read-input.js'
 
 /** The request was answered with a deny (0 is an allow; 1 and 2 as for every command). */
-export const EXIT_DENIED = 3
+const EXIT_DENIED = 3
 const DEFAULT_TARGET = '127.0.0.1:50051'
 const DEFAULT_TIMEOUT_MS = 5000
 const MAX_TIMEOUT_MS = 600_000
@@ -51,7 +51,7 @@ const OPTIONS = {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values']
 
-export type ProbeResult =
+type ProbeResult =
   | {
       readonly decision: 'allow'
       readonly set_headers: Record<string, string>
@@ -180,7 +180,7 @@ async function bearerToken(values: Values): Promise<string | undefined> {
 }
 
 /** Sends one request as Envoy would and reads the decision. */
-export async function probe(values: Values): Promise<ProbeResult> {
+async function probe(values: Values): Promise<ProbeResult> {
   if (values.path === undefined || values.path === '') {
     throw new UsageError('required: the request path, e.g. /api/x', { flag: '--path' })
   }

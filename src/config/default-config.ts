@@ -6,7 +6,7 @@ import type { Config } from './schema.js'
  * loopback for local development, a public health route, and /api/** for any SPIFFE ID in
  * example.org. Everything else is denied.
  */
-export const DEFAULT_CONFIG_YAML = `\
+const DEFAULT_CONFIG_YAML = `\
 listen: 127.0.0.1:50051
 policy:
   rules:

@@ -55,7 +55,7 @@ export class ConfigError extends AuthzError {
   }
 }
 
-export function formatKeyPath(path: readonly PropertyKey[]): string {
+function formatKeyPath(path: readonly PropertyKey[]): string {
   let out = ''
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`

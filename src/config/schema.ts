@@ -55,14 +55,14 @@ function alternativeShape<K extends readonly ConditionKind[]>(kinds: K): Alterna
   return Object.fromEntries(kinds.map((k) => [k.name, k.schema.optional()])) as AlternativeShape<K>
 }
 
-export const AlternativeSchema = z
+const AlternativeSchema = z
   .strictObject(alternativeShape(CONDITION_KINDS))
   .refine((a) => Object.values(a).some((v) => v !== undefined), {
     message: 'an alternative needs at least one condition',
   })
   .describe('All conditions of an alternative must hold (all-of).')
 
-export const RuleSchema = z
+const RuleSchema = z
   .strictObject({
     name: z
       .string()
@@ -140,7 +140,7 @@ export const RuleSchema = z
   })
   .describe('A policy rule. Rules are tried in order; the first whose match fits decides.')
 
-export const PolicySchema = z
+const PolicySchema = z
   .strictObject({
     rules: z.array(RuleSchema).describe('Ordered rules. No matching rule means deny.'),
   })
@@ -161,7 +161,7 @@ export const PolicySchema = z
 const decisionLevel = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace'])
 const sampleRate = z.number().min(0).max(1)
 
-export const DecisionLogSchema = z
+const DecisionLogSchema = z
   .strictObject({
     allow_level: decisionLevel.default('info').describe('Level of the line for an allow.'),
     deny_level: decisionLevel.default('warn').describe('Level of the line for a deny.'),
@@ -179,7 +179,7 @@ export const DecisionLogSchema = z
       'rates. Lines sampled out are counted (extproc_authz_decision_log_sampled_out_total).',
   )
 
-export const DecisionMetadataSchema = z
+const DecisionMetadataSchema = z
   .strictObject({
     enabled: z
       .boolean()

@@ -14,10 +14,10 @@ import {
 import { METRICS_REFERENCE_PATH, renderMetricsReference } from './metrics-reference.js'
 import { REASON_CODES_PATH, renderReasonCodes } from './reason-codes.js'
 
-/** The repository root: this file runs from dist/src/config/. */
+/** The repository root: this file runs from dist/src/docs/. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
-export const EXAMPLE_CONFIG_PATH = 'examples/config.yaml'
+const EXAMPLE_CONFIG_PATH = 'examples/config.yaml'
 
 /** Every generated file: path relative to the repository root -> its expected text. */
 export async function generatedFiles(root = REPO_ROOT): Promise<Map<string, string>> {

@@ -21,10 +21,12 @@ export interface CheckOptions {
   readonly metadataNamespace?: string | undefined
 }
 
-export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap'
+const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap'
+
 export { DEFAULT_MIN_MESSAGE_TIMEOUT_MS } from './defaults.js'
+
 /** The config's defaults (src/config/schema.ts, identity.headers). */
-export const DEFAULT_IDENTITY_HEADERS = ['x-spiffe-id', 'x-runner-session-id']
+const DEFAULT_IDENTITY_HEADERS = ['x-spiffe-id', 'x-runner-session-id']
 
 /**
  * Rule ids whose findings are Envoy's own refusals: the API (proto-*) and its load-time checks

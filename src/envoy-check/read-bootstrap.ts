@@ -19,7 +19,7 @@ export class UnreadableBootstrap extends AuthzError {
   }
 }
 
-export interface BootstrapSource {
+interface BootstrapSource {
   /** The document as plain JSON values; undefined for an empty file. */
   readonly value: unknown
   /** Line and column of each finding path in the file. */

@@ -14,7 +14,7 @@ import {
 // Every way a request can reach an upstream without passing the processor, and the bootstrap
 // settings that let a client get around what the processor decides.
 
-export interface BypassRuleOptions {
+interface BypassRuleOptions {
   /** Header names the processor sets upstream (identity headers). */
   readonly identityHeaders: readonly string[]
 }

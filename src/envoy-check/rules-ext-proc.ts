@@ -14,7 +14,7 @@ import { durationMs } from './well-known.js'
 /** Envoy's own default when message_timeout is unset (ext_proc.proto). */
 const ENVOY_DEFAULT_MESSAGE_TIMEOUT_MS = 200
 
-export interface ExtProcRuleOptions {
+interface ExtProcRuleOptions {
   /** Smallest acceptable message_timeout. */
   readonly minMessageTimeoutMs: number
   /** The processor's decision-metadata namespace, when it sends one. */

@@ -13,7 +13,7 @@ import {
   pathIn,
 } from './walk-bootstrap.js'
 
-export interface ListenerRuleOptions {
+interface ListenerRuleOptions {
   /** The policy has spiffe conditions (or no --config said otherwise): peer certificates matter. */
   readonly peerIdentity: boolean
   /** The processor reads identity from x-forwarded-client-cert. */

@@ -16,7 +16,7 @@ export interface Position {
 }
 
 /** Splits a finding path (`a.b[0]["x.y"].@type`) back into keys and indexes. */
-export function parsePath(path: string): (string | number)[] {
+function parsePath(path: string): (string | number)[] {
   const out: (string | number)[] = []
   const re = /\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]|\.?([^.[\]]+)/gy
   for (let m = re.exec(path); m !== null && m[0] !== ''; m = re.exec(path)) {

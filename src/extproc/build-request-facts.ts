@@ -43,7 +43,7 @@ export interface IdentityOptions {
 }
 
 /** Facts the headers yielded, or why the request cannot be judged at all. */
-export type FactsResult =
+type FactsResult =
   | { readonly ok: true; readonly facts: RequestFacts }
   | { readonly ok: false; readonly detail: string }
 

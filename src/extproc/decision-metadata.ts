@@ -1,7 +1,7 @@
 import type { Allow, Deny } from '../authz/decision.js'
 import type { RequestFacts } from '../authz/request-facts.js'
 import type { SpiffeId } from '../identity/spiffe-id.js'
-import { BoundedMemo } from '../shared/bounded-memo.js'
+import { BoundedMemo, BoundedPairMap } from '../shared/bounded-memo.js'
 import type { SessionHasher } from '../shared/session-hasher.js'
 import {
   appendDynamicMetadata,
@@ -88,8 +88,10 @@ export class DecisionMetadata {
    * Allow answers with metadata, by the answer they extend (the Responder's, held by its own
    * bounded cache) and rule. Bounded by bytes: dropped whole past ANSWERS_BYTES.
    */
-  private answers = new WeakMap<Buffer, Map<string, Buffer>>()
-  private held = 0
+  private readonly answers = new BoundedPairMap<Buffer, string, Buffer>(
+    ANSWERS_BYTES,
+    () => new WeakMap(),
+  )
 
   constructor(options: DecisionMetadataOptions) {
     this.withRequestId = options.requestId === true
@@ -111,22 +113,10 @@ export class DecisionMetadata {
     if (this.withRequestId || facts?.peer?.uri !== decision.spiffeId) {
       return this.build(answer, decision, facts)
     }
-    let byRule = this.answers.get(answer)
-    const held = byRule?.get(decision.rule)
+    const held = this.answers.get(answer, decision.rule)
     if (held !== undefined) return held
     const built = this.build(answer, decision, facts)
-    const cost = built.length + ANSWER_OVERHEAD_BYTES
-    if (this.held + cost > ANSWERS_BYTES) {
-      this.answers = new WeakMap()
-      this.held = 0
-      byRule = undefined
-    }
-    if (byRule === undefined) {
-      byRule = new Map()
-      this.answers.set(answer, byRule)
-    }
-    byRule.set(decision.rule, built)
-    this.held += cost
+    this.answers.set(answer, decision.rule, built, built.length + ANSWER_OVERHEAD_BYTES)
     return built
   }
 
@@ -144,8 +134,7 @@ export class DecisionMetadata {
   private dropSessionHashes(): void {
     this.generation = this.hasher.generation
     this.sessions = this.sessionFields()
-    this.answers = new WeakMap()
-    this.held = 0
+    this.answers.clear()
   }
 
   private build(answer: Buffer, decision: Allow, facts: RequestFacts | undefined): Buffer {

@@ -1,7 +1,7 @@
 import type { Allow, Deny } from '../authz/decision.js'
 import { REASONS } from '../authz/reasons.js'
 import type { RequestFacts } from '../authz/request-facts.js'
-import { ENTRY_OVERHEAD_BYTES, stringBytes } from '../shared/bounded-memo.js'
+import { BoundedPairMap, ENTRY_OVERHEAD_BYTES, stringBytes } from '../shared/bounded-memo.js'
 import {
   type BearerChallenges,
   bearerChallenges,
@@ -13,7 +13,7 @@ import { encodeContinue, encodeImmediateResponse } from './codec/processing-resp
 import { DecisionMetadata, type DecisionMetadataOptions } from './decision-metadata.js'
 import { headerSpellings } from './header-spellings.js'
 
-export interface HeaderOptions {
+interface HeaderOptions {
   readonly spiffeId: string
   readonly sessionId: string
   /** Further client-sent headers removed on every allowed request. */
@@ -49,9 +49,9 @@ export class Responder {
    * bytes: everything is dropped when the next answer would take the charge (answers, keys,
    * ENTRY_OVERHEAD_BYTES each) past ANSWER_CACHE_BYTES.
    */
-  private readonly encoded = new Map<string | undefined, Map<string | undefined, Buffer>>()
-  /** Bytes charged for the answers held (see `encoded`). */
-  private held = 0
+  private readonly encoded = new BoundedPairMap<string | undefined, string | undefined, Buffer>(
+    ANSWER_CACHE_BYTES,
+  )
 
   private readonly metadata: DecisionMetadata | undefined
   private readonly challenges: BearerChallenges
@@ -78,9 +78,7 @@ export class Responder {
   private allowAnswer(decision: Allow): Buffer {
     const { spiffeId, sessionId } = decision
     if (spiffeId === undefined && sessionId === undefined) return this.bareAllow
-    const byPeer = this.encoded
-    let bySession = byPeer.get(spiffeId)
-    const cached = bySession?.get(sessionId)
+    const cached = this.encoded.get(spiffeId, sessionId)
     if (cached !== undefined) return cached
     const set: HeaderToSet[] = []
     if (spiffeId !== undefined) set.push({ name: this.headers.spiffeId, value: spiffeId })
@@ -96,17 +94,7 @@ export class Responder {
       stringBytes(spiffeId ?? '') +
       stringBytes(sessionId ?? '') +
       2 * ENTRY_OVERHEAD_BYTES
-    if (this.held + cost > ANSWER_CACHE_BYTES) {
-      this.encoded.clear()
-      this.held = 0
-      bySession = undefined
-    }
-    if (bySession === undefined) {
-      bySession = new Map()
-      byPeer.set(spiffeId, bySession)
-    }
-    bySession.set(sessionId, answer)
-    this.held += cost
+    this.encoded.set(spiffeId, sessionId, answer, cost)
     return answer
   }
 

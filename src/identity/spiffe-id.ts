@@ -6,7 +6,7 @@
 /** SPIFFE-ID.md §2.3: implementations MUST support 2048-byte IDs and SHOULD NOT make longer. */
 export const MAX_SPIFFE_ID_BYTES = 2048
 /** SPIFFE-ID.md §2.3: RFC 3986 limits the host to 255 characters, so the trust domain too. */
-export const MAX_TRUST_DOMAIN_BYTES = 255
+const MAX_TRUST_DOMAIN_BYTES = 255
 
 const SCHEME = 'spiffe://'
 const SLASH = 0x2f
@@ -21,7 +21,7 @@ export interface SpiffeId {
   readonly path: string
 }
 
-export type SpiffeIdParseResult =
+type SpiffeIdParseResult =
   | { readonly ok: true; readonly id: SpiffeId }
   | { readonly ok: false; readonly error: string }
 

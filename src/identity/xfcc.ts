@@ -22,7 +22,7 @@ export const MAX_XFCC_BYTES = 16_384
 /** One element per proxy hop; no real chain is anywhere near this long. */
 export const MAX_XFCC_ELEMENTS = 64
 
-export interface XfccElement {
+interface XfccElement {
   /** Keys lower-cased, in header order, duplicates kept; values unquoted and unescaped. */
   readonly pairs: ReadonlyArray<readonly [key: string, value: string]>
 }

@@ -5,7 +5,7 @@ import { type FileWatch, watchFiles } from '../shared/watch-files.js'
 import { parseLiveIds } from './parse-live-ids.js'
 import type { LivenessCheck, LivenessVerdict } from './with-liveness.js'
 
-export interface FileRegistry extends LivenessCheck {
+interface FileRegistry extends LivenessCheck {
   readonly size: number
   readonly loadedAt: number
   close(): void

@@ -8,7 +8,7 @@ export const MAX_LIVE_FILE_BYTES = 1024 * 1024
 const MAX_ID_LENGTH = 256
 const ID_PATTERN = /^[A-Za-z0-9._:-]+$/
 
-export type LiveIdsResult =
+type LiveIdsResult =
   | { readonly ok: true; readonly ids: ReadonlySet<string> }
   | { readonly ok: false; readonly error: string }
 

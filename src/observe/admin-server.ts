@@ -3,7 +3,7 @@ import type { Registry } from 'prom-client'
 import { parseListenAddress } from '../shared/listen-address.js'
 import type { HealthState } from './health.js'
 
-export interface AdminServer {
+interface AdminServer {
   readonly port: number
   close(): Promise<void>
 }

@@ -115,7 +115,7 @@ function formSize(f: RouteForm): number {
   return n
 }
 
-export interface DecisionLogOptions {
+interface DecisionLogOptions {
   /** Hashes session ids and path captures (default: a random key, for this logger only). */
   readonly hasher?: SessionHasher
   /** The sampling draw in [0, 1) (default Math.random); tests inject their own. */

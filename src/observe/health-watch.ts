@@ -1,13 +1,13 @@
 import { type HealthState, healthResponse, parseHealthRequest } from './health.js'
 
 /** Where a Watch stream's messages go; each transport frames them its own way. */
-export interface HealthWatchSink {
+interface HealthWatchSink {
   send(response: Buffer): void
   /** Ends the stream with status OK (the server is closing). */
   end(): void
 }
 
-export type HealthWatchStart =
+type HealthWatchStart =
   | { readonly ok: true; readonly cancel: () => void }
   | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
 

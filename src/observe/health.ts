@@ -19,7 +19,7 @@ const NOT_SERVING = 2
 const SERVICE_UNKNOWN = 3 // Watch only: Check answers NOT_FOUND instead
 
 /** What a Watch stream is told: a new status, or that the server is closing. */
-export interface HealthWatcher {
+interface HealthWatcher {
   onChange(serving: boolean): void
   onClose(): void
 }
@@ -58,11 +58,11 @@ export class HealthState {
   }
 }
 
-export type HealthAnswer =
+type HealthAnswer =
   | { readonly ok: true; readonly response: Buffer }
   | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
 
-export type HealthRequest =
+type HealthRequest =
   | { readonly ok: true; readonly service: string; readonly known: boolean }
   | { readonly ok: false; readonly grpcStatus: number; readonly message: string }
 

@@ -5,7 +5,7 @@ import type { TokenStats } from '../tokens/runner-token-resolver.js'
 import { DecisionMetrics } from './decision-metrics.js'
 
 /** Cumulative numbers components keep themselves; read at scrape time (pull, no hot-path cost). */
-export interface MetricsSources {
+interface MetricsSources {
   reloads?(): { ok: number; failed: number }
   keyReloads?(): { ok: number; failed: number }
   certReloads?(): { ok: number; failed: number } | undefined

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto'
 
 /** Splits DER-concatenated certificates (Workload API `x509_svid`, `bundle`) one SEQUENCE each. */
-export function splitDerCertificates(der: Uint8Array): Buffer[] {
+function splitDerCertificates(der: Uint8Array): Buffer[] {
   const out: Buffer[] = []
   const buf = Buffer.from(der.buffer, der.byteOffset, der.length)
   let at = 0

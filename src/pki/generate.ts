@@ -15,7 +15,7 @@ export interface Issued {
   readonly keyPem: string
 }
 
-export interface LeafOptions {
+interface LeafOptions {
   readonly uris?: readonly string[]
   readonly dns?: readonly string[]
   readonly notBefore?: Date

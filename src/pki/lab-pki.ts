@@ -13,8 +13,8 @@ const DAY_MS = 86_400_000
 export { CA_DAYS, DEFAULT_LEAF_DAYS, MAX_LEAF_DAYS } from './lab-pki-days.js'
 
 /** The bundle file, the CA key's default name, and the SVIDs (names the Envoy configs rely on). */
-export const BUNDLE_FILE = 'bundle.pem'
-export const CA_KEY_FILE = 'ca-key.pem'
+const BUNDLE_FILE = 'bundle.pem'
+const CA_KEY_FILE = 'ca-key.pem'
 
 interface LeafSpec {
   readonly name: string
@@ -29,7 +29,7 @@ const LEAVES: readonly LeafSpec[] = [
   { name: 'client', path: '/ns/ci/sa/runner', dns: [] },
 ]
 
-export interface LabPkiOptions {
+interface LabPkiOptions {
   readonly dir: string
   readonly trustDomain: string
   /** Leaf lifetime in days. */
@@ -46,7 +46,7 @@ export interface LabPkiOptions {
   readonly now?: () => number
 }
 
-export interface LabPkiResult {
+interface LabPkiResult {
   readonly action: 'kept' | 'reissued' | 'created'
   /** Why a kept-if-fresh run acted (absent when it kept, or when not asked to check). */
   readonly reason?: string

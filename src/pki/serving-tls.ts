@@ -35,7 +35,7 @@ function splitPem(pem: string): X509Certificate[] {
   return (pem.match(PEM_CERT) ?? []).map((p) => new X509Certificate(p))
 }
 
-export function toMatchers(allowed: readonly string[]): SpiffeIdMatcher[] {
+function toMatchers(allowed: readonly string[]): SpiffeIdMatcher[] {
   return allowed.map((a) => {
     if (a.startsWith('spiffe://')) {
       const p = parseSpiffeId(a)

@@ -8,7 +8,7 @@ import { x509 } from './x509.js'
 const MAX_CHAIN = 8 // bound work before any signature check
 const EKU_CLIENT_AUTH = '1.3.6.1.5.5.7.3.2'
 
-export type PeerVerdict =
+type PeerVerdict =
   | { readonly ok: true; readonly spiffeId: string }
   | { readonly ok: false; readonly reason: string; readonly presented: string }
 

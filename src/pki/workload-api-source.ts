@@ -15,7 +15,7 @@ const DESCRIPTOR = new URL('../../proto/extproc-authz.binpb', import.meta.url)
 const BACKOFF_STEP_MS = 1000
 const BACKOFF_MAX_MS = 30_000
 /** How long start waits for a first usable SVID by default (tls.workload_api.start_timeout_seconds). */
-export const FIRST_UPDATE_TIMEOUT_MS = 30_000
+const FIRST_UPDATE_TIMEOUT_MS = 30_000
 
 interface X509Svid {
   spiffe_id: string
@@ -30,7 +30,7 @@ interface X509SvidResponse {
 }
 
 /** The SPIFFE endpoint socket as a grpc-js target: unix:///abs/path or tcp://ip:port. */
-export function workloadApiTarget(socket: string): string {
+function workloadApiTarget(socket: string): string {
   if (socket.startsWith('unix://')) return `unix:${socket.slice('unix://'.length)}`
   if (socket.startsWith('tcp://')) return socket.slice('tcp://'.length)
   throw new Error(
@@ -39,7 +39,7 @@ export function workloadApiTarget(socket: string): string {
 }
 
 /** Turns one X509SVIDResponse (the full state) into serving TLS. Throws if unusable. */
-export function servingTlsFromWorkloadApi(
+function servingTlsFromWorkloadApi(
   res: X509SvidResponse,
   allowedPeers: readonly string[],
 ): ServingTls {

@@ -1,13 +1,13 @@
 import type { DestinationStream } from 'pino'
 
 /** What the batcher needs from the stream under it (pino.destination's SonicBoom has it all). */
-export interface FlushableStream extends DestinationStream {
+interface FlushableStream extends DestinationStream {
   flush?(cb?: (err?: Error | null) => void): void
   flushSync?(): void
 }
 
 /** Runs `drain` once, `ms` from now; must never keep the process alive. */
-export type ScheduleDrain = (drain: () => void, ms: number) => void
+type ScheduleDrain = (drain: () => void, ms: number) => void
 
 // Unref'd: pending lines never keep a process alive; the exit hook writes them.
 const unrefTimeout: ScheduleDrain = (drain, ms) => {

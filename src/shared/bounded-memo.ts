@@ -9,7 +9,7 @@ export function stringBytes(s: string): number {
   return 2 * s.length
 }
 
-export interface BoundedMapOptions {
+interface BoundedMapOptions {
   /** Total charge (keys, values, ENTRY_OVERHEAD_BYTES each) held at most. */
   readonly maxBytes: number
   /** Longer keys are never held (the caller computes their value every time). */
@@ -70,7 +70,7 @@ export class BoundedMap<V> {
   }
 }
 
-export interface BoundedMemoOptions<T> extends BoundedMapOptions {
+interface BoundedMemoOptions<T> extends BoundedMapOptions {
   /** Heap bytes a computed value holds beyond the key (default: a string's, else 0). */
   readonly sizeOf?: (value: T) => number
 }
@@ -111,5 +111,54 @@ export class BoundedMemo<T> {
 
   get size(): number {
     return this.held.size
+  }
+}
+
+/** The outer level of a BoundedPairMap: a Map, or a WeakMap when the first keys are objects. */
+interface PairOuter<A, B, V> {
+  get(a: A): Map<B, V> | undefined
+  set(a: A, inner: Map<B, V>): unknown
+}
+
+/**
+ * A two-key map bounded by bytes, cleared whole like BoundedMap: every entry is charged what the
+ * caller tells, and everything is dropped when the next entry would go over `maxBytes`. Two
+ * levels, so a lookup with the strings (or objects) the request already holds builds no key.
+ */
+export class BoundedPairMap<A, B, V> {
+  private outer: PairOuter<A, B, V>
+  private held = 0
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly newOuter: () => PairOuter<A, B, V> = () => new Map<A, Map<B, V>>(),
+  ) {
+    this.outer = newOuter()
+  }
+
+  get(a: A, b: B): V | undefined {
+    return this.outer.get(a)?.get(b)
+  }
+
+  /** Holds `value` under (a, b), charged `bytes`; clears everything first when it would not fit. */
+  set(a: A, b: B, value: V, bytes: number): void {
+    if (this.held + bytes > this.maxBytes) this.clear()
+    let inner = this.outer.get(a)
+    if (inner === undefined) {
+      inner = new Map<B, V>()
+      this.outer.set(a, inner)
+    }
+    inner.set(b, value)
+    this.held += bytes
+  }
+
+  /** The current charge in bytes. */
+  get bytes(): number {
+    return this.held
+  }
+
+  clear(): void {
+    this.outer = this.newOuter()
+    this.held = 0
   }
 }

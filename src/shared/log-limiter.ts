@@ -1,6 +1,6 @@
 /** Lines a limited event writes per window by default: enough to see who, never a flood. */
-export const LINES_PER_WINDOW = 5
-export const WINDOW_MS = 10_000
+const LINES_PER_WINDOW = 5
+const WINDOW_MS = 10_000
 
 /**
  * Rate limit for a log line a peer can trigger at will (a refused peer reconnecting in a tight

@@ -7,7 +7,7 @@ export type { Logger }
  * Paths censored wherever they appear in a log object. Tokens, keys and Authorization values
  * are never passed to the logger in the first place; this is the second line of defence.
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'authorization',
   '*.authorization',
   'headers.authorization',

@@ -1,4 +1,8 @@
-/** A bounded map that forgets the least recently used entry first (Map keeps insertion order). */
+/**
+ * A bounded map that forgets the least recently used entry first (Map keeps insertion order).
+ * Not a BoundedMap: its entries (decrypted tokens, registry answers) are costly to remake, so a
+ * flood of new keys must evict one at a time and never drop the hot ones all at once.
+ */
 export class Lru<K, V> {
   private readonly map = new Map<K, V>()
 

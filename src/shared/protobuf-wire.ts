@@ -6,7 +6,7 @@
 export const WIRE_VARINT = 0
 export const WIRE_FIXED64 = 1
 export const WIRE_LEN = 2
-export const WIRE_FIXED32 = 5
+const WIRE_FIXED32 = 5
 
 const SHIFTS = [1, 2 ** 7, 2 ** 14, 2 ** 21, 2 ** 28]
 

@@ -7,7 +7,7 @@ export const MIN_HASH_KEY_BYTES = 32
 /** A key file is a few dozen bytes; anything much larger is the wrong file. */
 export const MAX_HASH_KEY_FILE_BYTES = 4096
 /** Hex characters of the HMAC kept: 64 bits tell apart billions of sessions in one log. */
-export const HASH_HEX_CHARS = 16
+const HASH_HEX_CHARS = 16
 
 /** Longest value whose hash is remembered: a SPIFFE ID (2048) is the longest that repeats. */
 const MAX_MEMO_VALUE_LENGTH = 2048

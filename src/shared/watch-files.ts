@@ -9,11 +9,16 @@ export interface FileWatch {
   idle(): Promise<void>
 }
 
-export interface WatchFilesOptions {
+interface WatchFilesOptions {
   /** Quiet time after the last relevant event before the files are read. */
   readonly debounceMs?: number
   /** Backstop poll of size, mtime and inode (fs.watch can miss events on some file systems). */
   readonly pollMs?: number
+  /**
+   * Receives what `onChange` throws; the watcher keeps watching (the next change calls `onChange`
+   * again). Default: dropped, so a throw never becomes an unhandled rejection.
+   */
+  readonly onError?: (err: unknown) => void
 }
 
 /**
@@ -51,7 +56,7 @@ function readNow(file: string): string {
 export function watchFiles(
   files: readonly string[],
   onChange: () => void,
-  { debounceMs = 200, pollMs = 10_000 }: WatchFilesOptions = {},
+  { debounceMs = 200, pollMs = 10_000, onError = () => {} }: WatchFilesOptions = {},
 ): FileWatch {
   // Baseline: what the caller has just loaded (read now, before any event can arrive).
   const digests = new Map(files.map((f) => [f, readNow(f)]))
@@ -76,7 +81,16 @@ export function watchFiles(
         changed = true
       }
     }
-    if (changed && !closed) onChange()
+    if (!changed || closed) return
+    try {
+      onChange()
+    } catch (err) {
+      try {
+        onError(err)
+      } catch {
+        // a failing error handler must not stop the watcher either
+      }
+    }
   }
   const run = () => {
     timer = undefined

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { DEFAULT_REALM, REALM_PATTERN } from './bearer-challenge.js'
 
 /** 4096-bit RSA ciphertext is 512 bytes, base64 684 chars; JWE adds header, IV, tag and claims. */
-export const DEFAULT_MAX_TOKEN_BYTES = 4096
+const DEFAULT_MAX_TOKEN_BYTES = 4096
 
 export const RunnerTokenConditionSchema = z
   .strictObject({

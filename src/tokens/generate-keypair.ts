@@ -6,7 +6,7 @@ import { AuthzError, errnoCode, errnoHint } from '../shared/errors.js'
 
 const generate = promisify(generateKeyPair)
 
-export interface GeneratedKeyPair {
+interface GeneratedKeyPair {
   readonly privateKeyFile: string
   readonly publicKeyFile: string
 }

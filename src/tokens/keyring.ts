@@ -10,7 +10,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose'
 import { AuthzError, EXIT_USAGE } from '../shared/errors.js'
 
 /** NIST SP 800-131A: RSA below 2048 bits is no longer acceptable. */
-export const MIN_RSA_BITS = 2048
+const MIN_RSA_BITS = 2048
 /** A PEM private key file is a few KiB; bound the read. */
 const MAX_KEY_FILE_BYTES = 64 * 1024
 
@@ -131,7 +131,7 @@ async function importJwks(text: string, file: string): Promise<RunnerKey[]> {
 }
 
 /** Reads one key file: PEM (PKCS#8 or PKCS#1), or a JWKS (first key first). */
-export async function loadKeyFileKeys(file: string): Promise<RunnerKey[]> {
+async function loadKeyFileKeys(file: string): Promise<RunnerKey[]> {
   let buf: Buffer
   try {
     buf = await readFile(file)

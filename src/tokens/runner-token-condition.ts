@@ -4,7 +4,7 @@ import { RunnerTokenConditionSchema } from './config-schema.js'
 import { RUNNER_TOKEN_CREDENTIAL, type RunnerCredential } from './runner-credential.js'
 
 /** "A runner token whose session id equals the path parameter {session}". */
-export class RunnerTokenCondition implements Condition<RunnerCredential> {
+class RunnerTokenCondition implements Condition<RunnerCredential> {
   readonly kind = 'runner_token'
   readonly credential = RUNNER_TOKEN_CREDENTIAL
 

@@ -74,8 +74,9 @@ export class RunnerTokenResolver implements RunnerCredentialResolver {
    */
   onDecryption: ((seconds: number) => void) | undefined
   /**
-   * Streams started so far in this process (server.ts counts them at admission). With it, the
-   * event loop decrypts in batches while nothing else is arriving; without it, one per turn.
+   * Streams started so far in this process (app/stream-slots.ts counts them at admission). With
+   * it, the event loop decrypts in batches while nothing else is arriving; without it, one per
+   * turn.
    */
   streamsStarted: (() => number) | undefined
   private readonly counters = {

@@ -21,7 +21,7 @@ export function createRunnerToken(
   ).toString('base64')
 }
 
-export interface JweTokenOptions {
+interface JweTokenOptions {
   /** Lifetime in seconds (exp = now + ttl). */
   readonly ttlSeconds: number
   readonly kid?: string

@@ -2,7 +2,9 @@ import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:t
 import { type PeerPolicy, verifyPeer } from '../pki/verify-peer.js'
 import type { LogLimiter } from '../shared/log-limiter.js'
 import type { Logger } from '../shared/logger.js'
-import { refusalLog } from './refusal-log.js'
+import { type PeerGateStats, refusalLog } from './refusal-log.js'
+
+export type { PeerGateStats }
 
 /**
  * Decides whether a TLS peer may open streams: called once per connection, after the handshake
@@ -10,14 +12,6 @@ import { refusalLog } from './refusal-log.js'
  * channel mTLS (per-trust-domain SPIFFE verification) plugs in.
  */
 export type VerifyPeer = (chain: PeerCertificate | undefined, socket: TLSSocket) => boolean
-
-/** Channel admission counters, cumulative (the channel_peers_refused_total metric). */
-export interface PeerGateStats {
-  admitted: number
-  refused: number
-  /** Refusals whose log line the rate limit left out. */
-  notLogged: number
-}
 
 /** The presented chain, leaf first, from Node's linked issuerCertificate list. */
 function derChain(cert: PeerCertificate | undefined): Uint8Array[] {

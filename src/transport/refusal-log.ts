@@ -1,6 +1,13 @@
 import { LogLimiter } from '../shared/log-limiter.js'
 import type { Logger } from '../shared/logger.js'
-import type { PeerGateStats } from './peer-check.js'
+
+/** Channel admission counters, cumulative (the channel_peers_refused_total metric). */
+export interface PeerGateStats {
+  admitted: number
+  refused: number
+  /** Refusals whose log line the rate limit left out. */
+  notLogged: number
+}
 
 /** Longest presented identity logged (a certificate may carry many or long SANs). */
 const MAX_PRESENTED_CHARS = 512

@@ -120,7 +120,7 @@ policy:
 
   test('the server counts started streams for the resolver (its event-loop batching watches them)', async () => {
     const started = srv.server.runnerTokens?.resolver.streamsStarted
-    assert.ok(started !== undefined, 'server.ts wires streamsStarted')
+    assert.ok(started !== undefined, 'app/server.ts wires streamsStarted')
     const before = started()
     // Every stream counts, whatever it carries: no token, a malformed one.
     for (const token of [undefined, 'not-base64!', undefined]) {

@@ -6,6 +6,7 @@ import fc from 'fast-check'
 import {
   BoundedMap,
   BoundedMemo,
+  BoundedPairMap,
   ENTRY_OVERHEAD_BYTES,
   stringBytes,
 } from '../../src/shared/bounded-memo.js'
@@ -71,6 +72,33 @@ describe('BoundedMap / BoundedMemo', () => {
  * path, then the heap measured after a full GC in a child process (--expose-gc). Before the
  * bound, each memo kept every value (300 peer attributes of 1 MB took the heap 18 -> 305 MiB).
  */
+describe('BoundedPairMap', () => {
+  test('two keys; full: everything is dropped and the new entry kept', () => {
+    const m = new BoundedPairMap<string | undefined, string | undefined, number>(100)
+    m.set('a', undefined, 1, 40)
+    m.set('a', 's', 2, 40)
+    assert.equal(m.get('a', undefined), 1)
+    assert.equal(m.get('a', 's'), 2)
+    assert.equal(m.get(undefined, 's'), undefined)
+    assert.equal(m.bytes, 80)
+    m.set('b', 's', 3, 40) // 120 > 100: cleared first
+    assert.equal(m.get('a', undefined), undefined)
+    assert.equal(m.get('a', 's'), undefined)
+    assert.equal(m.get('b', 's'), 3)
+    assert.equal(m.bytes, 40)
+  })
+
+  test('a weak outer level: object keys, clear() drops them', () => {
+    const key = {}
+    const m = new BoundedPairMap<object, string, number>(100, () => new WeakMap())
+    m.set(key, 'r', 1, 10)
+    assert.equal(m.get(key, 'r'), 1)
+    m.clear()
+    assert.equal(m.get(key, 'r'), undefined)
+    assert.equal(m.bytes, 0)
+  })
+})
+
 describe('every memo on a request path is bounded by bytes', () => {
   test('40 distinct 1 MB values retain under 8 MiB in each memo', () => {
     const script = `

@@ -222,7 +222,8 @@ describe('decision metadata (ProcessingResponse.dynamic_metadata)', () => {
       const bytes = r.allow({ ...allowed(undefined, 'rs'), spiffeId: uri }, facts({ peer }))
       if (i % 500 === 0) assert.equal(metadata(bytes)?.extproc_authz?.peer, uri)
     }
-    const held = (r as unknown as { metadata: { held: number } }).metadata.held
+    const held = (r as unknown as { metadata: { answers: { bytes: number } } }).metadata.answers
+      .bytes
     assert.ok(held > 0 && held <= 4 * 1024 * 1024, String(held))
   })
 

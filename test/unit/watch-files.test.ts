@@ -124,4 +124,39 @@ describe('watchFiles', () => {
       rmSync(dir, { recursive: true })
     }
   })
+
+  test('a throw in onChange goes to onError, and the next change is still seen', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'watch-throw-'))
+    const config = join(dir, 'config.yaml')
+    writeFileSync(config, 'a: 1\n')
+    const seen = changes()
+    const errors: unknown[] = []
+    const w = watchFiles(
+      [config],
+      () => {
+        seen.onChange()
+        if (seen.count() === 1) throw new Error('callback failed')
+      },
+      { debounceMs: 5, onError: (err) => errors.push(err) },
+    )
+    try {
+      let next = seen.next()
+      replace(config, 'a: 2\n')
+      await next
+      await w.idle()
+      assert.deepEqual(
+        errors.map((e) => (e as Error).message),
+        ['callback failed'],
+      )
+      next = seen.next()
+      replace(config, 'a: 3\n')
+      await next
+      await w.idle()
+      assert.equal(seen.count(), 2)
+      assert.equal(errors.length, 1)
+    } finally {
+      w.close()
+      rmSync(dir, { recursive: true })
+    }
+  })
 })

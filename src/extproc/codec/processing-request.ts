@@ -2,7 +2,6 @@ import {
   keyThenValueStart,
   latin1,
   WIRE_LEN,
-  WIRE_VARINT,
   WireError,
   WireReader,
 } from '../../shared/protobuf-wire.js'
@@ -26,7 +25,6 @@ const PHASES = [
   'response_trailers', // 7: HttpTrailers
 ] as const
 const FIELD_ATTRIBUTES = 9 // map<string, google.protobuf.Struct>
-const FIELD_OBSERVABILITY_MODE = 10
 
 // Decoding is synchronous and each level of the message has its own reader, so one per level
 // is reused instead of allocating one per message and header.
@@ -58,10 +56,8 @@ export interface DecodedProcessingRequest {
   headerCount: number
   /** Encoded bytes of every header field (bounds name and value bytes). */
   headerBytes: number
-  endOfStream: boolean
   /** `attributes["envoy.filters.http.ext_proc"]`, present only on the first message of a direction. */
   attributes: Map<string, AttributeValue> | undefined
-  observabilityMode: boolean
 }
 
 export interface DecodeLimits {
@@ -93,9 +89,7 @@ export function decodeProcessingRequest(
     headers: [],
     headerCount: 0,
     headerBytes: 0,
-    endOfStream: false,
     attributes: undefined,
-    observabilityMode: false,
   }
   try {
     decodeTopLevel(buf, out, limits, select)
@@ -127,14 +121,11 @@ function decodeTopLevel(
       out.headers = []
       out.headerCount = 0
       out.headerBytes = 0
-      out.endOfStream = false
       if (field <= 3) decodeHttpHeaders(buf, s, e, out, limits, select?.headers)
-      else if (field <= 5) out.endOfStream = decodeBodyEndOfStream(buf, s, e)
+      else if (field <= 5) walkBody(buf, s, e)
     } else if (field === FIELD_ATTRIBUTES && wt === WIRE_LEN) {
       const s = r.lenDelimited()
       decodeAttributesEntry(buf, s, r.fieldEnd, out, select?.attributes)
-    } else if (field === FIELD_OBSERVABILITY_MODE && wt === WIRE_VARINT) {
-      out.observabilityMode = r.uint32() !== 0
     } else {
       r.skip(wt)
     }
@@ -142,6 +133,7 @@ function decodeTopLevel(
 }
 
 // HttpHeaders { HeaderMap headers = 1; map attributes = 2 (deprecated); bool end_of_stream = 3; }
+// Only the header map is read.
 function decodeHttpHeaders(
   buf: Uint8Array,
   start: number,
@@ -156,8 +148,6 @@ function decodeHttpHeaders(
     if (tag === ((1 << 3) | WIRE_LEN)) {
       const s = r.lenDelimited()
       decodeHeaderMap(buf, s, r.fieldEnd, out, limits, only)
-    } else if (tag === ((3 << 3) | WIRE_VARINT)) {
-      out.endOfStream = r.uint32() !== 0
     } else {
       r.skip(tag & 7)
     }
@@ -239,16 +229,11 @@ function decodeHeaderValue(
   return { name, value }
 }
 
-// HttpBody { bytes body = 1; bool end_of_stream = 2; } — the body itself is never read.
-function decodeBodyEndOfStream(buf: Uint8Array, start: number, end: number): boolean {
+// HttpBody { bytes body = 1; bool end_of_stream = 2; }: nothing in it is read, but it is walked,
+// so a corrupt body message fails like any other.
+function walkBody(buf: Uint8Array, start: number, end: number): void {
   const r = BODY_READER.reset(buf, start, end)
-  let eos = false
-  while (!r.done()) {
-    const tag = r.uint32()
-    if (tag === ((2 << 3) | WIRE_VARINT)) eos = r.uint32() !== 0
-    else r.skip(tag & 7)
-  }
-  return eos
+  while (!r.done()) r.skip(r.uint32() & 7)
 }
 
 export { EXT_PROC_ATTRIBUTES_KEY } from './attributes.js'

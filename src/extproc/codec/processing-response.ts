@@ -27,7 +27,7 @@ export interface HeaderMutationSpec {
   readonly remove: readonly string[]
 }
 
-export interface ImmediateResponseSpec {
+interface ImmediateResponseSpec {
   /** HTTP status; always set: Envoy sends an ImmediateResponse without one as 200. */
   readonly status: number
   readonly headers: readonly HeaderToSet[]

@@ -17,7 +17,7 @@ export class FramingError extends AuthzError {
 const PREFIX = 5
 
 /** Takes each complete message; the buffer is a view, valid only during the call. */
-export interface MessageSink {
+interface MessageSink {
   push(message: Buffer): void
 }
 

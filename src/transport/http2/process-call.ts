@@ -29,7 +29,7 @@ const OK_TRAILERS = Object.freeze({ 'grpc-status': String(GRPC_STATUS.OK) })
 const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true, sendDate: false })
 const END_STREAM = Object.freeze({ endStream: true, sendDate: false })
 
-export interface CallContext {
+interface CallContext {
   readonly path: string
   readonly snapshots: SnapshotSource
   readonly observer: StreamObserver
@@ -42,7 +42,7 @@ export interface CallContext {
 }
 
 /** Answers a stream that is not ours (bad method, path, content-type) without a body. */
-export function refuseStream(
+function refuseStream(
   stream: http2.ServerHttp2Stream,
   headers: http2.IncomingHttpHeaders,
   path: string,
