@@ -93,11 +93,12 @@ export interface RunningServer {
 export const RESTART_ONLY = ['listen', 'transport', 'workers', 'tls', 'admin'] as const
 
 /** A reload that changes a restart-only setting. */
-export class RestartRequiredError extends Error {
+export class RestartRequiredError extends AuthzError {
+  static readonly code = 'ERR_RESTART_REQUIRED'
   override readonly name = 'RestartRequiredError'
-  readonly code = 'ERR_RESTART_REQUIRED'
   constructor(readonly settings: readonly string[]) {
     super(
+      RestartRequiredError.code,
       `changed settings need a restart: ${settings.join(', ')} (the reload is refused whole; ` +
         'restart to apply them)',
     )

@@ -1,3 +1,4 @@
+import { AuthzError } from '../shared/errors.js'
 import type { CompiledPolicy, CompiledRule } from './compile-policy.js'
 import type { ConditionOutcome, EvalContext } from './conditions.js'
 import { type Allow, type Decision, deny, type MatchedRoute } from './decision.js'
@@ -108,7 +109,7 @@ const EMPTY_ALTERNATIVE: Extract<ConditionOutcome, { ok: false }> = {
 }
 
 function evaluate(rule: CompiledRule, route: MatchedRoute, ctx: EvalContext): Decision {
-  if (rule.effect.kind !== 'any_of') throw new Error('unreachable')
+  if (rule.effect.kind !== 'any_of') throw new AuthzError('ERR_INTERNAL', 'unreachable')
   let worst: Extract<ConditionOutcome, { ok: false }> | undefined
   for (const alt of rule.effect.alternatives) {
     let sessionId: string | undefined

@@ -54,19 +54,18 @@ export function problemOf(err: unknown, fallback: string): ConfigProblem {
  * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
  */
 export function asConfigError(configFile: string, err: unknown): unknown {
-  if (err instanceof HashKeyError) {
-    // Not on AuthzError yet: its key path is known here.
-    const message = `${err.file}: ${err.problem}`
-    return new ConfigError(configFile, [{ path: 'logging.hash_key_file', message }])
-  }
-  const fileProblem =
-    err instanceof KeyLoadError ||
-    (err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code))
+  const fileProblem = err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code)
   return fileProblem ? new ConfigError(configFile, [problemOf(err, 'runner_tokens')]) : err
 }
 
-/** Failures of a file (or socket) the config names; a port in use or an agent down are not. */
+/**
+ * Problems of the config itself or of a file (or socket) it names; a port in use or an agent
+ * down are not.
+ */
 const CONFIGURED_FILE_CODES = new Set([
+  'ERR_CONFIG_INVALID',
+  KeyLoadError.code,
+  HashKeyError.code,
   'ERR_TLS_FILE_INVALID',
   'ERR_REGISTRY_UNREADABLE',
   'ERR_REGISTRY_INVALID',
@@ -92,8 +91,7 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
     try {
       await readHashKeyFile(hashKeyFile) // read and checked as serve would; the key is dropped
     } catch (err) {
-      const message = err instanceof HashKeyError ? err.problem : (err as Error).message
-      problems.push({ path: 'logging.hash_key_file', message: `${hashKeyFile} ${message}` })
+      problems.push(problemOf(err, HashKeyError.keyPath))
     }
   }
   if (config.tls !== undefined) {

@@ -24,6 +24,10 @@ export interface AuthzErrorOptions {
   readonly cause?: unknown
 }
 
+/**
+ * The base of every error the project throws. A subclass names its code once, as jose's errors
+ * do: `static readonly code` on the class, the same `code` on each instance.
+ */
 export class AuthzError extends Error {
   override readonly name: string = 'AuthzError'
   readonly file: string | undefined
@@ -104,6 +108,15 @@ export function errnoHint(code: string | undefined): string {
   }
 }
 
+/** An input file that cannot be read or parsed at all: exit 2 unless told otherwise. */
+export class FileUnreadableError extends AuthzError {
+  static readonly code = 'ERR_FILE_UNREADABLE'
+  override readonly name: string = 'FileUnreadableError'
+  constructor(problem: string, options: AuthzErrorOptions = {}) {
+    super(FileUnreadableError.code, problem, { exitCode: EXIT_USAGE, ...options })
+  }
+}
+
 /**
  * A file named on the command line that cannot be read: exit 2, like an unreadable check-envoy
  * input. `file: cannot read the file (ENOENT) (no such file: check the path)`.
@@ -112,12 +125,11 @@ export function unreadableFile(
   file: string,
   err: unknown,
   options: AuthzErrorOptions = {},
-): AuthzError {
+): FileUnreadableError {
   const code = errnoCode(err)
-  return new AuthzError('ERR_FILE_UNREADABLE', `cannot read the file (${code ?? 'error'})`, {
+  return new FileUnreadableError(`cannot read the file (${code ?? 'error'})`, {
     file,
     hint: errnoHint(code),
-    exitCode: EXIT_USAGE,
     cause: err,
     ...options,
   })

@@ -19,17 +19,22 @@ const MAX_KEY_FILE_BYTES = 64 * 1024
  * input); `index` is its position in the list of files loaded (runner_tokens.private_keys).
  */
 export class KeyLoadError extends AuthzError {
+  static readonly code = 'ERR_KEY_INVALID'
   override readonly name = 'KeyLoadError'
+  /** Its position in the list of key files loaded, when loaded from one. */
+  readonly index: number | undefined
   constructor(
     file: string,
     problem: string,
-    readonly index?: number,
+    /** `unreadable`: the file could not be read, so the hint about key formats does not apply. */
+    { index, unreadable = false }: { index?: number; unreadable?: boolean } = {},
   ) {
-    super('ERR_KEY_INVALID', problem, {
+    super(KeyLoadError.code, problem, {
       file,
       exitCode: EXIT_USAGE,
-      ...(problem.startsWith('cannot read') ? {} : { hint: KEY_HINT }),
+      ...(unreadable ? {} : { hint: KEY_HINT }),
     })
+    this.index = index
   }
 }
 
@@ -136,7 +141,13 @@ export async function loadKeyFileKeys(file: string): Promise<RunnerKey[]> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    throw new KeyLoadError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw new KeyLoadError(
+      file,
+      `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        unreadable: true,
+      },
+    )
   }
   if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
   const text = buf.toString('utf8')
@@ -149,7 +160,13 @@ export async function loadKeyFile(file: string): Promise<RunnerKey> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    throw new KeyLoadError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw new KeyLoadError(
+      file,
+      `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        unreadable: true,
+      },
+    )
   }
   if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
   return importRunnerKey(buf, file)
@@ -162,7 +179,12 @@ export async function loadKeyring(files: readonly string[], now = Date.now()): P
       files.map((file, i) =>
         loadKeyFileKeys(file).catch((err: unknown) => {
           // Which entry of the list failed, as data (config check reports its key path).
-          if (err instanceof KeyLoadError) throw new KeyLoadError(err.file ?? file, err.problem, i)
+          if (err instanceof KeyLoadError) {
+            throw new KeyLoadError(err.file ?? file, err.problem, {
+              index: i,
+              unreadable: err.hint === undefined,
+            })
+          }
           throw err
         }),
       ),
