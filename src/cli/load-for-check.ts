@@ -6,7 +6,7 @@ import { loadConfigFile } from '../config/load-config.js'
 import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { startTlsSource } from '../pki/tls-source.js'
-import { AuthzError } from '../shared/errors.js'
+import { AuthzError, type ErrorCode } from '../shared/errors.js'
 import { createLogger } from '../shared/logger.js'
 import { HashKeyError, readHashKeyFile } from '../shared/session-hasher.js'
 import { KeyLoadError } from '../tokens/keyring.js'
@@ -62,7 +62,7 @@ export function asConfigError(configFile: string, err: unknown): unknown {
  * Problems of the config itself or of a file (or socket) it names; a port in use or an agent
  * down are not.
  */
-const CONFIGURED_FILE_CODES = new Set([
+const CONFIGURED_FILE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_CONFIG_INVALID',
   KeyLoadError.code,
   HashKeyError.code,

@@ -2,6 +2,10 @@
 // key path, a command-line flag) as data, what to do about it, and the exit code the CLI ends
 // with. Callers branch on `code` and read `keyPath`, never on the wording of `message`.
 
+import type { ErrorCode } from './error-codes.js'
+
+export type { ErrorCode } from './error-codes.js'
+
 /** Exit codes shared by every command (scripts and CI rely on them; docs/cli.md lists them). */
 export const EXIT_OK = 0
 /** A runtime failure, or the thing checked is invalid (config check, failed expectations). */
@@ -37,8 +41,8 @@ export class AuthzError extends Error {
   readonly exitCode: ExitCode
 
   constructor(
-    /** Stable, e.g. ERR_CONFIG_INVALID; never reworded once published. */
-    readonly code: string,
+    /** Stable, e.g. ERR_CONFIG_INVALID; one of ERROR_CODES, never reworded once published. */
+    readonly code: ErrorCode,
     /** What is wrong, without the location (that is `file`, `keyPath` or `flag`). */
     readonly problem: string,
     options: AuthzErrorOptions = {},
