@@ -95,6 +95,11 @@ const ERROR_DOCS: Record<ErrorCode, ErrorDoc> = {
       'the log hash key file cannot be read, is not a regular file, or holds fewer than 32 bytes of key material',
     fix: 'write a key with `openssl rand -base64 48`; the message never quotes the key',
   },
+  ERR_HASH_KEY_UNSHARED: {
+    thrownBy: 'a `serve` worker (`workers` above 1, no `logging.hash_key_file`)',
+    meaning: 'the worker did not get the log hash key from the primary process',
+    fix: 'the worker fails to start; see the primary log, or set `logging.hash_key_file` so every worker reads the key from the file',
+  },
   ERR_REGISTRY_UNREADABLE: {
     thrownBy: 'the file session registry (`session_registry.source.path`)',
     meaning: 'the registry file cannot be read',
@@ -166,6 +171,11 @@ const ERROR_DOCS: Record<ErrorCode, ErrorDoc> = {
     thrownBy: '`probe`',
     meaning: 'the processor ended the stream with a gRPC error',
     fix: 'the line names the status; the processor log says why',
+  },
+  ERR_PROBE_SERVER_ID_MISMATCH: {
+    thrownBy: '`probe --server-id`',
+    meaning: "the processor's certificate names another SPIFFE ID (the TLS handshake is refused)",
+    fix: 'reported as `ERR_PROBE_UNREACHABLE`; check `--server-id` and the SVID the processor serves',
   },
   ERR_PROBE_UNEXPECTED: {
     thrownBy: '`probe`',

@@ -19,6 +19,7 @@ export const ERROR_CODES = [
   'ERR_KEY_INVALID',
   'ERR_KEY_EXISTS',
   'ERR_HASH_KEY',
+  'ERR_HASH_KEY_UNSHARED',
   'ERR_REGISTRY_UNREADABLE',
   'ERR_REGISTRY_INVALID',
   // Serving TLS
@@ -37,6 +38,7 @@ export const ERROR_CODES = [
   'ERR_PROBE_TIMEOUT',
   'ERR_PROBE_FAILED',
   'ERR_PROBE_UNEXPECTED',
+  'ERR_PROBE_SERVER_ID_MISMATCH',
 ] as const
 
 export type ErrorCode = (typeof ERROR_CODES)[number]
