@@ -54,7 +54,7 @@ export function problemOf(err: unknown, fallback: string): ConfigProblem {
  * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
  */
 export function asConfigError(configFile: string, err: unknown): unknown {
-  const fileProblem = err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code)
+  const fileProblem = err instanceof AuthzError && CONFIG_PROBLEM_CODES.has(err.code)
   return fileProblem ? new ConfigError(configFile, [problemOf(err, 'runner_tokens')]) : err
 }
 
@@ -62,7 +62,7 @@ export function asConfigError(configFile: string, err: unknown): unknown {
  * Problems of the config itself or of a file (or socket) it names; a port in use or an agent
  * down are not.
  */
-const CONFIGURED_FILE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+const CONFIG_PROBLEM_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'ERR_CONFIG_INVALID',
   KeyLoadError.code,
   HashKeyError.code,

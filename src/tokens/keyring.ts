@@ -23,10 +23,11 @@ export class KeyLoadError extends AuthzError {
   override readonly name = 'KeyLoadError'
   /** Its position in the list of key files loaded, when loaded from one. */
   readonly index: number | undefined
+  /** The file could not be read at all: the hint about key formats does not apply. */
+  readonly unreadable: boolean
   constructor(
     file: string,
     problem: string,
-    /** `unreadable`: the file could not be read, so the hint about key formats does not apply. */
     { index, unreadable = false }: { index?: number; unreadable?: boolean } = {},
   ) {
     super(KeyLoadError.code, problem, {
@@ -35,7 +36,13 @@ export class KeyLoadError extends AuthzError {
       ...(unreadable ? {} : { hint: KEY_HINT }),
     })
     this.index = index
+    this.unreadable = unreadable
   }
+}
+
+function unreadableKey(file: string, err: unknown): KeyLoadError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error'
+  return new KeyLoadError(file, `cannot read (${code})`, { unreadable: true })
 }
 
 const KEY_HINT = "give the private.pem 'keys generate' wrote; a public key cannot decrypt"
@@ -141,13 +148,7 @@ export async function loadKeyFileKeys(file: string): Promise<RunnerKey[]> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    throw new KeyLoadError(
-      file,
-      `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      {
-        unreadable: true,
-      },
-    )
+    throw unreadableKey(file, err)
   }
   if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
   const text = buf.toString('utf8')
@@ -160,13 +161,7 @@ export async function loadKeyFile(file: string): Promise<RunnerKey> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    throw new KeyLoadError(
-      file,
-      `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      {
-        unreadable: true,
-      },
-    )
+    throw unreadableKey(file, err)
   }
   if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
   return importRunnerKey(buf, file)
@@ -182,7 +177,7 @@ export async function loadKeyring(files: readonly string[], now = Date.now()): P
           if (err instanceof KeyLoadError) {
             throw new KeyLoadError(err.file ?? file, err.problem, {
               index: i,
-              unreadable: err.hint === undefined,
+              unreadable: err.unreadable,
             })
           }
           throw err
