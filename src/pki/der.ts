@@ -1,6 +1,5 @@
 import { X509Certificate } from 'node:crypto'
 import { AuthzError } from '../shared/errors.js'
-import { TLS_INVALID } from './serving-tls.js'
 
 /** Splits DER-concatenated certificates (Workload API `x509_svid`, `bundle`) one SEQUENCE each. */
 export function splitDerCertificates(der: Uint8Array): Buffer[] {
@@ -9,7 +8,7 @@ export function splitDerCertificates(der: Uint8Array): Buffer[] {
   let at = 0
   while (at < buf.length) {
     if (buf[at] !== 0x30 || at + 2 > buf.length)
-      throw new AuthzError(TLS_INVALID, 'not a DER SEQUENCE')
+      throw new AuthzError('ERR_TLS_INVALID', 'not a DER SEQUENCE')
     const first = buf[at + 1] as number
     let len: number
     let header: number
@@ -19,12 +18,12 @@ export function splitDerCertificates(der: Uint8Array): Buffer[] {
     } else {
       const n = first & 0x7f
       if (n === 0 || n > 4 || at + 2 + n > buf.length)
-        throw new AuthzError(TLS_INVALID, 'bad DER length')
+        throw new AuthzError('ERR_TLS_INVALID', 'bad DER length')
       len = buf.readUIntBE(at + 2, n)
       header = 2 + n
     }
     const end = at + header + len
-    if (end > buf.length) throw new AuthzError(TLS_INVALID, 'truncated DER certificate')
+    if (end > buf.length) throw new AuthzError('ERR_TLS_INVALID', 'truncated DER certificate')
     out.push(buf.subarray(at, end))
     at = end
   }

@@ -29,9 +29,6 @@ export interface ServingTls {
   secondsUntilExpiry(): number
 }
 
-/** Serving certificate, key and bundles that cannot serve together (wherever they came from). */
-export const TLS_INVALID = 'ERR_TLS_INVALID'
-
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g
 
 function splitPem(pem: string): X509Certificate[] {
@@ -143,14 +140,14 @@ function checkServingChain(
   const roots = td === undefined ? undefined : bundles.get(td)
   if (roots === undefined) {
     if (new Date(leaf.validFrom) > now || now > new Date(leaf.validTo)) {
-      throw new AuthzError(TLS_INVALID, `${source}: the certificate is not valid now`)
+      throw new AuthzError('ERR_TLS_INVALID', `${source}: the certificate is not valid now`)
     }
     return
   }
   const chain = splitPem(cert.toString('latin1'))
   if (!chainsTo(chain.length > 0 ? chain : [leaf], roots, now)) {
     throw new AuthzError(
-      TLS_INVALID,
+      'ERR_TLS_INVALID',
       `${source}: the certificate is not valid now or does not chain to the bundle of its ` +
         `trust domain ${td}`,
     )
@@ -168,14 +165,14 @@ export function servingTlsFromPem(
   const leaf = new X509Certificate(cert)
   // Fail closed at start on a mismatched pair rather than at the first handshake.
   if (!leaf.checkPrivateKey(createPrivateKey(key))) {
-    throw new AuthzError(TLS_INVALID, `${source}: certificate and key do not match`)
+    throw new AuthzError('ERR_TLS_INVALID', `${source}: certificate and key do not match`)
   }
   const bundles = new Map<string, X509Certificate[]>()
   const pems: string[] = []
   for (const [td, pem] of bundlePems) {
     const certs = splitPem(pem)
     if (certs.length === 0) {
-      throw new AuthzError(TLS_INVALID, `${source}: bundle for ${td} holds no certificate`)
+      throw new AuthzError('ERR_TLS_INVALID', `${source}: bundle for ${td} holds no certificate`)
     }
     bundles.set(td, certs)
     pems.push(pem)

@@ -7,7 +7,7 @@ import { AuthzError } from '../shared/errors.js'
 import { shortGrpcDetails } from '../shared/grpc-details.js'
 import type { Logger } from '../shared/logger.js'
 import { derChainToPem } from './der.js'
-import { type ServingTls, servingTlsFromPem, TLS_INVALID } from './serving-tls.js'
+import { type ServingTls, servingTlsFromPem } from './serving-tls.js'
 import type { TlsWatcher } from './watch-serving-tls.js'
 
 const DESCRIPTOR = new URL('../../proto/extproc-authz.binpb', import.meta.url)
@@ -46,10 +46,14 @@ export function servingTlsFromWorkloadApi(
   allowedPeers: readonly string[],
 ): ServingTls {
   const svid = res.svids[0]
-  if (svid === undefined) throw new AuthzError(TLS_INVALID, 'Workload API update without an SVID')
+  if (svid === undefined)
+    throw new AuthzError('ERR_TLS_INVALID', 'Workload API update without an SVID')
   const id = parseSpiffeId(svid.spiffe_id)
   if (!id.ok) {
-    throw new AuthzError(TLS_INVALID, `Workload API SVID has an invalid SPIFFE ID: ${id.error}`)
+    throw new AuthzError(
+      'ERR_TLS_INVALID',
+      `Workload API SVID has an invalid SPIFFE ID: ${id.error}`,
+    )
   }
   const bundles = new Map<string, string>([[id.id.trustDomain, derChainToPem(svid.bundle)]])
   const federated = Array.isArray(res.federated_bundles)
