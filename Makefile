@@ -69,7 +69,7 @@ envoy-api: ## regenerate check-envoy's Envoy API descriptor from go-control-plan
 	  go run . -envoy-version "$$(cat ../../envoy/VERSION)" > ../../$(ENVOY_API_SRC).tmp
 	mv $(ENVOY_API_SRC).tmp $(ENVOY_API_SRC)
 
-schema: compile ## regenerate the files derived from code: schema/config.schema.json, docs/config-reference.md, docs/reason-codes.md, docs/metrics.md
+schema: compile ## regenerate the files derived from code: schema/config.schema.json, docs/config-reference.md, docs/reason-codes.md, docs/errors.md, docs/metrics.md
 	$(NODE) dist/src/docs/write-generated.js
 
 lint: install ## biome format + lint check (warnings are errors)

@@ -3,6 +3,7 @@ import type { Config } from '../config/schema.js'
 import { startFileRegistry } from '../liveness/file-registry.js'
 import { HttpRegistry } from '../liveness/http-registry.js'
 import { type LivenessCheck, withLiveness } from '../liveness/with-liveness.js'
+import { AuthzError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { RUNNER_TOKEN_CREDENTIAL } from '../tokens/runner-credential.js'
 import { type RunnerTokens, setUpRunnerTokens } from '../tokens/runner-tokens.js'
@@ -37,7 +38,9 @@ export async function buildCredentials(
   if (config.runner_tokens === undefined) {
     // The schema refuses session_registry without runner_tokens; never ignore one silently.
     if (config.session_registry !== undefined) {
-      throw new Error('session_registry: needs a runner_tokens section')
+      throw new AuthzError('ERR_CONFIG_INVALID', 'needs a runner_tokens section', {
+        keyPath: 'session_registry',
+      })
     }
     return NO_CREDENTIALS
   }

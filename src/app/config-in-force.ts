@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js'
 import type { Snapshot, SnapshotHolder } from '../extproc/snapshot.js'
 import type { DecisionLog } from '../observe/decision-log.js'
 import type { HashKeySource } from '../observe/hash-key-source.js'
+import { AuthzError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
 import { buildCredentials } from './build-credentials.js'
 import { buildSnapshot } from './build-snapshot.js'
@@ -15,11 +16,12 @@ import type { StreamSlots } from './stream-slots.js'
 export const RESTART_ONLY = ['listen', 'transport', 'workers', 'tls', 'admin'] as const
 
 /** A reload that changes a restart-only setting. */
-class RestartRequiredError extends Error {
+class RestartRequiredError extends AuthzError {
+  static readonly code = 'ERR_RESTART_REQUIRED'
   override readonly name = 'RestartRequiredError'
-  readonly code = 'ERR_RESTART_REQUIRED'
   constructor(readonly settings: readonly string[]) {
     super(
+      RestartRequiredError.code,
       `changed settings need a restart: ${settings.join(', ')} (the reload is refused whole; ` +
         'restart to apply them)',
     )

@@ -3,9 +3,8 @@ import { AuthzError, errnoCode } from '../shared/errors.js'
 /** A listen address that cannot be bound, as one line naming the key and what to do. */
 export function bindError(err: unknown, keyPath: string, address: string): unknown {
   if (err instanceof AuthzError) return err
-  const text = err instanceof Error ? err.message : String(err)
-  // node:net and grpc-js (which wraps the errno in its message) alike.
-  const errno = errnoCode(err) ?? /\b(E[A-Z]{3,})\b/.exec(text)?.[1]
+  // Both transports and the admin server bind through node:net, which sets `code`.
+  const errno = errnoCode(err)
   const why: Record<string, [string, string]> = {
     EADDRINUSE: ['address already in use', 'stop what listens there, or choose another port'],
     EACCES: ['permission denied', 'ports below 1024 need privileges; choose another port'],

@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
+import { AuthzError } from '../shared/errors.js'
 import { MIN_HASH_KEY_BYTES } from '../shared/session-hasher.js'
 
 // Without logging.hash_key_file, the primary makes one random log hash key per start and every
@@ -27,12 +28,16 @@ export function serveHashKey(key: Uint8Array): () => void {
   return () => cluster.off('message', onMessage)
 }
 
+function unshared(problem: string): AuthzError {
+  return new AuthzError('ERR_HASH_KEY_UNSHARED', problem)
+}
+
 /** Worker side: the primary's key. Rejects when there is no primary or it does not answer. */
 export function askPrimaryForHashKey(waitMs = HASH_KEY_WAIT_MS): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const send = process.send?.bind(process)
     if (send === undefined) {
-      reject(new Error('no cluster primary to ask for the log hash key'))
+      reject(unshared('no cluster primary to ask for the log hash key'))
       return
     }
     const done = () => {
@@ -43,13 +48,12 @@ export function askPrimaryForHashKey(waitMs = HASH_KEY_WAIT_MS): Promise<Buffer>
       if (!isRecord(msg) || msg.type !== ANSWER || typeof msg.key !== 'string') return
       done()
       const key = Buffer.from(msg.key, 'base64')
-      if (key.length < MIN_HASH_KEY_BYTES)
-        reject(new Error('the primary sent a short log hash key'))
+      if (key.length < MIN_HASH_KEY_BYTES) reject(unshared('the primary sent a short log hash key'))
       else resolve(key)
     }
     const timer = setTimeout(() => {
       done()
-      reject(new Error(`the primary did not send the log hash key within ${waitMs} ms`))
+      reject(unshared(`the primary did not send the log hash key within ${waitMs} ms`))
     }, waitMs)
     process.on('message', onMessage)
     try {

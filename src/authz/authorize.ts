@@ -1,3 +1,4 @@
+import { AuthzError } from '../shared/errors.js'
 import type { CompiledPolicy, CompiledRule } from './compile-policy.js'
 import type { Condition, ConditionOutcome, EvalContext } from './conditions.js'
 import type { CredentialResolvers, CredentialSpec } from './credential.js'
@@ -141,7 +142,7 @@ function evaluate(
   ctx: EvalContext,
   resolved: unknown,
 ): Decision {
-  if (rule.effect.kind !== 'any_of') throw new Error('unreachable')
+  if (rule.effect.kind !== 'any_of') throw new AuthzError('ERR_INTERNAL', 'unreachable')
   let worst: Extract<ConditionOutcome, { ok: false }> | undefined
   for (const alt of rule.effect.alternatives) {
     let sessionId: string | undefined

@@ -97,7 +97,7 @@ function compileCondition(
   try {
     return kind.compile(value, { path })
   } catch (err) {
-    throw new PolicyCompileError(where, (err as Error).message)
+    throw new PolicyCompileError(where, err instanceof AuthzError ? err.problem : String(err))
   }
 }
 

@@ -22,7 +22,7 @@ export interface ConditionKind<Name extends string = string, Schema extends z.Zo
   readonly credential?: CredentialSpec | undefined
   /** The top-level config section its credential is built from, and the error without it. */
   readonly credentialSection?: { readonly key: string; readonly message: string } | undefined
-  /** The evaluable condition; throws an Error whose message is the problem when it cannot. */
+  /** The evaluable condition; throws an AuthzError (ERR_POLICY_UNCOMPILABLE) when it cannot. */
   compile(config: z.output<Schema>, rule: { readonly path: PathTemplate }): Condition
   /** Config problems beyond its own schema, e.g. a path parameter it names that the rule lacks. */
   checkInRule?(

@@ -11,6 +11,7 @@
 // a single trailing slash, which never counts: `/a/` matches exactly what `/a` matches, so a
 // rule on `/a` cannot be stepped around by `/a/` (docs/policy.md).
 
+import { AuthzError } from '../shared/errors.js'
 import { encodedUtf8IsSafe } from './encoded-utf8.js'
 
 /**
@@ -21,13 +22,14 @@ import { encodedUtf8IsSafe } from './encoded-utf8.js'
 export const MAX_PATH_BYTES = 8192
 
 /** A template that does not follow the grammar; thrown at config load, never per request. */
-export class PathTemplateError extends Error {
+export class PathTemplateError extends AuthzError {
+  static readonly code = 'ERR_PATH_TEMPLATE_INVALID'
   override readonly name = 'PathTemplateError'
   constructor(
     readonly template: string,
-    message: string,
+    problem: string,
   ) {
-    super(`invalid path template ${JSON.stringify(template)}: ${message}`)
+    super(PathTemplateError.code, `invalid path template ${JSON.stringify(template)}: ${problem}`)
   }
 }
 

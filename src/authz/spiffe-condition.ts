@@ -5,6 +5,7 @@ import {
   parseSpiffeId,
   type SpiffeIdMatcher,
 } from '../identity/spiffe-id.js'
+import { AuthzError } from '../shared/errors.js'
 import { defineConditionKind } from './condition-kind.js'
 import type { Condition, ConditionOutcome, EvalContext } from './conditions.js'
 
@@ -87,7 +88,11 @@ export const spiffeCondition = defineConditionKind({
   schema: SpiffeConditionSchema,
   compile(config) {
     const matchers = spiffeMatchers(config)
-    if (matchers.length === 0) throw new Error('a spiffe condition needs at least one matcher')
+    if (matchers.length === 0)
+      throw new AuthzError(
+        'ERR_POLICY_UNCOMPILABLE',
+        'a spiffe condition needs at least one matcher',
+      )
     return new SpiffeCondition(matchers)
   },
 })

@@ -11,6 +11,7 @@ import { apiVersion } from '../envoy-check/load-descriptor.js'
 import { readBootstrap } from '../envoy-check/read-bootstrap.js'
 import type { Position } from '../envoy-check/source-positions.js'
 import { durationMs } from '../envoy-check/well-known.js'
+import { FileUnreadableError } from '../shared/errors.js'
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './command.js'
 
 /** "500ms", "1s", "0.5s", "1500" (ms). */
@@ -107,7 +108,7 @@ export async function run(args: readonly string[]): Promise<number> {
     throw new ConfigError(err.file ?? '', err.problems, {
       exitCode: EXIT_USAGE,
       ...(err.hint === undefined ? {} : { hint: err.hint }),
-      unreadable: err.code === 'ERR_FILE_UNREADABLE',
+      unreadable: err.code === FileUnreadableError.code,
     })
   }
   const results: { file: string; findings: Located[] }[] = []

@@ -18,9 +18,10 @@ export interface Command {
 
 /** A command line that cannot be run as written: exit 2, with the command's usage. */
 export class UsageError extends AuthzError {
+  static readonly code = 'ERR_USAGE'
   override readonly name = 'UsageError'
   constructor(problem: string, { flag, hint }: { flag?: string; hint?: string } = {}) {
-    super('ERR_USAGE', problem, {
+    super(UsageError.code, problem, {
       exitCode: EXIT_USAGE,
       ...(flag === undefined ? {} : { flag }),
       ...(hint === undefined ? {} : { hint }),

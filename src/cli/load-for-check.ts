@@ -6,7 +6,7 @@ import { loadConfigFile } from '../config/load-config.js'
 import type { Config } from '../config/schema.js'
 import type { Snapshot } from '../extproc/snapshot.js'
 import { startTlsSource } from '../pki/tls-source.js'
-import { AuthzError } from '../shared/errors.js'
+import { AuthzError, type ErrorCode } from '../shared/errors.js'
 import { createLogger } from '../shared/logger.js'
 import { HashKeyError, readHashKeyFile } from '../shared/session-hasher.js'
 import { KeyLoadError } from '../tokens/keyring.js'
@@ -36,7 +36,7 @@ function withShortWait(tls: TlsConfig): TlsConfig {
 }
 
 /** The key path a failure names: carried by the error when it knows it, else `fallback`. */
-function problemOf(err: unknown, fallback: string): ConfigProblem {
+export function problemOf(err: unknown, fallback: string): ConfigProblem {
   if (err instanceof AuthzError) {
     // The key path goes in `path`; the message keeps the file and what to do.
     const message = [err.file, err.problem].filter((p) => p !== undefined).join(': ')
@@ -54,19 +54,18 @@ function problemOf(err: unknown, fallback: string): ConfigProblem {
  * the config's problem: the config file, the key path, exit 1. Other failures pass unchanged.
  */
 export function asConfigError(configFile: string, err: unknown): unknown {
-  if (err instanceof HashKeyError) {
-    // Not on AuthzError yet: its key path is known here.
-    const message = `${err.file}: ${err.problem}`
-    return new ConfigError(configFile, [{ path: 'logging.hash_key_file', message }])
-  }
-  const fileProblem =
-    err instanceof KeyLoadError ||
-    (err instanceof AuthzError && CONFIGURED_FILE_CODES.has(err.code))
+  const fileProblem = err instanceof AuthzError && CONFIG_PROBLEM_CODES.has(err.code)
   return fileProblem ? new ConfigError(configFile, [problemOf(err, 'runner_tokens')]) : err
 }
 
-/** Failures of a file (or socket) the config names; a port in use or an agent down are not. */
-const CONFIGURED_FILE_CODES = new Set([
+/**
+ * Problems of the config itself or of a file (or socket) it names; a port in use or an agent
+ * down are not.
+ */
+const CONFIG_PROBLEM_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'ERR_CONFIG_INVALID',
+  KeyLoadError.code,
+  HashKeyError.code,
   'ERR_TLS_FILE_INVALID',
   'ERR_REGISTRY_UNREADABLE',
   'ERR_REGISTRY_INVALID',
@@ -92,8 +91,7 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
     try {
       await readHashKeyFile(hashKeyFile) // read and checked as serve would; the key is dropped
     } catch (err) {
-      const message = err instanceof HashKeyError ? err.problem : (err as Error).message
-      problems.push({ path: 'logging.hash_key_file', message: `${hashKeyFile} ${message}` })
+      problems.push(problemOf(err, HashKeyError.keyPath))
     }
   }
   if (config.tls !== undefined) {
@@ -114,7 +112,7 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   } catch (err) {
     credentials?.close()
     if (err instanceof PolicyCompileError) {
-      throw new ConfigError(file, [{ path: err.path, message: err.problem }])
+      throw new ConfigError(file, [{ path: err.keyPath ?? '', message: err.problem }])
     }
     throw err
   }

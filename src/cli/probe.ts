@@ -142,7 +142,8 @@ async function channelCredentials(values: Values): Promise<grpc.ChannelCredentia
       const ids = uriSans(peer)
       return ids.length === 1 && ids[0] === serverId
         ? undefined
-        : new Error(
+        : new AuthzError(
+            'ERR_PROBE_SERVER_ID_MISMATCH',
             `the processor's certificate names ${ids.join(', ') || 'no SPIFFE ID'}, not ${serverId}`,
           )
     },

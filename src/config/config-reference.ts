@@ -1,3 +1,4 @@
+import { AuthzError } from '../shared/errors.js'
 import { exampleSections } from './example-sections.js'
 import type { JsonSchema } from './json-schema.js'
 
@@ -177,7 +178,7 @@ function rows(
 function section(root: JsonSchema, key: string, examples: ReadonlyMap<string, string>): string[] {
   const schema = props(root)[key]
   if (schema === undefined)
-    throw new Error(`config reference: area key ${key} is not in the schema`)
+    throw new AuthzError('ERR_INTERNAL', `config reference: area key ${key} is not in the schema`)
   const required = ((root.required as string[] | undefined) ?? []).includes(key)
   const out = [
     `### \`${key}\``,
@@ -189,7 +190,10 @@ function section(root: JsonSchema, key: string, examples: ReadonlyMap<string, st
   ]
   const example = examples.get(key)
   if (example === undefined) {
-    throw new Error(`config reference: examples/config.yaml has no annotated ${key}: section`)
+    throw new AuthzError(
+      'ERR_INTERNAL',
+      `config reference: examples/config.yaml has no annotated ${key}: section`,
+    )
   }
   out.push('```yaml', example, '```', '')
   return out
@@ -201,7 +205,10 @@ export function renderConfigReference(root: JsonSchema, exampleYaml: string): st
   const known = new Set(AREAS.flatMap((a) => a.keys))
   const others = Object.keys(props(root)).filter((k) => !known.has(k))
   if (others.length > 0) {
-    throw new Error(`config reference: no area in config-reference.ts for ${others.join(', ')}`)
+    throw new AuthzError(
+      'ERR_INTERNAL',
+      `config reference: no area in config-reference.ts for ${others.join(', ')}`,
+    )
   }
   const areas = AREAS
   const anchor = (t: string) =>

@@ -1,5 +1,5 @@
 import type { z } from 'zod'
-import { AuthzError, EXIT_FAILURE, type ExitCode } from '../shared/errors.js'
+import { AuthzError, EXIT_FAILURE, type ExitCode, FileUnreadableError } from '../shared/errors.js'
 
 export interface ConfigProblem {
   /** Dotted key path with [index] for list items, e.g. `policy.rules[2].path`; '' is the root. */
@@ -21,9 +21,11 @@ function render(problems: readonly ConfigProblem[], what: string, unreadable: bo
 /**
  * A config that cannot be used: names the file and, for each problem, the key path. One problem
  * reads as one line, `file: invalid configuration: key.path: what is wrong`. Exit 1 (the file is
- * invalid); a file that cannot be read or parsed at all is unreadable input, exit 2.
+ * invalid); a file that cannot be read or parsed at all is unreadable input, exit 2, and carries
+ * the code every unreadable input carries, ERR_FILE_UNREADABLE (FileUnreadableError.code).
  */
 export class ConfigError extends AuthzError {
+  static readonly code = 'ERR_CONFIG_INVALID'
   override readonly name = 'ConfigError'
   /** The first problem's key path ('' for the file as a whole). */
   override readonly keyPath: string | undefined
@@ -39,7 +41,7 @@ export class ConfigError extends AuthzError {
     }: { exitCode?: ExitCode; hint?: string; what?: string; unreadable?: boolean } = {},
   ) {
     super(
-      unreadable ? 'ERR_FILE_UNREADABLE' : 'ERR_CONFIG_INVALID',
+      unreadable ? FileUnreadableError.code : ConfigError.code,
       render(problems, what, unreadable),
       {
         file,

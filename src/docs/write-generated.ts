@@ -1,5 +1,5 @@
 // `make schema`: writes the files derived from code (the config schema and reference, the deny
-// reason and metric tables), so they are committed and
+// reason, error-code and metric tables), so they are committed and
 // reviewed with the change that caused them. `--check` writes nothing and exits 1 when a file
 // differs (for CI that wants to fail rather than regenerate).
 import { readFile, writeFile } from 'node:fs/promises'
@@ -11,6 +11,7 @@ import {
   configJsonSchema,
   configJsonSchemaText,
 } from '../config/json-schema.js'
+import { ERROR_CODES_PATH, renderErrorCodes } from './error-codes.js'
 import { METRICS_REFERENCE_PATH, renderMetricsReference } from './metrics-reference.js'
 import { REASON_CODES_PATH, renderReasonCodes } from './reason-codes.js'
 
@@ -27,6 +28,7 @@ export async function generatedFiles(root = REPO_ROOT): Promise<Map<string, stri
     [CONFIG_REFERENCE_PATH, renderConfigReference(configJsonSchema(), example)],
     [REASON_CODES_PATH, renderReasonCodes()],
     [METRICS_REFERENCE_PATH, renderMetricsReference()],
+    [ERROR_CODES_PATH, renderErrorCodes()],
   ])
 }
 

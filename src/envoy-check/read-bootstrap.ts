@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { extname } from 'node:path'
 import { parseDocument } from 'yaml'
-import { AuthzError, EXIT_USAGE } from '../shared/errors.js'
+import { FileUnreadableError } from '../shared/errors.js'
 import { SourcePositions } from './source-positions.js'
 
 /** A bootstrap is tens of KiB; bound the read before parsing. */
@@ -12,11 +12,8 @@ const MAX_ALIAS_COUNT = 100
 const MAX_NESTING = 100
 
 /** The file cannot be checked at all (exit 2): unreadable, too large, not YAML/JSON. */
-export class UnreadableBootstrap extends AuthzError {
+export class UnreadableBootstrap extends FileUnreadableError {
   override readonly name = 'UnreadableBootstrap'
-  constructor(message: string) {
-    super('ERR_FILE_UNREADABLE', message, { exitCode: EXIT_USAGE })
-  }
 }
 
 interface BootstrapSource {
@@ -53,7 +50,7 @@ export function parseBootstrap(
 ): BootstrapSource {
   const bounded = (value: unknown) => {
     if (nesting(value, MAX_NESTING) > MAX_NESTING)
-      throw new UnreadableBootstrap(`${file}: nested deeper than ${MAX_NESTING} levels`)
+      throw new UnreadableBootstrap(`nested deeper than ${MAX_NESTING} levels`, { file })
     return value
   }
   if (format === 'json') {
@@ -61,7 +58,7 @@ export function parseBootstrap(
     try {
       value = JSON.parse(text)
     } catch (err) {
-      throw new UnreadableBootstrap(`${file}: JSON: ${firstLine(err)}`)
+      throw new UnreadableBootstrap(`JSON: ${firstLine(err)}`, { file })
     }
     bounded(value)
     // JSON is YAML: the YAML parser gives the positions (or none, if it disagrees).
@@ -76,12 +73,12 @@ export function parseBootstrap(
   try {
     doc = parseDocument(text, { uniqueKeys: true, merge: true, schema: 'yaml-1.1' })
     if (doc.errors.length > 0) {
-      throw new UnreadableBootstrap(`${file}: YAML: ${firstLine(doc.errors[0])}`)
+      throw new UnreadableBootstrap(`YAML: ${firstLine(doc.errors[0])}`, { file })
     }
     value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
   } catch (err) {
     if (err instanceof UnreadableBootstrap) throw err
-    throw new UnreadableBootstrap(`${file}: YAML: ${firstLine(err)}`)
+    throw new UnreadableBootstrap(`YAML: ${firstLine(err)}`, { file })
   }
   return { value: bounded(value), positions: new SourcePositions(doc, text) }
 }
@@ -90,18 +87,19 @@ export function parseBootstrap(
 export async function readBootstrap(file: string): Promise<BootstrapSource> {
   const ext = extname(file).toLowerCase()
   if (!['.json', '.yaml', '.yml'].includes(ext)) {
-    throw new UnreadableBootstrap(`${file}: expected a .yaml, .yml or .json bootstrap`)
+    throw new UnreadableBootstrap('expected a .yaml, .yml or .json bootstrap', { file })
   }
   let buf: Buffer
   try {
     buf = await readFile(file)
   } catch (err) {
     throw new UnreadableBootstrap(
-      `${file}: cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      `cannot read the file (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { file },
     )
   }
   if (buf.length > MAX_BOOTSTRAP_BYTES) {
-    throw new UnreadableBootstrap(`${file}: larger than ${MAX_BOOTSTRAP_BYTES} bytes`)
+    throw new UnreadableBootstrap(`larger than ${MAX_BOOTSTRAP_BYTES} bytes`, { file })
   }
   return parseBootstrap(buf.toString('utf8'), ext === '.json' ? 'json' : 'yaml', file)
 }

@@ -4,6 +4,8 @@
 // `x_spiffe_id` then reads upstream as the verified `x-spiffe-id`. So a header the service owns
 // is removed in every spelling that differs only in '-' versus '_'.
 
+import { AuthzError } from '../shared/errors.js'
+
 /** Bounds the spellings of one owned header: 2^n names for n separators (16 for 4). */
 export const MAX_OWNED_HEADER_SEPARATORS = 4
 
@@ -19,7 +21,11 @@ export function separatorCount(name: string): number {
 /** Every spelling of `name` with each '-' or '_' as either; `name` itself first. */
 export function headerSpellings(name: string): string[] {
   if (separatorCount(name) > MAX_OWNED_HEADER_SEPARATORS) {
-    throw new Error(`${name}: more than ${MAX_OWNED_HEADER_SEPARATORS} '-' or '_'`)
+    // The schema refuses such names first: reaching this is a defect.
+    throw new AuthzError(
+      'ERR_INTERNAL',
+      `${name}: more than ${MAX_OWNED_HEADER_SEPARATORS} '-' or '_'`,
+    )
   }
   let out = ['']
   for (const ch of name) {

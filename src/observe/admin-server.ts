@@ -1,5 +1,6 @@
 import http from 'node:http'
 import type { Registry } from 'prom-client'
+import { AuthzError } from '../shared/errors.js'
 import { parseListenAddress } from '../shared/listen-address.js'
 import type { HealthState } from './health.js'
 
@@ -31,7 +32,11 @@ export async function startAdminServer(
     } else res.writeHead(404).end()
   })
   const address = parseListenAddress(listen)
-  if (address === undefined) throw new Error(`admin.listen: not a listen address: ${listen}`)
+  if (address === undefined) {
+    throw new AuthzError('ERR_LISTEN_INVALID', `not a listen address: ${listen}`, {
+      keyPath: 'admin.listen',
+    })
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(address.port, address.host, resolve)

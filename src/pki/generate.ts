@@ -1,6 +1,7 @@
 // Test-time and lab PKI: CAs and X.509-SVIDs with @peculiar/x509 over WebCrypto (ECDSA P-256).
 // Options produce the deliberately bad variants the channel-security tests must refuse.
 import { webcrypto } from 'node:crypto'
+import { AuthzError } from '../shared/errors.js'
 import { x509 } from './x509.js'
 
 type KeyPair = webcrypto.CryptoKeyPair
@@ -75,7 +76,7 @@ export async function loadCa(certPem: string, keyPem: string): Promise<Issued> {
   const priv = await webcrypto.subtle.exportKey('jwk', privateKey)
   const pub = await webcrypto.subtle.exportKey('jwk', publicKey)
   if (priv.x !== pub.x || priv.y !== pub.y)
-    throw new Error('the CA key does not match the CA certificate')
+    throw new AuthzError('ERR_CA_KEY_MISMATCH', 'the CA key does not match the CA certificate')
   return {
     cert,
     keys: { privateKey, publicKey },

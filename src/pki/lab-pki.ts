@@ -4,6 +4,7 @@
 import { X509Certificate } from 'node:crypto'
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
+import { AuthzError, type AuthzErrorOptions } from '../shared/errors.js'
 import { generateCa, type Issued, issueLeaf, loadCa } from './generate.js'
 import { CA_DAYS } from './lab-pki-days.js'
 
@@ -52,8 +53,13 @@ interface LabPkiResult {
   readonly reason?: string
 }
 
-export class LabPkiError extends Error {
+/** A lab PKI directory that cannot be used as asked (e.g. --keep-ca without a usable CA). */
+export class LabPkiError extends AuthzError {
+  static readonly code = 'ERR_LAB_PKI'
   override readonly name = 'LabPkiError'
+  constructor(problem: string, options: AuthzErrorOptions = {}) {
+    super(LabPkiError.code, problem, options)
+  }
 }
 
 /** Writes a file by rename, so watchers (Envoy's SDS reacts to renames only) see it whole. */
@@ -127,11 +133,11 @@ export async function writeLabPki(o: LabPkiOptions): Promise<LabPkiResult> {
   if (o.keepCa === true || o.renewWithinDays !== undefined) {
     const found = await existingCa(bundleFile, caKeyFile)
     if (typeof found === 'string') {
-      if (o.keepCa === true) throw new LabPkiError(`--keep-ca: ${found}`)
+      if (o.keepCa === true) throw new LabPkiError(found, { flag: '--keep-ca' })
       reason = found
     } else if (Date.parse(new X509Certificate(found.certPem).validTo) <= leafEnd) {
       const msg = `the CA expires ${found.cert.notAfter.toISOString()}, before leaves of ${o.leafDays} days`
-      if (o.keepCa === true) throw new LabPkiError(`--keep-ca: ${msg}`)
+      if (o.keepCa === true) throw new LabPkiError(msg, { flag: '--keep-ca' })
       reason = msg
     } else {
       ca = found

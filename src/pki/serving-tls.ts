@@ -39,7 +39,11 @@ function toMatchers(allowed: readonly string[]): SpiffeIdMatcher[] {
   return allowed.map((a) => {
     if (a.startsWith('spiffe://')) {
       const p = parseSpiffeId(a)
-      if (!p.ok) throw new Error(`allowed_peers: ${a}: ${p.error}`)
+      if (!p.ok) {
+        throw new AuthzError('ERR_CONFIG_INVALID', `${a}: ${p.error}`, {
+          keyPath: 'tls.allowed_peers',
+        })
+      }
       return p.id.path === ''
         ? { kind: 'trust_domain', trustDomain: p.id.trustDomain }
         : { kind: 'exact', id: p.id.uri }
@@ -97,6 +101,8 @@ export function loadServingTls(cfg: TlsFilesConfig): ServingTls {
       `${cfg.cert_file} and ${cfg.key_file}`,
     )
   } catch (err) {
+    // A problem that names its own key (tls.allowed_peers) keeps it.
+    if (err instanceof AuthzError && err.keyPath !== undefined) throw err
     throw new AuthzError('ERR_TLS_FILE_INVALID', (err as Error).message, {
       keyPath: 'tls.cert_file',
       hint: 'issue a certificate that matches its key and chains to the bundle',
@@ -134,13 +140,14 @@ function checkServingChain(
   const roots = td === undefined ? undefined : bundles.get(td)
   if (roots === undefined) {
     if (new Date(leaf.validFrom) > now || now > new Date(leaf.validTo)) {
-      throw new Error(`${source}: the certificate is not valid now`)
+      throw new AuthzError('ERR_TLS_INVALID', `${source}: the certificate is not valid now`)
     }
     return
   }
   const chain = splitPem(cert.toString('latin1'))
   if (!chainsTo(chain.length > 0 ? chain : [leaf], roots, now)) {
-    throw new Error(
+    throw new AuthzError(
+      'ERR_TLS_INVALID',
       `${source}: the certificate is not valid now or does not chain to the bundle of its ` +
         `trust domain ${td}`,
     )
@@ -158,13 +165,15 @@ export function servingTlsFromPem(
   const leaf = new X509Certificate(cert)
   // Fail closed at start on a mismatched pair rather than at the first handshake.
   if (!leaf.checkPrivateKey(createPrivateKey(key))) {
-    throw new Error(`${source}: certificate and key do not match`)
+    throw new AuthzError('ERR_TLS_INVALID', `${source}: certificate and key do not match`)
   }
   const bundles = new Map<string, X509Certificate[]>()
   const pems: string[] = []
   for (const [td, pem] of bundlePems) {
     const certs = splitPem(pem)
-    if (certs.length === 0) throw new Error(`${source}: bundle for ${td} holds no certificate`)
+    if (certs.length === 0) {
+      throw new AuthzError('ERR_TLS_INVALID', `${source}: bundle for ${td} holds no certificate`)
+    }
     bundles.set(td, certs)
     pems.push(pem)
   }

@@ -33,8 +33,10 @@ interface X509SvidResponse {
 function workloadApiTarget(socket: string): string {
   if (socket.startsWith('unix://')) return `unix:${socket.slice('unix://'.length)}`
   if (socket.startsWith('tcp://')) return socket.slice('tcp://'.length)
-  throw new Error(
+  throw new AuthzError(
+    'ERR_WORKLOAD_API_SOCKET',
     `SPIFFE_ENDPOINT_SOCKET ${JSON.stringify(socket)}: expected unix:///path or tcp://ip:port`,
+    { keyPath: 'tls.workload_api.socket' },
   )
 }
 
@@ -44,9 +46,15 @@ function servingTlsFromWorkloadApi(
   allowedPeers: readonly string[],
 ): ServingTls {
   const svid = res.svids[0]
-  if (svid === undefined) throw new Error('Workload API update without an SVID')
+  if (svid === undefined)
+    throw new AuthzError('ERR_TLS_INVALID', 'Workload API update without an SVID')
   const id = parseSpiffeId(svid.spiffe_id)
-  if (!id.ok) throw new Error(`Workload API SVID has an invalid SPIFFE ID: ${id.error}`)
+  if (!id.ok) {
+    throw new AuthzError(
+      'ERR_TLS_INVALID',
+      `Workload API SVID has an invalid SPIFFE ID: ${id.error}`,
+    )
+  }
   const bundles = new Map<string, string>([[id.id.trustDomain, derChainToPem(svid.bundle)]])
   const federated = Array.isArray(res.federated_bundles)
     ? res.federated_bundles.map((e) => [e.key, e.value] as const)

@@ -3,6 +3,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import type { ProcessingRequest } from '../gen/envoy/service/ext_proc/v3/ProcessingRequest.js'
 import type { ProcessingResponse__Output } from '../gen/envoy/service/ext_proc/v3/ProcessingResponse.js'
+import { AuthzError } from '../shared/errors.js'
 
 // An ext_proc client that speaks to the processor as Envoy does: `extproc-authz probe` and the
 // tests use it. It encodes and decodes with proto-loader (protobufjs) from the buf-built
@@ -123,7 +124,12 @@ export interface DenySummary {
 
 export function denyOf(r: ProcessingResponse__Output | undefined): DenySummary {
   const ir = r?.immediate_response
-  if (!ir) throw new Error(`expected an immediate_response, got ${JSON.stringify(r)}`)
+  if (!ir) {
+    throw new AuthzError(
+      'ERR_PROBE_UNEXPECTED',
+      `expected an immediate_response, got ${JSON.stringify(r)}`,
+    )
+  }
   const body = JSON.parse(Buffer.from(ir.body ?? Buffer.alloc(0)).toString('utf8')) as Record<
     string,
     unknown

@@ -2,6 +2,10 @@
 // key path, a command-line flag) as data, what to do about it, and the exit code the CLI ends
 // with. Callers branch on `code` and read `keyPath`, never on the wording of `message`.
 
+import type { ErrorCode } from './error-codes.js'
+
+export type { ErrorCode } from './error-codes.js'
+
 /** Exit codes shared by every command (scripts and CI rely on them; docs/cli.md lists them). */
 export const EXIT_OK = 0
 /** A runtime failure, or the thing checked is invalid (config check, failed expectations). */
@@ -24,6 +28,10 @@ export interface AuthzErrorOptions {
   readonly cause?: unknown
 }
 
+/**
+ * The base of every error the project throws. A subclass names its code once, as jose's errors
+ * do: `static readonly code` on the class, the same `code` on each instance.
+ */
 export class AuthzError extends Error {
   override readonly name: string = 'AuthzError'
   readonly file: string | undefined
@@ -33,8 +41,8 @@ export class AuthzError extends Error {
   readonly exitCode: ExitCode
 
   constructor(
-    /** Stable, e.g. ERR_CONFIG_INVALID; never reworded once published. */
-    readonly code: string,
+    /** Stable, e.g. ERR_CONFIG_INVALID; one of ERROR_CODES, never reworded once published. */
+    readonly code: ErrorCode,
     /** What is wrong, without the location (that is `file`, `keyPath` or `flag`). */
     readonly problem: string,
     options: AuthzErrorOptions = {},
@@ -104,6 +112,15 @@ export function errnoHint(code: string | undefined): string {
   }
 }
 
+/** An input file that cannot be read or parsed at all: exit 2 unless told otherwise. */
+export class FileUnreadableError extends AuthzError {
+  static readonly code = 'ERR_FILE_UNREADABLE'
+  override readonly name: string = 'FileUnreadableError'
+  constructor(problem: string, options: AuthzErrorOptions = {}) {
+    super(FileUnreadableError.code, problem, { exitCode: EXIT_USAGE, ...options })
+  }
+}
+
 /**
  * A file named on the command line that cannot be read: exit 2, like an unreadable check-envoy
  * input. `file: cannot read the file (ENOENT) (no such file: check the path)`.
@@ -112,12 +129,11 @@ export function unreadableFile(
   file: string,
   err: unknown,
   options: AuthzErrorOptions = {},
-): AuthzError {
+): FileUnreadableError {
   const code = errnoCode(err)
-  return new AuthzError('ERR_FILE_UNREADABLE', `cannot read the file (${code ?? 'error'})`, {
+  return new FileUnreadableError(`cannot read the file (${code ?? 'error'})`, {
     file,
     hint: errnoHint(code),
-    exitCode: EXIT_USAGE,
     cause: err,
     ...options,
   })

@@ -8,10 +8,17 @@ export const WIRE_FIXED64 = 1
 export const WIRE_LEN = 2
 const WIRE_FIXED32 = 5
 
+import { AuthzError } from './errors.js'
+
 const SHIFTS = [1, 2 ** 7, 2 ** 14, 2 ** 21, 2 ** 28]
 
-export class WireError extends Error {
+/** Bytes that are not a well-formed protobuf message (the caller denies or drops them). */
+export class WireError extends AuthzError {
+  static readonly code = 'ERR_WIRE_MALFORMED'
   override readonly name = 'WireError'
+  constructor(problem: string) {
+    super(WireError.code, problem)
+  }
 }
 
 /** Reads one protobuf message from `buf[start, end)`. */

@@ -1,6 +1,7 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes } from 'node:crypto'
 import { open } from 'node:fs/promises'
 import { BoundedMemo } from './bounded-memo.js'
+import { AuthzError } from './errors.js'
 
 /** HMAC-SHA-256 keys shorter than its 32-byte output would weaken it (RFC 2104 §3). */
 export const MIN_HASH_KEY_BYTES = 32
@@ -15,14 +16,17 @@ const MAX_MEMO_VALUE_LENGTH = 2048
 const MEMO_BYTES = 512 * 1024
 
 /** A key file that cannot serve as the log hash key. The message never quotes the key. */
-export class HashKeyError extends Error {
+export class HashKeyError extends AuthzError {
+  static readonly code = 'ERR_HASH_KEY'
+  /** The one config key that names a log hash key file. */
+  static readonly keyPath = 'logging.hash_key_file'
   override readonly name = 'HashKeyError'
-  readonly code = 'ERR_HASH_KEY'
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super(`logging.hash_key_file ${file}: ${problem}`)
+  override readonly file: string
+  constructor(file: string, problem: string) {
+    super(HashKeyError.code, problem, { file, keyPath: HashKeyError.keyPath })
+    this.file = file
+    // The published wording: key, file, problem.
+    this.message = `${HashKeyError.keyPath} ${file}: ${problem}`
   }
 }
 

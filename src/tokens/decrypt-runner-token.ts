@@ -1,5 +1,6 @@
 import { constants, privateDecrypt, webcrypto } from 'node:crypto'
 import { errors, jwtDecrypt } from 'jose'
+import { AuthzError } from '../shared/errors.js'
 import type { RunnerTokensConfig } from './config-schema.js'
 import type { Keyring, RunnerKey } from './keyring.js'
 
@@ -140,7 +141,7 @@ async function decryptJwe(
         // kid selects the key; without one, the current key. jose's JWKS helpers are for
         // signature keys, so the lookup is ours.
         used = header.kid === undefined ? keyring.current : keyring.byKid.get(header.kid)
-        if (used === undefined) throw new Error('unknown kid')
+        if (used === undefined) throw new AuthzError('ERR_TOKEN_KID_UNKNOWN', 'unknown kid')
         return used.cryptoKey
       },
       {

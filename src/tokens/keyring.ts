@@ -19,18 +19,30 @@ const MAX_KEY_FILE_BYTES = 64 * 1024
  * input); `index` is its position in the list of files loaded (runner_tokens.private_keys).
  */
 export class KeyLoadError extends AuthzError {
+  static readonly code = 'ERR_KEY_INVALID'
   override readonly name = 'KeyLoadError'
+  /** Its position in the list of key files loaded, when loaded from one. */
+  readonly index: number | undefined
+  /** The file could not be read at all: the hint about key formats does not apply. */
+  readonly unreadable: boolean
   constructor(
     file: string,
     problem: string,
-    readonly index?: number,
+    { index, unreadable = false }: { index?: number; unreadable?: boolean } = {},
   ) {
-    super('ERR_KEY_INVALID', problem, {
+    super(KeyLoadError.code, problem, {
       file,
       exitCode: EXIT_USAGE,
-      ...(problem.startsWith('cannot read') ? {} : { hint: KEY_HINT }),
+      ...(unreadable ? {} : { hint: KEY_HINT }),
     })
+    this.index = index
+    this.unreadable = unreadable
   }
+}
+
+function unreadableKey(file: string, err: unknown): KeyLoadError {
+  const code = (err as NodeJS.ErrnoException).code ?? 'error'
+  return new KeyLoadError(file, `cannot read (${code})`, { unreadable: true })
 }
 
 const KEY_HINT = "give the private.pem 'keys generate' wrote; a public key cannot decrypt"
@@ -136,7 +148,7 @@ async function loadKeyFileKeys(file: string): Promise<RunnerKey[]> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    throw new KeyLoadError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw unreadableKey(file, err)
   }
   if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
   const text = buf.toString('utf8')
@@ -149,7 +161,7 @@ export async function loadKeyFile(file: string): Promise<RunnerKey> {
   try {
     buf = await readFile(file)
   } catch (err) {
-    throw new KeyLoadError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+    throw unreadableKey(file, err)
   }
   if (buf.length > MAX_KEY_FILE_BYTES) throw new KeyLoadError(file, 'file too large for a key')
   return importRunnerKey(buf, file)
@@ -162,7 +174,12 @@ export async function loadKeyring(files: readonly string[], now = Date.now()): P
       files.map((file, i) =>
         loadKeyFileKeys(file).catch((err: unknown) => {
           // Which entry of the list failed, as data (config check reports its key path).
-          if (err instanceof KeyLoadError) throw new KeyLoadError(err.file ?? file, err.problem, i)
+          if (err instanceof KeyLoadError) {
+            throw new KeyLoadError(err.file ?? file, err.problem, {
+              index: i,
+              unreadable: err.unreadable,
+            })
+          }
           throw err
         }),
       ),

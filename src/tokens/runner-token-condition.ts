@@ -1,5 +1,6 @@
 import { defineConditionKind } from '../authz/condition-kind.js'
 import type { Condition, ConditionOutcome, EvalContext } from '../authz/conditions.js'
+import { AuthzError } from '../shared/errors.js'
 import { RunnerTokenConditionSchema } from './config-schema.js'
 import { RUNNER_TOKEN_CREDENTIAL, type RunnerCredential } from './runner-credential.js'
 
@@ -39,7 +40,10 @@ export const runnerTokenCondition = defineConditionKind({
   compile(condition, { path }) {
     const param = condition.session_param
     if (param !== undefined && !path.params.includes(param)) {
-      throw new Error(`session_param {${param}} is not a parameter of the rule's path`)
+      throw new AuthzError(
+        'ERR_POLICY_UNCOMPILABLE',
+        `session_param {${param}} is not a parameter of the rule's path`,
+      )
     }
     return new RunnerTokenCondition(param)
   },

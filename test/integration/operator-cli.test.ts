@@ -124,7 +124,7 @@ describe('config check and policy test', () => {
     assert.equal(r.status, 1)
     assert.match(
       r.stderr,
-      /logging\.hash_key_file: .*short\.key holds 18 bytes of key material, fewer than 32/,
+      /logging\.hash_key_file: .*short\.key: holds 18 bytes of key material, fewer than 32/,
     )
     assert.ok(!`${r.stdout}${r.stderr}`.includes('short-key-material'))
     const good = join(dir, 'good.key')

@@ -1,3 +1,4 @@
+import { AuthzError } from '../../shared/errors.js'
 import { WIRE_LEN, WireWriter } from '../../shared/protobuf-wire.js'
 
 // ProcessingResponse { google.protobuf.Struct dynamic_metadata = 8; } (external_processor.proto).
@@ -122,7 +123,7 @@ export function appendDynamicMetadata(
       for (let i = 0; i < tailValue; i++) out[at++] = tail.value.charCodeAt(i)
     } else at += out.write(tail.value, at, 'utf8')
   }
-  if (at !== out.length) throw new Error('dynamic metadata: size mismatch') // unreachable
+  if (at !== out.length) throw new AuthzError('ERR_INTERNAL', 'dynamic metadata: size mismatch')
   return out
 }
 

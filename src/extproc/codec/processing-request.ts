@@ -1,3 +1,4 @@
+import { AuthzError } from '../../shared/errors.js'
 import {
   keyThenValueStart,
   latin1,
@@ -70,8 +71,12 @@ export interface DecodeLimits {
 }
 
 /** Raised when a message carries more header data than the configured limits allow. */
-export class LimitExceededError extends Error {
+export class LimitExceededError extends AuthzError {
+  static readonly code = 'ERR_LIMIT_EXCEEDED'
   override readonly name = 'LimitExceededError'
+  constructor(problem: string) {
+    super(LimitExceededError.code, problem)
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createServer as createTcpServer, type Socket } from 'node:net'
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls'
 import * as grpc from '@grpc/grpc-js'
+import { AuthzError } from '../../shared/errors.js'
 import {
   IDLE_PING_MS,
   PING_TIMEOUT_MS,
@@ -83,7 +84,7 @@ export async function startGrpcJsTransport(opts: TransportOptions): Promise<Tran
     port,
     setSecureContext(options) {
       if (tls === undefined)
-        throw new Error('plaintext transport has no TLS')
+        throw new AuthzError('ERR_INTERNAL', 'plaintext transport has no TLS')
         // setSecureContext() resets omitted options: the ServingTls options spell every one out.
       ;(listener as ReturnType<typeof createTlsServer>).setSecureContext(options)
     },

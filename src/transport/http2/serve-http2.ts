@@ -2,6 +2,7 @@ import * as http2 from 'node:http2'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { HEALTH_CHECK_PATH, HEALTH_WATCH_PATH } from '../../observe/health.js'
+import { AuthzError } from '../../shared/errors.js'
 import { PROCESS_METHOD_PATH, type Transport, type TransportOptions } from '../contract.js'
 import { listenOn } from '../listen.js'
 import { admits } from '../peer-check.js'
@@ -136,7 +137,8 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   return {
     port,
     setSecureContext(options) {
-      if (opts.tls === undefined) throw new Error('plaintext transport has no TLS')
+      if (opts.tls === undefined)
+        throw new AuthzError('ERR_INTERNAL', 'plaintext transport has no TLS')
       ;(server as http2.Http2SecureServer).setSecureContext(options)
     },
     close(graceMs) {
