@@ -1,5 +1,5 @@
 import { median, type NodeBesideOpenssl } from './openssl-speed.js'
-import type { LatencyRow, MaxRow } from './run.js'
+import type { LatencyRow, MaxRow } from './rows.js'
 import type { ScalingRow } from './scaling.js'
 import type { FloodRow, UncachedRow } from './token-runs.js'
 

@@ -9,6 +9,7 @@ import { median, type NodeBesideOpenssl, nodeBesideOpenssl, opensslSpeed } from 
 import { treeCpuSeconds } from './proc-cpu.js'
 import { spliceReadme } from './readme.js'
 import { renderMarkdown } from './report.js'
+import type { LatencyRow, MaxRow } from './rows.js'
 import {
   cachedTokenFrame,
   makeRunnerKeys,
@@ -51,33 +52,6 @@ const CLIENT_CPU = '1'
 const CONNS = 2
 const STREAMS = 64
 const log = (s: string) => process.stderr.write(`${s}\n`)
-
-export interface MaxRow {
-  target: string
-  scenario: string
-  client: 'h2load' | 'loadgen'
-  /** Median over `runs` alternating runs (h2load rows of the repeated set), else one run. */
-  rate: number
-  runs: number[]
-  /** Median streams/s per core the server actually used (its CPU-seconds per wall second). */
-  perCore?: number
-  /** Per-core rate over that of the no-op floor run just before, for each run (paired rows). */
-  pairedRatios?: number[]
-  errors: number
-  p50?: number
-  p99?: number
-}
-export interface LatencyRow {
-  target: string
-  scenario: string
-  offered: number
-  achieved: number
-  errors: number
-  p50: number
-  p90: number
-  p99: number
-  max: number
-}
 
 const maxRows: MaxRow[] = []
 const latencyRows: LatencyRow[] = []
