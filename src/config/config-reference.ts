@@ -1,4 +1,5 @@
 import { AuthzError } from '../shared/errors.js'
+import { tableCell, tableHeader } from '../shared/markdown-table.js'
 import { exampleSections } from './example-sections.js'
 import type { JsonSchema } from './json-schema.js'
 
@@ -116,10 +117,6 @@ function typeOf(root: JsonSchema, raw: JsonSchema): string {
   return bounds.length > 0 ? `${type} (${bounds.join(', ')})` : type
 }
 
-function cell(text: string): string {
-  return text.replaceAll('|', '\\|').replaceAll('\n', ' ')
-}
-
 /**
  * One table row per key, nested mappings and list items flattened into dotted paths. `only` marks
  * the keys of one variant of a tagged union (e.g. "With `kind: http`.").
@@ -146,12 +143,12 @@ function rows(
     : `${only}${own}`
   const dflt = s.default === undefined ? '' : code(s.default)
   const out = [
-    `| \`${path}\` | ${cell(typeOf(root, s))} | ${required ? 'yes' : ''} | ${dflt} | ${cell(description)} |`,
+    `| \`${path}\` | ${tableCell(typeOf(root, s))} | ${required ? 'yes' : ''} | ${dflt} | ${tableCell(description)} |`,
   ]
   if (union) {
     const tags = union.variants.map((v) => code(v.value)).join(', ')
     out.push(
-      `| \`${path}.${union.tag}\` | one of ${cell(tags)} | yes |  | Which kind of ${path.split('.').pop()}. |`,
+      `| \`${path}.${union.tag}\` | one of ${tableCell(tags)} | yes |  | Which kind of ${path.split('.').pop()}. |`,
     )
     for (const v of union.variants) {
       const req = new Set((v.schema.required as string[] | undefined) ?? [])
@@ -183,8 +180,7 @@ function section(root: JsonSchema, key: string, examples: ReadonlyMap<string, st
   const out = [
     `### \`${key}\``,
     '',
-    '| key | type | required | default | description |',
-    '|---|---|---|---|---|',
+    ...tableHeader(['key', 'type', 'required', 'default', 'description']),
     ...rows(root, schema, key, required),
     '',
   ]

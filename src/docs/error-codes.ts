@@ -1,4 +1,5 @@
 import { ERROR_CODES, type ErrorCode } from '../shared/error-codes.js'
+import { tableCell, tableHeader } from '../shared/markdown-table.js'
 
 /** Where the generated error-code page lives in the repository. */
 export const ERROR_CODES_PATH = 'docs/errors.md'
@@ -189,10 +190,6 @@ const ERROR_DOCS: Record<ErrorCode, ErrorDoc> = {
   },
 }
 
-function cell(text: string): string {
-  return text.replaceAll('|', '\\|')
-}
-
 /** The error-code page: every code, who throws it, what it means and what to do. */
 export function renderErrorCodes(): string {
   const out = [
@@ -210,12 +207,13 @@ export function renderErrorCodes(): string {
     'the wording of the message. Each error class names its code as `static readonly code`, as',
     "jose's errors do.",
     '',
-    '| code | thrown by | meaning | what to do |',
-    '|---|---|---|---|',
+    ...tableHeader(['code', 'thrown by', 'meaning', 'what to do']),
   ]
   for (const code of ERROR_CODES) {
     const doc = ERROR_DOCS[code]
-    out.push(`| \`${code}\` | ${cell(doc.thrownBy)} | ${cell(doc.meaning)} | ${cell(doc.fix)} |`)
+    out.push(
+      `| \`${code}\` | ${tableCell(doc.thrownBy)} | ${tableCell(doc.meaning)} | ${tableCell(doc.fix)} |`,
+    )
   }
   return `${out.join('\n')}\n`
 }

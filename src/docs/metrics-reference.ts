@@ -1,4 +1,5 @@
 import { createMetrics } from '../observe/metrics.js'
+import { tableCell, tableHeader } from '../shared/markdown-table.js'
 
 /** Where the generated metrics page lives in the repository. */
 export const METRICS_REFERENCE_PATH = 'docs/metrics.md'
@@ -16,7 +17,7 @@ export function renderMetricsReference(): string {
       'labelNames' in metric && Array.isArray(metric.labelNames) ? metric.labelNames : []
     const labels = names.length > 0 ? `{${names.map(String).join(',')}}` : ''
     rows.push(
-      `| \`${metric.name}${labels}\` | ${String(metric.type)} | ${metric.help.replaceAll('|', '\\|')} |`,
+      `| \`${metric.name}${labels}\` | ${String(metric.type)} | ${tableCell(metric.help)} |`,
     )
   }
   return [
@@ -32,8 +33,7 @@ export function renderMetricsReference(): string {
     '`nodejs_heap_size_used_bytes`, `nodejs_eventloop_lag_*`, `nodejs_gc_duration_seconds`, …).',
     'The alerts to set on them: [operations.md](operations.md#alerts-to-set).',
     '',
-    '| metric | type | what it counts |',
-    '|---|---|---|',
+    ...tableHeader(['metric', 'type', 'what it counts']),
     ...rows,
     '',
   ].join('\n')

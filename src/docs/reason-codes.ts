@@ -1,4 +1,5 @@
 import { type DenyReason, REASONS } from '../authz/reasons.js'
+import { tableCell, tableHeader } from '../shared/markdown-table.js'
 
 /** Where the generated reason-code page lives in the repository. */
 export const REASON_CODES_PATH = 'docs/reason-codes.md'
@@ -99,10 +100,6 @@ const REASON_DOCS: Record<DenyReason, ReasonDoc> = {
   },
 }
 
-function cell(text: string): string {
-  return text.replaceAll('|', '\\|')
-}
-
 /** The reason-code page: REASONS (status, message) joined with when and what to do. */
 export function renderReasonCodes(): string {
   const out = [
@@ -118,15 +115,14 @@ export function renderReasonCodes(): string {
     'rule, which identity) that the client never sees. Every way a token fails to decrypt gives',
     'the same `token_invalid` answer, byte for byte.',
     '',
-    '| reason | status | message | when | what to look at |',
-    '|---|---|---|---|---|',
+    ...tableHeader(['reason', 'status', 'message', 'when', 'what to look at']),
   ]
   for (const [code, spec] of Object.entries(REASONS) as Array<
     [DenyReason, (typeof REASONS)[DenyReason]]
   >) {
     const doc = REASON_DOCS[code]
     out.push(
-      `| \`${code}\` | ${spec.status} | ${spec.message} | ${cell(doc.when)} | ${cell(doc.fix)} |`,
+      `| \`${code}\` | ${spec.status} | ${spec.message} | ${tableCell(doc.when)} | ${tableCell(doc.fix)} |`,
     )
   }
   return `${out.join('\n')}\n`
