@@ -17,6 +17,8 @@ interface Modules {
   compilePolicy: (...args: any[]) => any
   // biome-ignore lint/suspicious/noExplicitAny: as above
   parseConfig: (...args: any[]) => any
+  /** Builds before the condition-kind seam have none (compilePolicy took no kinds). */
+  CONDITION_KINDS?: unknown
 }
 
 async function load(distRoot: string): Promise<Modules> {
@@ -26,6 +28,7 @@ async function load(distRoot: string): Promise<Modules> {
     ...(await at('authz/authorize.js')),
     ...(await at('authz/compile-policy.js')),
     ...(await at('config/load-config.js')),
+    ...(await at('config/schema.js')),
   }
 }
 
@@ -55,7 +58,7 @@ const REQUESTS: Array<[string, string, string]> = [
 ]
 
 function runner(m: Modules) {
-  const policy = m.compilePolicy(m.parseConfig(POLICY, 'bench.yaml').policy)
+  const policy = m.compilePolicy(m.parseConfig(POLICY, 'bench.yaml').policy, m.CONDITION_KINDS)
   const headers = REQUESTS.map(([method, path, authority]) => [
     { name: ':method', value: method },
     { name: ':path', value: path },

@@ -5,7 +5,6 @@ import type { Condition } from './conditions.js'
 import type { CredentialResolvers, CredentialSpec } from './credential.js'
 import { compilePathTemplate, type PathTemplate } from './path-template.js'
 import type { PolicyDocument, RuleDocument } from './policy-schema.js'
-import { spiffeCondition } from './spiffe-condition.js'
 
 interface Alternative {
   /** Never empty: compilation refuses an alternative without an evaluable condition. */
@@ -31,9 +30,6 @@ export interface CompiledRule {
 export interface CompiledPolicy {
   readonly rules: readonly CompiledRule[]
 }
-
-/** The kinds compilePolicy knows without being told: those needing no credential. */
-export const BUILT_IN_KINDS: readonly ConditionKind[] = [spiffeCondition]
 
 const NO_CREDENTIALS: CredentialResolvers = Object.freeze(Object.create(null))
 
@@ -163,7 +159,7 @@ function credentialsOf(alternatives: readonly Alternative[]): CredentialSpec[] {
  */
 export function compilePolicy(
   policy: PolicyDocument,
-  kinds: readonly ConditionKind[] = BUILT_IN_KINDS,
+  kinds: readonly ConditionKind[],
   credentials: CredentialResolvers = NO_CREDENTIALS,
 ): CompiledPolicy {
   return { rules: policy.rules.map((r, i) => compileRule(r, i, kinds, credentials)) }

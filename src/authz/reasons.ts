@@ -25,14 +25,18 @@ const unauthenticated = {
   status: 401,
   message: 'authentication required',
   grpcStatus: UNAUTHENTICATED,
-}
+} as const
 const invalidCredentials = {
   status: 401,
   message: 'invalid credentials',
   grpcStatus: UNAUTHENTICATED,
-}
-const forbidden = { status: 403, message: 'forbidden', grpcStatus: PERMISSION_DENIED }
-const unavailable = { status: 503, message: 'service unavailable', grpcStatus: UNAVAILABLE }
+} as const
+const forbidden = { status: 403, message: 'forbidden', grpcStatus: PERMISSION_DENIED } as const
+const unavailable = {
+  status: 503,
+  message: 'service unavailable',
+  grpcStatus: UNAVAILABLE,
+} as const
 
 export const REASONS = {
   // Policy

@@ -1,3 +1,4 @@
+import { AuthzError } from './errors.js'
 /**
  * Rough heap cost of one Map entry and the objects around it (entry, hash slot, headers): a
  * per-entry charge, so a flood of tiny keys is bounded too.
@@ -32,7 +33,7 @@ export class BoundedMap<V> {
 
   constructor(private readonly opts: BoundedMapOptions) {
     if (!(opts.maxBytes > 0) || !(opts.maxKeyLength > 0)) {
-      throw new RangeError('BoundedMap: maxBytes and maxKeyLength must be positive')
+      throw new AuthzError('ERR_INTERNAL', 'BoundedMap: maxBytes and maxKeyLength must be positive')
     }
   }
 

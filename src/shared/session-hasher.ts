@@ -128,7 +128,10 @@ export class SessionHasher {
   setKey(key: Uint8Array): void {
     // Raw length only: a random key is binary (readHashKeyFile judges text keys' material).
     if (key.length < MIN_HASH_KEY_BYTES) {
-      throw new RangeError(`a log hash key needs at least ${MIN_HASH_KEY_BYTES} bytes`)
+      throw new AuthzError(
+        'ERR_HASH_KEY',
+        `a log hash key needs at least ${MIN_HASH_KEY_BYTES} bytes`,
+      )
     }
     const k: KeyObject = createSecretKey(key)
     this.keys++

@@ -1,4 +1,5 @@
-import type { DenyReason } from '../authz/reasons.js'
+import type { DenyReason, REASONS } from '../authz/reasons.js'
+import { AuthzError } from '../shared/errors.js'
 
 // RFC 6750 §3: a 401 for a resource that takes a bearer token carries `WWW-Authenticate: Bearer`
 // with the realm, and `error="invalid_token"` when a token was sent but is not acceptable; with
@@ -26,25 +27,36 @@ export interface BearerChallenges {
 }
 
 export function bearerChallenges(realm: string): BearerChallenges {
-  if (!REALM_PATTERN.test(realm)) throw new RangeError('realm: expected 1-128 printable ASCII')
+  if (!REALM_PATTERN.test(realm)) {
+    throw new AuthzError('ERR_CONFIG_INVALID', 'expected 1-128 printable ASCII', {
+      keyPath: 'runner_tokens.realm',
+    })
+  }
   const base = `Bearer realm=${quotedString(realm)}`
   return { missing: base, invalid: `${base}, error="invalid_token"` }
 }
 
+/** The deny reasons answered 401: each must say which challenge it carries, if any. */
+type UnauthorizedReason = {
+  [R in DenyReason]: (typeof REASONS)[R]['status'] extends 401 ? R : never
+}[DenyReason]
+
 /**
- * The challenge a deny carries, or undefined. Only the runner-token reasons get one: they are the
- * 401s of rules that take a bearer token. identity_missing (also 401) gets none: the missing
- * credential is the TLS client certificate, which no HTTP challenge can ask for, and a Bearer
- * challenge would send clients after a token they may already have sent.
+ * Which challenge each 401 carries. Only the runner-token reasons get one: they are the 401s of
+ * rules that take a bearer token. identity_missing gets none: the missing credential is the TLS
+ * client certificate, which no HTTP challenge can ask for, and a Bearer challenge would send
+ * clients after a token they may already have sent. A new 401 reason does not compile until it
+ * is listed here.
  */
+const CHALLENGE: Readonly<Record<UnauthorizedReason, keyof BearerChallenges | undefined>> = {
+  identity_missing: undefined,
+  token_missing: 'missing',
+  token_invalid: 'invalid',
+  token_expired: 'invalid',
+}
+
+/** The challenge a deny carries, or undefined (every status but 401 carries none). */
 export function challengeFor(reason: DenyReason, challenges: BearerChallenges): string | undefined {
-  switch (reason) {
-    case 'token_missing':
-      return challenges.missing
-    case 'token_invalid':
-    case 'token_expired':
-      return challenges.invalid
-    default:
-      return undefined
-  }
+  const which = (CHALLENGE as Partial<Record<DenyReason, keyof BearerChallenges>>)[reason]
+  return which === undefined ? undefined : challenges[which]
 }

@@ -7,6 +7,7 @@ import { compilePolicy } from '../../src/authz/compile-policy.js'
 import type { Decision } from '../../src/authz/decision.js'
 import { compilePathTemplate } from '../../src/authz/path-template.js'
 import { parseConfig } from '../../src/config/load-config.js'
+import { CONDITION_KINDS } from '../../src/config/schema.js'
 import { buildRequestFacts } from '../../src/extproc/build-request-facts.js'
 import { RUNS } from './budget.js'
 
@@ -160,7 +161,10 @@ describe('no path a lenient upstream routes onto a denied route is allowed', () 
       ...denied.map((p, i) => `    - name: deny-${i}\n      path: ${p}\n      deny: true\n`),
       '    - name: rest\n      path: /**\n      public: true\n',
     ].join('')
-    const policy = compilePolicy(parseConfig(`policy:\n  rules:\n${rules}`, 'p.yaml').policy)
+    const policy = compilePolicy(
+      parseConfig(`policy:\n  rules:\n${rules}`, 'p.yaml').policy,
+      CONDITION_KINDS,
+    )
     const templates = denied.map(compilePathTemplate)
     for (const [decoderName, route] of DECODERS) {
       test(`${name}; ${decoderName} upstream`, () => {

@@ -204,7 +204,7 @@ describe('ProcessingResponse encoding decodes with protobufjs', () => {
     assert.throws(
       () =>
         encodeImmediateResponse({ status: 0, headers: [], body: new Uint8Array(), details: '' }),
-      RangeError,
+      { code: 'ERR_INTERNAL' },
     )
   })
 })

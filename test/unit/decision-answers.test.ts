@@ -321,7 +321,11 @@ describe('WWW-Authenticate on 401s (RFC 6750 §3)', () => {
     )
     assert.equal(quotedString('a"b\\c'), '"a\\"b\\\\c"')
     for (const bad of ['', 'line\nbreak', 'caf\u00e9', 'x'.repeat(129)]) {
-      assert.throws(() => bearerChallenges(bad), RangeError, JSON.stringify(bad))
+      assert.throws(
+        () => bearerChallenges(bad),
+        { code: 'ERR_CONFIG_INVALID' },
+        JSON.stringify(bad),
+      )
     }
   })
 })

@@ -6,6 +6,7 @@ import { compilePolicy, PolicyCompileError } from '../../src/authz/compile-polic
 import type { Decision } from '../../src/authz/decision.js'
 import { REASONS } from '../../src/authz/reasons.js'
 import { parseConfig } from '../../src/config/load-config.js'
+import { CONDITION_KINDS } from '../../src/config/schema.js'
 import { buildRequestFacts, factMemoBytes } from '../../src/extproc/build-request-facts.js'
 import type { HeaderField } from '../../src/extproc/codec/processing-request.js'
 
@@ -15,7 +16,7 @@ import type { HeaderField } from '../../src/extproc/codec/processing-request.js'
 
 function policyOf(rules: string) {
   const config = parseConfig(`policy:\n  rules:\n${rules}`, 'test.yaml')
-  return compilePolicy(config.policy)
+  return compilePolicy(config.policy, CONDITION_KINDS)
 }
 
 interface Outcome {
@@ -303,7 +304,11 @@ describe('authority: parsed strictly, normalised, invalid denied before matching
   })
   test('compilePolicy refuses a host the schema would refuse, naming the key', () => {
     assert.throws(
-      () => compilePolicy({ rules: [{ name: 'r', path: '/', hosts: ['a..b'], deny: true }] }),
+      () =>
+        compilePolicy(
+          { rules: [{ name: 'r', path: '/', hosts: ['a..b'], deny: true }] },
+          CONDITION_KINDS,
+        ),
       (e: unknown) =>
         e instanceof PolicyCompileError &&
         e.path === 'policy.rules[0].hosts[0]' &&

@@ -1,3 +1,4 @@
+import { AuthzError } from '../../shared/errors.js'
 import { WireWriter } from '../../shared/protobuf-wire.js'
 import type { Phase } from './processing-request.js'
 
@@ -72,7 +73,10 @@ export function encodeContinue(phase: Phase, mutation?: HeaderMutationSpec): Buf
 export function encodeImmediateResponse(spec: ImmediateResponseSpec): Buffer {
   if (!Number.isInteger(spec.status) || spec.status < 200 || spec.status > 599) {
     // Envoy turns a missing or invalid status into 200: refuse to encode one.
-    throw new RangeError(`immediate response status ${spec.status} is not a valid HTTP status`)
+    throw new AuthzError(
+      'ERR_INTERNAL',
+      `immediate response status ${spec.status} is not a valid HTTP status`,
+    )
   }
   const ir = new WireWriter()
     .message(1, new WireWriter().uint32(1, spec.status)) // HttpStatus { StatusCode code = 1; }
