@@ -8,6 +8,15 @@ import type { Logger } from '../shared/logger.js'
 import { RUNNER_TOKEN_CREDENTIAL } from '../tokens/runner-credential.js'
 import { type RunnerTokens, setUpRunnerTokens } from '../tokens/runner-tokens.js'
 
+/**
+ * The config sections credentials are built from. buildCredentials sees only these (its config
+ * type is picked from this list), and a reload rebuilds the credentials exactly when one of them
+ * changes, keeping caches otherwise: a new credential source adds its section here.
+ */
+export const CREDENTIAL_SECTIONS = ['runner_tokens', 'session_registry', 'workers'] as const
+
+export type CredentialConfig = Pick<Config, (typeof CREDENTIAL_SECTIONS)[number]>
+
 export interface Credentials {
   readonly tokens: RunnerTokens | undefined
   readonly registry: (LivenessCheck & { close(): void }) | undefined
@@ -31,7 +40,7 @@ export const NO_CREDENTIALS: Credentials = {
  * whatever it opened) when any part cannot be loaded.
  */
 export async function buildCredentials(
-  config: Config,
+  config: CredentialConfig,
   logger: Logger,
   { watch = true } = {},
 ): Promise<Credentials> {

@@ -4,7 +4,7 @@ import type { DecisionLog } from '../observe/decision-log.js'
 import type { HashKeySource } from '../observe/hash-key-source.js'
 import { AuthzError } from '../shared/errors.js'
 import type { Logger } from '../shared/logger.js'
-import { buildCredentials } from './build-credentials.js'
+import { buildCredentials, CREDENTIAL_SECTIONS } from './build-credentials.js'
 import { buildSnapshot } from './build-snapshot.js'
 import type { CredentialsInForce } from './credentials-in-force.js'
 import type { StreamSlots } from './stream-slots.js'
@@ -32,12 +32,9 @@ function restartOnlyChanges(current: Config, next: Config): string[] {
   return RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(current[k]))
 }
 
-/** Runner tokens and registry are rebuilt only when their sections change (the cache stays). */
+/** Credentials are rebuilt only when a section they are built from changes (caches stay). */
 function sameCredentialSettings(a: Config, b: Config): boolean {
-  return (
-    JSON.stringify([a.runner_tokens, a.session_registry, a.workers]) ===
-    JSON.stringify([b.runner_tokens, b.session_registry, b.workers])
-  )
+  return CREDENTIAL_SECTIONS.every((k) => JSON.stringify(a[k]) === JSON.stringify(b[k]))
 }
 
 /** What a reload replaces or reconfigures. */
