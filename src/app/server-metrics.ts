@@ -13,8 +13,8 @@ interface ServerMetricSources {
   readonly reloads: { ok: number; failed: number }
   readonly credentials: CredentialsInForce
   readonly slots: StreamSlots
-  /** The serving certificate source once started; undefined when plaintext. */
-  readonly tls: () => TlsWatcher | undefined
+  /** The serving certificate source; undefined when plaintext. */
+  readonly tls: TlsWatcher | undefined
   readonly connections: { unresponsive: number }
   readonly peers: PeerGateStats
 }
@@ -27,8 +27,8 @@ export function serverMetrics(s: ServerMetricSources): Metrics {
     keyReloads: () => s.credentials.keyReloads(),
     activeStreams: () => s.slots.active,
     tokens: () => s.credentials.tokenStats(),
-    certSecondsUntilExpiry: () => s.tls()?.current().secondsUntilExpiry(),
-    certReloads: () => s.tls()?.reloads(),
+    certSecondsUntilExpiry: () => s.tls?.current().secondsUntilExpiry(),
+    certReloads: () => s.tls?.reloads(),
     connections: () => s.connections,
     peers: () => s.peers,
     registry: () => {

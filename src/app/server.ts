@@ -6,7 +6,6 @@ import { startAdminServer } from '../observe/admin-server.js'
 import { decisionLogger } from '../observe/decision-log.js'
 import { HealthState } from '../observe/health.js'
 import { startTlsSource } from '../pki/tls-source.js'
-import type { TlsWatcher } from '../pki/watch-serving-tls.js'
 import type { Logger } from '../shared/logger.js'
 import type { SessionHasher } from '../shared/session-hasher.js'
 import type { RunnerTokens } from '../tokens/runner-tokens.js'
@@ -104,31 +103,6 @@ async function serve(options: ServerOptions, start: StartState): Promise<Running
   const { config, logger } = options
   const { hashKeys, credentials } = start
   const snapshots = new SnapshotHolder(start.snapshot)
-  // Sources are read at scrape time through closures over components created below.
-  let tlsRef: TlsWatcher | undefined
-  const connectionStats = { unresponsive: 0 }
-  const reloads = { ok: 0, failed: 0 }
-  const slots = new StreamSlots(config.limits.max_streams)
-  const peerStats: PeerGateStats = { admitted: 0, refused: 0, notLogged: 0 }
-  const decisionLog = decisionLogger(logger, config.logging, { hasher: hashKeys.hasher })
-  const metrics = serverMetrics({
-    decisionLog,
-    reloads,
-    credentials,
-    slots,
-    tls: () => tlsRef,
-    connections: connectionStats,
-    peers: peerStats,
-  })
-  const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
-
-  const { onStreamStart, onStreamEnd } = slots
-  credentials.wireEach((c) => {
-    if (c.tokens === undefined) return
-    c.tokens.resolver.onDecryption = metrics.observeDecryption
-    // Decryptions on the event loop are batched only while nothing but decryptions arrives.
-    c.tokens.resolver.streamsStarted = () => slots.started
-  })
   let transport: Transport | undefined
   const tls =
     config.tls === undefined
@@ -145,14 +119,36 @@ async function serve(options: ServerOptions, start: StartState): Promise<Running
           },
           logger,
         )
-  tlsRef = tls
+  const connectionStats = { unresponsive: 0 }
+  const reloads = { ok: 0, failed: 0 }
+  const slots = new StreamSlots(config.limits.max_streams)
+  const peerStats: PeerGateStats = { admitted: 0, refused: 0, notLogged: 0 }
+  const decisionLog = decisionLogger(logger, config.logging, { hasher: hashKeys.hasher })
+  const metrics = serverMetrics({
+    decisionLog,
+    reloads,
+    credentials,
+    slots,
+    tls,
+    connections: connectionStats,
+    peers: peerStats,
+  })
+  const observer = fanOut([decisionLog, metrics.observer, ...(options.observers ?? [])])
+
+  const { onStreamStart, onStreamEnd } = slots
+  credentials.wireEach((c) => {
+    if (c.tokens === undefined) return
+    c.tokens.resolver.onDecryption = metrics.observeDecryption
+    // Decryptions on the event loop are batched only while nothing but decryptions arrives.
+    c.tokens.resolver.streamsStarted = () => slots.started
+  })
   const health = new HealthState()
 
-  // Nothing stays behind a start that failed: no listener, watcher or key held open.
+  // Nothing stays behind a start that failed: the listener and the TLS source close here, the
+  // keys in startServer.
   const releaseAll = async () => {
     await transport?.close(0).catch(() => {})
     tls?.close()
-    credentials.close()
   }
   let port: number
   let admin: Awaited<ReturnType<typeof startAdminServer>> | undefined

@@ -33,16 +33,14 @@ export interface CompiledPolicy {
 
 const NO_CREDENTIALS: CredentialResolvers = Object.freeze(Object.create(null))
 
-/** A policy that cannot be enforced as written; `path` is the config key path of the problem. */
+/** A policy that cannot be enforced as written; `keyPath` is the config key path of the problem. */
 export class PolicyCompileError extends AuthzError {
   static readonly code = 'ERR_POLICY_UNCOMPILABLE'
   override readonly name = 'PolicyCompileError'
   declare readonly code: typeof PolicyCompileError.code
-  constructor(
-    readonly path: string,
-    problem: string,
-  ) {
-    super(PolicyCompileError.code, problem, { keyPath: path })
+  declare readonly keyPath: string
+  constructor(keyPath: string, problem: string) {
+    super(PolicyCompileError.code, problem, { keyPath })
   }
 }
 

@@ -5,12 +5,12 @@ import type { RequestFacts } from './request-facts.js'
 export type CredentialInput = keyof RequestFacts
 
 /**
- * What a condition kind says about its credential: the name its resolver is registered under,
- * what it reads from the request, and the words for it in an "is not configured" deny.
+ * What a condition kind says about its credential: the name its resolver is registered under
+ * and the words for it in an "is not configured" deny. What it reads from the request is its
+ * resolver's type (CredentialResolver<'bearer'> sees only the bearer token).
  */
-export interface CredentialSpec<N extends CredentialInput = CredentialInput> {
+export interface CredentialSpec {
   readonly name: string
-  readonly needs: readonly N[]
   /** e.g. `runner tokens`: "policy needs runner tokens but none are configured". */
   readonly label: string
 }

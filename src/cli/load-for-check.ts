@@ -112,7 +112,7 @@ export async function loadForCheck(file: string): Promise<LoadedForCheck> {
   } catch (err) {
     credentials?.close()
     if (err instanceof PolicyCompileError) {
-      throw new ConfigError(file, [{ path: err.keyPath ?? '', message: err.problem }])
+      throw new ConfigError(file, [{ path: err.keyPath, message: err.problem }])
     }
     throw err
   }

@@ -13,8 +13,7 @@ export type RunnerCredential =
 export type RunnerCredentialResolver = CredentialResolver<'bearer', RunnerCredential>
 
 /** The runner_token condition's credential: the bearer token, decrypted to a session. */
-export const RUNNER_TOKEN_CREDENTIAL: CredentialSpec<'bearer'> = {
+export const RUNNER_TOKEN_CREDENTIAL: CredentialSpec = {
   name: 'runner_token',
-  needs: ['bearer'],
   label: 'runner tokens',
 }

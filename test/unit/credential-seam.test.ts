@@ -15,7 +15,7 @@ import { buildRequestFacts, PEER_URI_SAN_ATTRIBUTE } from '../../src/extproc/bui
 // whose bearer value is a key of that owner. Nothing in src/ knows it.
 type ApiKey = { readonly state: 'absent' } | { readonly state: 'known'; readonly owner: string }
 
-const API_KEY: CredentialSpec<'bearer'> = { name: 'api_key', needs: ['bearer'], label: 'API keys' }
+const API_KEY: CredentialSpec = { name: 'api_key', label: 'API keys' }
 
 const KEYS = new Map([['k-alice', 'alice']])
 const apiKeys: CredentialResolver<'bearer', ApiKey> = {
@@ -100,7 +100,7 @@ describe('a condition kind registered outside the core', () => {
       () => compilePolicy(POLICY, KINDS),
       (e: unknown) =>
         e instanceof PolicyCompileError &&
-        e.path === 'policy.rules[0].any_of[0].api_key' &&
+        e.keyPath === 'policy.rules[0].any_of[0].api_key' &&
         e.problem === 'a "api_key" condition needs API keys',
     )
     const policy = compilePolicy(POLICY, KINDS, { api_key: apiKeys })
@@ -120,7 +120,7 @@ describe('a condition kind registered outside the core', () => {
   })
 
   test('a rule reading two credentials gets each its own value, async ones awaited', async () => {
-    const second: CredentialSpec<'bearer'> = { name: 'echo', needs: ['bearer'], label: 'echo' }
+    const second: CredentialSpec = { name: 'echo', label: 'echo' }
     const echo: CredentialResolver<'bearer', string> = {
       resolve: ({ bearer }) => Promise.resolve(String(bearer)),
     }

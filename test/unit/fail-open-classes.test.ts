@@ -42,7 +42,7 @@ describe('policy compilation is total: a condition is compiled or compilation th
   test('a runner_token condition without runner-token keys does not compile', () => {
     const err = compileError(() => compilePolicy(SESSIONS, CONDITION_KINDS))
     assert.equal(err.code, 'ERR_POLICY_UNCOMPILABLE')
-    assert.equal(err.path, 'policy.rules[0].any_of[0].runner_token')
+    assert.equal(err.keyPath, 'policy.rules[0].any_of[0].runner_token')
     assert.match(err.message, /needs a runner_tokens section/)
   })
 
@@ -84,7 +84,7 @@ describe('policy compilation is total: a condition is compiled or compilation th
     test(`refuses ${name}`, () => {
       const policy = { rules: [{ name: 'r', path: '/x', ...(effect as object) }] } as PolicyConfig
       assert.equal(
-        compileError(() => compilePolicy(policy, CONDITION_KINDS, WITH_TOKENS)).path,
+        compileError(() => compilePolicy(policy, CONDITION_KINDS, WITH_TOKENS)).keyPath,
         path,
       )
     })
@@ -97,7 +97,7 @@ describe('policy compilation is total: a condition is compiled or compilation th
     )
     // Without the credentials buildCredentials makes from runner_tokens: refused, never allowed.
     assert.equal(
-      compileError(() => buildSnapshot(config)).path,
+      compileError(() => buildSnapshot(config)).keyPath,
       'policy.rules[0].any_of[0].runner_token',
     )
   })

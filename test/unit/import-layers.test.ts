@@ -1,15 +1,10 @@
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
-import { dirname, join, relative } from 'node:path'
 import { describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { importGraph, specifiers } from '../helpers/import-graph.js'
 
 // The layout stays true (docs/architecture.md): a folder of src/ imports only from folders on
 // lower layers, folders on one layer never import each other, and no two files import each
 // other, directly or around a loop. Only src/ counts: bench/ and test/ may import anything.
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const SRC = join(ROOT, 'src')
-
 /** Layer of each folder of src/, lowest first (the table in docs/architecture.md). */
 const LAYERS: readonly (readonly string[])[] = [
   ['gen'],
@@ -34,50 +29,10 @@ const RANK = new Map(LAYERS.flatMap((folders, rank) => folders.map((f) => [f, ra
  */
 const KNOWN: readonly string[] = []
 
-/** Every .ts file under `dir`, as a path relative to src/ ('/'-separated); src/gen is skipped. */
-function sources(dir: string): string[] {
-  const out: string[] = []
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name)
-    if (entry.isDirectory()) {
-      if (relative(SRC, path) !== 'gen') out.push(...sources(path))
-    } else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
-      out.push(relative(SRC, path).split('\\').join('/'))
-    }
-  }
-  return out
-}
-
-/** Relative specifiers in `from '...'`, `import '...'` and `import('...')`. */
-function specifiers(text: string): string[] {
-  const out: string[] = []
-  const forms = [/\bfrom\s+'([^']+)'/g, /^\s*import\s+'([^']+)'/gm, /\bimport\(\s*'([^']+)'\s*\)/g]
-  for (const form of forms) {
-    for (const m of text.matchAll(form)) {
-      const spec = m[1] as string
-      if (spec.startsWith('.')) out.push(spec)
-    }
-  }
-  return out
-}
-
 /** The folder (first segment) a src/ path belongs to; src/index.ts is its own. */
 function folderOf(file: string): string {
   const slash = file.indexOf('/')
   return slash < 0 ? file : file.slice(0, slash)
-}
-
-/** file -> the src/ files it imports. */
-function importGraph(): Map<string, string[]> {
-  const graph = new Map<string, string[]>()
-  for (const file of sources(SRC)) {
-    const text = readFileSync(join(SRC, file), 'utf8')
-    const targets = specifiers(text).map((spec) =>
-      join(dirname(file), spec).split('\\').join('/').replace(/\.js$/, '.ts'),
-    )
-    graph.set(file, [...new Set(targets)])
-  }
-  return graph
 }
 
 function layerBreaks(graph: Map<string, string[]>): string[] {

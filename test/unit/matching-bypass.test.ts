@@ -311,7 +311,7 @@ describe('authority: parsed strictly, normalised, invalid denied before matching
         ),
       (e: unknown) =>
         e instanceof PolicyCompileError &&
-        e.path === 'policy.rules[0].hosts[0]' &&
+        e.keyPath === 'policy.rules[0].hosts[0]' &&
         /expected a host name/.test(e.problem),
     )
   })

@@ -1,64 +1,34 @@
 import assert from 'node:assert/strict'
-import { readdirSync, readFileSync } from 'node:fs'
-import { dirname, join, relative, resolve } from 'node:path'
 import { test } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { edges, importGraph } from '../helpers/import-graph.js'
 
 // app/ reaches the transports through one door (transport/transport.ts), and each transport's
 // folder stands alone: http2/ and grpc-js/ share only what transport/ holds.
-const SRC = fileURLToPath(new URL('../../../src/', import.meta.url))
-
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((e) => e.isFile() && e.name.endsWith('.ts'))
-    .map((e) => join(e.parentPath, e.name))
-}
-
-/** The files under src/ a module imports (relative specifiers, `.js` read as `.ts`). */
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8')
-  const out: string[] = []
-  for (const m of text.matchAll(
-    /(?:^|\n)\s*(?:import|export)\b[^'"]*?\bfrom\s+'(\.{1,2}\/[^']+)'/g,
-  )) {
-    const target = resolve(dirname(file), (m[1] as string).replace(/\.js$/, '.ts'))
-    out.push(relative(SRC, target))
-  }
-  return out
-}
+const graph = importGraph()
+const DOOR = 'transport/transport.ts'
+const named = (pairs: Array<[string, string]>) => pairs.map(([from, to]) => `${from} -> ${to}`)
 
 test('app/ imports from transport/ only transport/transport.ts', () => {
-  const reached = tsFiles(join(SRC, 'app')).flatMap((file) =>
-    importsOf(file)
-      .filter((target) => target.startsWith('transport/'))
-      .map((target) => `${relative(SRC, file)} -> ${target}`),
+  const reached = edges(graph, (f) => f.startsWith('app/')).filter(([, to]) =>
+    to.startsWith('transport/'),
   )
   assert.ok(reached.length > 0, 'app/ starts a transport')
-  assert.deepEqual(
-    reached.filter((edge) => !edge.endsWith('-> transport/transport.ts')),
-    [],
-  )
+  assert.deepEqual(named(reached.filter(([, to]) => to !== DOOR)), [])
 })
 
 test('outside transport/, nothing imports a transport file but transport/transport.ts', () => {
-  const outside = tsFiles(SRC)
-    .filter((f) => !relative(SRC, f).startsWith('transport/'))
-    .flatMap((file) =>
-      importsOf(file)
-        .filter((target) => target.startsWith('transport/') && target !== 'transport/transport.ts')
-        .map((target) => `${relative(SRC, file)} -> ${target}`),
-    )
-  assert.deepEqual(outside, [])
+  const outside = edges(graph, (f) => !f.startsWith('transport/')).filter(
+    ([, to]) => to.startsWith('transport/') && to !== DOOR,
+  )
+  assert.deepEqual(named(outside), [])
 })
 
 test('the http2/ and grpc-js/ transports do not import each other', () => {
   const crossing = (['http2', 'grpc-js'] as const).flatMap((kind) => {
     const other = kind === 'http2' ? 'transport/grpc-js/' : 'transport/http2/'
-    return tsFiles(join(SRC, 'transport', kind)).flatMap((file) =>
-      importsOf(file)
-        .filter((target) => target.startsWith(other))
-        .map((target) => `${relative(SRC, file)} -> ${target}`),
+    return edges(graph, (f) => f.startsWith(`transport/${kind}/`)).filter(([, to]) =>
+      to.startsWith(other),
     )
   })
-  assert.deepEqual(crossing, [])
+  assert.deepEqual(named(crossing), [])
 })

@@ -83,9 +83,10 @@ export async function startGrpcJsTransport(opts: TransportOptions): Promise<Tran
   return {
     port,
     setSecureContext(options) {
-      if (tls === undefined)
+      if (tls === undefined) {
         throw new AuthzError('ERR_INTERNAL', 'plaintext transport has no TLS')
-        // setSecureContext() resets omitted options: the ServingTls options spell every one out.
+      }
+      // setSecureContext() resets omitted options: the ServingTls options spell every one out.
       ;(listener as ReturnType<typeof createTlsServer>).setSecureContext(options)
     },
     // The injected sessions belong to grpc-js: its tryShutdown/forceShutdown ends them.

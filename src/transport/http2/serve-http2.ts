@@ -137,8 +137,9 @@ export async function startHttp2Transport(opts: Http2TransportOptions): Promise<
   return {
     port,
     setSecureContext(options) {
-      if (opts.tls === undefined)
+      if (opts.tls === undefined) {
         throw new AuthzError('ERR_INTERNAL', 'plaintext transport has no TLS')
+      }
       ;(server as http2.Http2SecureServer).setSecureContext(options)
     },
     close(graceMs) {
